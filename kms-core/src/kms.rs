@@ -1,0 +1,291 @@
+//! The KMS client contract.
+//!
+//! [`KmsTransport`] is one Tencent Cloud KMS API call (action name plus JSON parameters, as in
+//! the body of a TC3 POST). Two backends implement it: `mock_hsm` in-process, and the HTTP
+//! client (TC3-HMAC-SHA256) that talks to `tkms serve` or to the real kms.tencentcloudapi.com.
+//! [`KmsClient`] adds typed methods for the actions envelope encryption needs, for every
+//! transport, so the same code runs against the mock and the cloud.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
+
+/// Error code a transport uses when the request never got a KMS answer.
+pub const CLIENT_NETWORK_ERROR: &str = "ClientNetworkError";
+
+/// An error from a KMS call: the Tencent Cloud error code (`ResourceUnavailable.CmkDisabled`, ...),
+/// its message, and the request id when the service sent one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct KmsError {
+    /// Tencent Cloud error code, dotted (`AuthFailure.SignatureFailure`).
+    pub code: String,
+    /// Human-readable message (never contains secrets).
+    pub message: String,
+    /// The `RequestId` of the failed call, when there was one.
+    pub request_id: Option<String>,
+}
+
+impl KmsError {
+    /// A new error with no request id.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), request_id: None }
+    }
+
+    /// True for codes that a client should retry with backoff.
+    pub fn is_retryable(&self) -> bool {
+        self.code == "InternalError"
+            || self.code == CLIENT_NETWORK_ERROR
+            || self.code.starts_with("RequestLimitExceeded")
+    }
+
+    /// True for refusals that come from the key's state (disabled, pending deletion, archived...).
+    pub fn is_key_state_refusal(&self) -> bool {
+        self.code.starts_with("ResourceUnavailable.")
+    }
+
+    /// True for authentication and authorisation failures.
+    pub fn is_auth_failure(&self) -> bool {
+        self.code.starts_with("AuthFailure") || self.code.contains("UnauthorizedOperation")
+    }
+}
+
+/// One Tencent Cloud KMS (API version 2019-01-18) call.
+pub trait KmsTransport: Send + Sync {
+    /// Calls `action` (e.g. `"Encrypt"`) with `params`, the JSON object of its request fields.
+    /// On success returns the JSON object inside `{"Response": ...}` (with `RequestId`);
+    /// on failure the Tencent error. Both buffers may carry secrets and are zeroized.
+    fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError>;
+}
+
+impl<T: KmsTransport + ?Sized> KmsTransport for std::sync::Arc<T> {
+    fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        (**self).call(action, params)
+    }
+}
+
+impl<T: KmsTransport + ?Sized> KmsTransport for &T {
+    fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        (**self).call(action, params)
+    }
+}
+
+/// A data key from GenerateDataKey: its plaintext and the CMK-wrapped CiphertextBlob.
+#[derive(Debug)]
+pub struct GeneratedDataKey {
+    /// The CMK that wrapped it.
+    pub key_id: String,
+    /// The data key.
+    pub plaintext: SecretBytes,
+    /// The data key under the CMK (pass to Decrypt).
+    pub ciphertext_blob: String,
+}
+
+/// The result of Decrypt.
+#[derive(Debug)]
+pub struct Decrypted {
+    /// The CMK named in the blob.
+    pub key_id: String,
+    /// The plaintext.
+    pub plaintext: SecretBytes,
+}
+
+/// A CMK's public key, from GetPublicKey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    /// The CMK.
+    pub key_id: String,
+    /// DER SubjectPublicKeyInfo.
+    pub spki_der: Vec<u8>,
+    /// The same key as PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub pem: String,
+}
+
+/// The parts of KeyMetadata (DescribeKey) that clients act on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySummary {
+    /// The CMK's KeyId.
+    pub key_id: String,
+    /// Its alias.
+    #[serde(default)]
+    pub alias: String,
+    /// `ENCRYPT_DECRYPT`, `ASYMMETRIC_DECRYPT_RSA_2048`, `ASYMMETRIC_DECRYPT_SM2`, ...
+    #[serde(default)]
+    pub key_usage: String,
+    /// `Enabled`, `Disabled`, `PendingDelete`, `PendingImport`, `Archived`.
+    #[serde(default)]
+    pub key_state: String,
+    /// KeyMetadata `Type`: 4 for national-secret (SM) material, 2 for FIPS (AES/RSA/ECC).
+    #[serde(default, rename = "Type")]
+    pub key_type: i64,
+}
+
+/// Padding for AsymmetricRsaDecrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RsaDecryptAlgorithm {
+    /// `RSAES_PKCS1_V1_5`
+    Pkcs1V15,
+    /// `RSAES_OAEP_SHA_1`
+    OaepSha1,
+    /// `RSAES_OAEP_SHA_256`
+    OaepSha256,
+}
+
+impl RsaDecryptAlgorithm {
+    /// The API's name for it.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Pkcs1V15 => "RSAES_PKCS1_V1_5",
+            Self::OaepSha1 => "RSAES_OAEP_SHA_1",
+            Self::OaepSha256 => "RSAES_OAEP_SHA_256",
+        }
+    }
+}
+
+/// Typed calls for envelope encryption, available on every [`KmsTransport`].
+pub trait KmsClient {
+    /// GenerateDataKey with `NumberOfBytes`.
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        number_of_bytes: usize,
+        context: Option<&str>,
+    ) -> Result<GeneratedDataKey, KmsError>;
+    /// Encrypt (plaintext up to 4096 bytes); returns the CiphertextBlob.
+    fn encrypt(&self, key_id: &str, plaintext: &[u8], context: Option<&str>) -> Result<String, KmsError>;
+    /// Decrypt a CiphertextBlob.
+    fn decrypt(&self, ciphertext_blob: &str, context: Option<&str>) -> Result<Decrypted, KmsError>;
+    /// GetPublicKey of an asymmetric CMK.
+    fn get_public_key(&self, key_id: &str) -> Result<PublicKeyInfo, KmsError>;
+    /// AsymmetricRsaDecrypt.
+    fn asymmetric_rsa_decrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        algorithm: RsaDecryptAlgorithm,
+    ) -> Result<SecretBytes, KmsError>;
+    /// AsymmetricSm2Decrypt (ciphertext: C1C3C2 ASN.1 DER).
+    fn asymmetric_sm2_decrypt(&self, key_id: &str, ciphertext: &[u8]) -> Result<SecretBytes, KmsError>;
+    /// DescribeKey.
+    fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError>;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PlaintextResponse {
+    #[serde(default)]
+    key_id: String,
+    plaintext: Zeroizing<String>,
+    #[serde(default)]
+    ciphertext_blob: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptResponse {
+    ciphertext_blob: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PublicKeyResponse {
+    key_id: String,
+    public_key: String,
+    public_key_pem: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeKeyResponse {
+    key_metadata: KeySummary,
+}
+
+fn call<T: serde::de::DeserializeOwned>(
+    transport: &(impl KmsTransport + ?Sized),
+    action: &str,
+    params: serde_json::Value,
+) -> Result<T, KmsError> {
+    let body = Zeroizing::new(serde_json::to_vec(&params).expect("JSON values always serialise"));
+    drop(params);
+    let response = transport.call(action, &body)?;
+    serde_json::from_slice(&response)
+        .map_err(|e| KmsError::new("InternalError", format!("unexpected {action} response from the KMS: {e}")))
+}
+
+fn decode_secret(b64: &str, action: &str) -> Result<SecretBytes, KmsError> {
+    B64.decode(b64)
+        .map(SecretBytes::new)
+        .map_err(|_| KmsError::new("InternalError", format!("{action} returned a Plaintext that is not base64")))
+}
+
+fn with_context(mut params: serde_json::Value, context: Option<&str>) -> serde_json::Value {
+    if let Some(context) = context {
+        params["EncryptionContext"] = json!(context);
+    }
+    params
+}
+
+impl<T: KmsTransport + ?Sized> KmsClient for T {
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        number_of_bytes: usize,
+        context: Option<&str>,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        let params = with_context(json!({"KeyId": key_id, "NumberOfBytes": number_of_bytes}), context);
+        let r: PlaintextResponse = call(self, "GenerateDataKey", params)?;
+        Ok(GeneratedDataKey {
+            plaintext: decode_secret(&r.plaintext, "GenerateDataKey")?,
+            key_id: r.key_id,
+            ciphertext_blob: r.ciphertext_blob,
+        })
+    }
+
+    fn encrypt(&self, key_id: &str, plaintext: &[u8], context: Option<&str>) -> Result<String, KmsError> {
+        let encoded = Zeroizing::new(B64.encode(plaintext));
+        let params = with_context(json!({"KeyId": key_id, "Plaintext": encoded.as_str()}), context);
+        let r: EncryptResponse = call(self, "Encrypt", params)?;
+        Ok(r.ciphertext_blob)
+    }
+
+    fn decrypt(&self, ciphertext_blob: &str, context: Option<&str>) -> Result<Decrypted, KmsError> {
+        let params = with_context(json!({"CiphertextBlob": ciphertext_blob}), context);
+        let r: PlaintextResponse = call(self, "Decrypt", params)?;
+        Ok(Decrypted { plaintext: decode_secret(&r.plaintext, "Decrypt")?, key_id: r.key_id })
+    }
+
+    fn get_public_key(&self, key_id: &str) -> Result<PublicKeyInfo, KmsError> {
+        let r: PublicKeyResponse = call(self, "GetPublicKey", json!({"KeyId": key_id}))?;
+        let spki_der = B64
+            .decode(&r.public_key)
+            .map_err(|_| KmsError::new("InternalError", "GetPublicKey returned a PublicKey that is not base64"))?;
+        Ok(PublicKeyInfo { key_id: r.key_id, spki_der, pem: r.public_key_pem })
+    }
+
+    fn asymmetric_rsa_decrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        algorithm: RsaDecryptAlgorithm,
+    ) -> Result<SecretBytes, KmsError> {
+        let params = json!({"KeyId": key_id, "Ciphertext": B64.encode(ciphertext), "Algorithm": algorithm.api_name()});
+        let r: PlaintextResponse = call(self, "AsymmetricRsaDecrypt", params)?;
+        decode_secret(&r.plaintext, "AsymmetricRsaDecrypt")
+    }
+
+    fn asymmetric_sm2_decrypt(&self, key_id: &str, ciphertext: &[u8]) -> Result<SecretBytes, KmsError> {
+        let params = json!({"KeyId": key_id, "Ciphertext": B64.encode(ciphertext)});
+        let r: PlaintextResponse = call(self, "AsymmetricSm2Decrypt", params)?;
+        decode_secret(&r.plaintext, "AsymmetricSm2Decrypt")
+    }
+
+    fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError> {
+        let r: DescribeKeyResponse = call(self, "DescribeKey", json!({"KeyId": key_id}))?;
+        Ok(r.key_metadata)
+    }
+}

@@ -1,0 +1,27 @@
+//! Envelope encryption with Tencent Cloud KMS.
+//!
+//! A message is sealed under a fresh data key with AES-256-GCM or SM4-GCM in authenticated
+//! frames; the data key is kept only wrapped, by a KMS CMK and/or by RSA-2048 or SM2 public
+//! keys (docs/envelope-format.md).
+
+#![deny(missing_docs)]
+
+mod context;
+mod error;
+mod format;
+mod message;
+mod secret;
+mod stream;
+mod suite;
+
+pub mod kms;
+pub mod wrap;
+
+// The public interface is:
+pub use context::EncryptionContext;
+pub use error::{DecryptError, EncryptError, FormatError, WrapError};
+pub use format::{DEFAULT_FRAME_SIZE, Header, parse_header};
+pub use message::{EncryptOptions, decrypt, encrypt};
+pub use secret::{DATA_KEY_LEN, DataKey, SecretBytes};
+pub use stream::{Decryptor, Encryptor};
+pub use suite::Suite;

@@ -1,0 +1,1 @@
+//! Wrapping through a KMS CMK.

@@ -1,0 +1,1 @@
+//! SM2 public-key encryption wrapping with local keys.

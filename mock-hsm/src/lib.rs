@@ -1,0 +1,1 @@
+//! An offline Tencent Cloud KMS (skeleton).
