@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::error::FormatError;
 
 /// Most pairs an encryption context may hold.
-pub const MAX_CONTEXT_PAIRS: usize = 256;
+pub(crate) const MAX_CONTEXT_PAIRS: usize = 256;
 
 /// A map of non-secret strings bound to a message (or to a KMS ciphertext) as associated data.
 ///

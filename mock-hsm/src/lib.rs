@@ -1,1 +1,11 @@
-//! An offline Tencent Cloud KMS (skeleton).
+//! An offline Tencent Cloud KMS: CMKs with versions and rotation schedules, a durable encrypted
+//! key store, and the KMS API (version 2019-01-18).
+
+#![deny(missing_docs)]
+
+mod api;
+mod clock;
+
+// The public interface is:
+pub use api::{ApiError, CallContext, KmsApi};
+pub use clock::{Clock, MockClock, SystemClock};
