@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use zeroize::Zeroizing;
 
+use crate::clock::MockClock;
+
 /// Who is calling, from where, in which region: everything about a call that is not its parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallContext {
@@ -47,4 +49,18 @@ pub trait KmsApi: Send + Sync {
     /// `"RequestId": ctx.request_id`. On failure returns the Tencent error; the caller renders
     /// `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
     fn dispatch(&self, ctx: &CallContext, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError>;
+
+    /// Runs due schedules (automatic rotation, expired deletion windows). The server calls it
+    /// periodically and right after a test control moves the clock. Default: nothing to do.
+    fn tick(&self) {}
+
+    /// The mock clock behind key schedules, when the backend has one the test controls may move.
+    fn mock_clock(&self) -> Option<&MockClock> {
+        None
+    }
+
+    /// Forgets every key and alias (test control `POST /_tkms/reset`). Default: unsupported.
+    fn reset(&self) -> Result<(), ApiError> {
+        Err(ApiError::new("UnsupportedOperation", "this backend cannot be reset"))
+    }
 }

@@ -6,6 +6,9 @@
 mod api;
 mod clock;
 
+#[cfg(feature = "server")]
+pub mod server;
+
 // The public interface is:
 pub use api::{ApiError, CallContext, KmsApi};
 pub use clock::{Clock, MockClock, SystemClock};
