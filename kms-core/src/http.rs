@@ -34,14 +34,20 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("secret_id", &self.secret_id).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("secret_id", &self.secret_id)
+            .finish_non_exhaustive()
     }
 }
 
 impl Credentials {
     /// Long-term credentials.
     pub fn new(secret_id: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Self { secret_id: secret_id.into(), secret_key: Zeroizing::new(secret_key.into()), token: None }
+        Self {
+            secret_id: secret_id.into(),
+            secret_key: Zeroizing::new(secret_key.into()),
+            token: None,
+        }
     }
 
     /// Adds an STS session token (`X-TC-Token`).
@@ -53,7 +59,10 @@ impl Credentials {
     /// From `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY` and, if set, `TENCENTCLOUD_TOKEN`.
     pub fn from_env() -> Result<Self, KmsError> {
         let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let (Some(id), Some(key)) = (get("TENCENTCLOUD_SECRET_ID"), get("TENCENTCLOUD_SECRET_KEY")) else {
+        let (Some(id), Some(key)) = (
+            get("TENCENTCLOUD_SECRET_ID"),
+            get("TENCENTCLOUD_SECRET_KEY"),
+        ) else {
             return Err(KmsError::new(
                 "InvalidCredential",
                 "set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY to call the KMS",
@@ -107,27 +116,46 @@ fn build_client(timeout: Duration) -> Result<reqwest::Client, KmsError> {
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .build()
-        .map_err(|e| KmsError::new(CLIENT_NETWORK_ERROR, format!("cannot set up the HTTP client: {e}")))
+        .map_err(|e| {
+            KmsError::new(
+                CLIENT_NETWORK_ERROR,
+                format!("cannot set up the HTTP client: {e}"),
+            )
+        })
 }
 
 impl HttpKms {
     /// A client for `endpoint`: `https://kms.tencentcloudapi.com`, `http://127.0.0.1:8573`, or a
     /// bare `host[:port]` (https). No region is sent until [`with_region`](Self::with_region).
     pub fn new(endpoint: &str, credentials: Credentials) -> Result<Self, KmsError> {
-        let with_scheme =
-            if endpoint.contains("://") { endpoint.to_owned() } else { format!("https://{endpoint}") };
-        let url = reqwest::Url::parse(&with_scheme)
-            .map_err(|e| KmsError::new("InvalidParameter", format!("bad KMS endpoint {endpoint:?}: {e}")))?;
+        let with_scheme = if endpoint.contains("://") {
+            endpoint.to_owned()
+        } else {
+            format!("https://{endpoint}")
+        };
+        let url = reqwest::Url::parse(&with_scheme).map_err(|e| {
+            KmsError::new(
+                "InvalidParameter",
+                format!("bad KMS endpoint {endpoint:?}: {e}"),
+            )
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.path() != "/" || url.query().is_some() {
             return Err(KmsError::new(
                 "InvalidParameter",
-                format!("bad KMS endpoint {endpoint:?}: expected http(s)://host[:port] with no path"),
+                format!(
+                    "bad KMS endpoint {endpoint:?}: expected http(s)://host[:port] with no path"
+                ),
             ));
         }
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(KmsError::new("InvalidParameter", format!("KMS endpoint {endpoint:?} has no host"))),
+            (None, _) => {
+                return Err(KmsError::new(
+                    "InvalidParameter",
+                    format!("KMS endpoint {endpoint:?} has no host"),
+                ));
+            }
         };
         let timeout = Duration::from_secs(30);
         Ok(Self {
@@ -149,12 +177,18 @@ impl HttpKms {
     /// `TENCENTCLOUD_REGION`, the endpoint from `TKMS_ENDPOINT` (default
     /// [`DEFAULT_ENDPOINT`]).
     pub fn from_env() -> Result<Self, KmsError> {
-        let endpoint = std::env::var("TKMS_ENDPOINT").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
+        let endpoint =
+            std::env::var("TKMS_ENDPOINT").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
         let client = Self::new(&endpoint, Credentials::from_env()?)?;
-        Ok(match std::env::var("TENCENTCLOUD_REGION").ok().filter(|r| !r.is_empty()) {
-            Some(region) => client.with_region(region),
-            None => client,
-        })
+        Ok(
+            match std::env::var("TENCENTCLOUD_REGION")
+                .ok()
+                .filter(|r| !r.is_empty())
+            {
+                Some(region) => client.with_region(region),
+                None => client,
+            },
+        )
     }
 
     fn config_mut(&mut self) -> &mut Config {
@@ -190,12 +224,19 @@ impl HttpKms {
 
     /// [`KmsTransport::call`] for async code: runs on the caller's tokio runtime without
     /// blocking it.
-    pub async fn call_async(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    pub async fn call_async(
+        &self,
+        action: &str,
+        params: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         call_with_retries(&self.async_client, &self.config, action, params).await
     }
 
     fn io_thread(&self) -> Result<&IoThread, KmsError> {
-        self.io_thread.get_or_init(|| IoThread::start(self.config.timeout)).as_ref().map_err(Clone::clone)
+        self.io_thread
+            .get_or_init(|| IoThread::start(self.config.timeout))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -208,13 +249,18 @@ impl KmsTransport for HttpKms {
             params: Zeroizing::new(params.to_vec()),
             reply,
         };
-        self.io_thread()?
-            .jobs
-            .send(job)
-            .map_err(|_| KmsError::new(CLIENT_NETWORK_ERROR, "the HTTP client's I/O thread has stopped"))?;
-        answer
-            .recv()
-            .map_err(|_| KmsError::new(CLIENT_NETWORK_ERROR, "the HTTP client's I/O thread has stopped"))?
+        self.io_thread()?.jobs.send(job).map_err(|_| {
+            KmsError::new(
+                CLIENT_NETWORK_ERROR,
+                "the HTTP client's I/O thread has stopped",
+            )
+        })?;
+        answer.recv().map_err(|_| {
+            KmsError::new(
+                CLIENT_NETWORK_ERROR,
+                "the HTTP client's I/O thread has stopped",
+            )
+        })?
     }
 }
 
@@ -239,10 +285,14 @@ impl IoThread {
         std::thread::Builder::new()
             .name("tkms-http-client".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready.send(Err(format!("cannot start the HTTP client's runtime: {e}")));
+                        let _ =
+                            ready.send(Err(format!("cannot start the HTTP client's runtime: {e}")));
                         return;
                     }
                 };
@@ -259,17 +309,27 @@ impl IoThread {
                     while let Some(job) = queue.recv().await {
                         let client = client.clone();
                         tokio::spawn(async move {
-                            let result = call_with_retries(&client, &job.config, &job.action, &job.params).await;
+                            let result =
+                                call_with_retries(&client, &job.config, &job.action, &job.params)
+                                    .await;
                             let _ = job.reply.send(result);
                         });
                     }
                 });
             })
-            .map_err(|e| KmsError::new(CLIENT_NETWORK_ERROR, format!("cannot start the HTTP client thread: {e}")))?;
+            .map_err(|e| {
+                KmsError::new(
+                    CLIENT_NETWORK_ERROR,
+                    format!("cannot start the HTTP client thread: {e}"),
+                )
+            })?;
         match started.recv() {
             Ok(Ok(())) => Ok(Self { jobs }),
             Ok(Err(message)) => Err(KmsError::new(CLIENT_NETWORK_ERROR, message)),
-            Err(_) => Err(KmsError::new(CLIENT_NETWORK_ERROR, "the HTTP client thread failed to start")),
+            Err(_) => Err(KmsError::new(
+                CLIENT_NETWORK_ERROR,
+                "the HTTP client thread failed to start",
+            )),
         }
     }
 }
@@ -302,7 +362,12 @@ pub(crate) struct SignedHeaders {
 }
 
 /// Signs a JSON POST the way the official SDKs do (`content-type;host`).
-pub(crate) fn sign_json_post(host: &str, credentials: &Credentials, body: &[u8], unix_secs: u64) -> SignedHeaders {
+pub(crate) fn sign_json_post(
+    host: &str,
+    credentials: &Credentials,
+    body: &[u8],
+    unix_secs: u64,
+) -> SignedHeaders {
     let timestamp = unix_secs.to_string();
     let date = tc3::utc_date(unix_secs);
     let payload_sha256 = tc3::sha256_hex(body);
@@ -325,7 +390,10 @@ pub(crate) fn sign_json_post(host: &str, credentials: &Credentials, body: &[u8],
         signature,
     }
     .header_value();
-    SignedHeaders { timestamp, authorization }
+    SignedHeaders {
+        timestamp,
+        authorization,
+    }
 }
 
 fn network_error(e: &reqwest::Error) -> KmsError {
@@ -339,8 +407,15 @@ async fn call_once(
     action: &str,
     params: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let body = Zeroizing::new(if params.is_empty() { b"{}".to_vec() } else { params.to_vec() });
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let body = Zeroizing::new(if params.is_empty() {
+        b"{}".to_vec()
+    } else {
+        params.to_vec()
+    });
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let signed = sign_json_post(&config.host, &config.credentials, &body, now);
     let mut request = client
         .post(config.url.clone())
@@ -358,12 +433,19 @@ async fn call_once(
         request = request.header("X-TC-Token", token.as_str());
     }
     // The body is dropped (and zeroized) by reqwest once sent.
-    let response = request.body(bytes::Bytes::from_owner(body)).send().await.map_err(|e| network_error(&e))?;
+    let response = request
+        .body(bytes::Bytes::from_owner(body))
+        .send()
+        .await
+        .map_err(|e| network_error(&e))?;
     let status = response.status();
     let raw = response.bytes().await.map_err(|e| network_error(&e))?;
     let raw = zeroizing_copy(raw);
     if !status.is_success() {
-        return Err(KmsError::new("ServerNetworkError", format!("the KMS answered HTTP {status}")));
+        return Err(KmsError::new(
+            "ServerNetworkError",
+            format!("the KMS answered HTTP {status}"),
+        ));
     }
     parse_response(&raw)
 }
@@ -388,21 +470,39 @@ fn zeroize_strings(value: &mut Value) {
 
 /// Splits `{"Response": {...}}` into the inner object (success) or the Tencent error.
 pub(crate) fn parse_response(raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let mut envelope: Value = serde_json::from_slice(raw)
-        .map_err(|e| KmsError::new("ServerNetworkError", format!("the KMS answer is not JSON: {e}")))?;
+    let mut envelope: Value = serde_json::from_slice(raw).map_err(|e| {
+        KmsError::new(
+            "ServerNetworkError",
+            format!("the KMS answer is not JSON: {e}"),
+        )
+    })?;
     let result = (|| {
         let Some(response) = envelope.get("Response").filter(|r| r.is_object()) else {
-            return Err(KmsError::new("ServerNetworkError", "the KMS answer has no Response object"));
+            return Err(KmsError::new(
+                "ServerNetworkError",
+                "the KMS answer has no Response object",
+            ));
         };
         if let Some(error) = response.get("Error") {
-            let text = |field: &str| error.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let text = |field: &str| {
+                error
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             return Err(KmsError {
                 code: text("Code"),
                 message: text("Message"),
-                request_id: response.get("RequestId").and_then(Value::as_str).map(str::to_owned),
+                request_id: response
+                    .get("RequestId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             });
         }
-        Ok(Zeroizing::new(serde_json::to_vec(response).expect("JSON values always serialise")))
+        Ok(Zeroizing::new(
+            serde_json::to_vec(response).expect("JSON values always serialise"),
+        ))
     })();
     zeroize_strings(&mut envelope);
     result
@@ -416,7 +516,10 @@ mod tests {
     fn sdk_style_signature_matches_a_captured_request() {
         // vectors/tc3/Encrypt.http (Python SDK 3.1.192), secret examplesecretkey0000000000000000.
         let body = br#"{"KeyId": "5a1c7f2e-9d0b-11ef-8e65-525400aabbcc", "Plaintext": "aGVsbG8=", "EncryptionContext": "{\"purpose\":\"test\"}"}"#;
-        let credentials = Credentials::new("AKIDEXAMPLE0000000000000000000000000", "examplesecretkey0000000000000000");
+        let credentials = Credentials::new(
+            "AKIDEXAMPLE0000000000000000000000000",
+            "examplesecretkey0000000000000000",
+        );
         let signed = sign_json_post("127.0.0.1:42929", &credentials, body, 1_795_925_099);
         assert_eq!(signed.timestamp, "1795925099");
         assert_eq!(
@@ -429,23 +532,47 @@ mod tests {
 
     #[test]
     fn responses_split_into_success_and_error() {
-        let ok = parse_response(br#"{"Response": {"KeyId": "k", "RequestId": "r"}}"#).expect("success");
+        let ok =
+            parse_response(br#"{"Response": {"KeyId": "k", "RequestId": "r"}}"#).expect("success");
         let ok: Value = serde_json::from_slice(&ok).expect("json");
         assert_eq!(ok["KeyId"], "k");
         let err = parse_response(br#"{"Response": {"Error": {"Code": "ResourceUnavailable.CmkDisabled", "Message": "m"}, "RequestId": "r"}}"#)
             .expect_err("error");
         assert_eq!(err.code, "ResourceUnavailable.CmkDisabled");
         assert_eq!(err.request_id.as_deref(), Some("r"));
-        assert_eq!(parse_response(b"<html>").expect_err("not json").code, "ServerNetworkError");
-        assert_eq!(parse_response(b"{}").expect_err("no Response").code, "ServerNetworkError");
+        assert_eq!(
+            parse_response(b"<html>").expect_err("not json").code,
+            "ServerNetworkError"
+        );
+        assert_eq!(
+            parse_response(b"{}").expect_err("no Response").code,
+            "ServerNetworkError"
+        );
     }
 
     #[test]
     fn endpoints_and_hosts() {
         let c = || Credentials::new("id", "key");
-        assert_eq!(HttpKms::new("http://127.0.0.1:8573", c()).expect("ok").config.host, "127.0.0.1:8573");
-        assert_eq!(HttpKms::new("kms.tencentcloudapi.com", c()).expect("ok").endpoint(), "https://kms.tencentcloudapi.com/");
-        assert_eq!(HttpKms::new("https://kms.tencentcloudapi.com", c()).expect("ok").config.host, "kms.tencentcloudapi.com");
+        assert_eq!(
+            HttpKms::new("http://127.0.0.1:8573", c())
+                .expect("ok")
+                .config
+                .host,
+            "127.0.0.1:8573"
+        );
+        assert_eq!(
+            HttpKms::new("kms.tencentcloudapi.com", c())
+                .expect("ok")
+                .endpoint(),
+            "https://kms.tencentcloudapi.com/"
+        );
+        assert_eq!(
+            HttpKms::new("https://kms.tencentcloudapi.com", c())
+                .expect("ok")
+                .config
+                .host,
+            "kms.tencentcloudapi.com"
+        );
         assert!(HttpKms::new("ftp://x", c()).is_err());
         assert!(HttpKms::new("http://x/path", c()).is_err());
         assert!(!format!("{:?}", c().with_token("tok")).contains("key"));

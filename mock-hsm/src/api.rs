@@ -37,7 +37,10 @@ pub struct ApiError {
 impl ApiError {
     /// A new error.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -48,7 +51,12 @@ pub trait KmsApi: Send + Sync {
     /// On success returns the JSON object that goes inside `{"Response": ...}`, including
     /// `"RequestId": ctx.request_id`. On failure returns the Tencent error; the caller renders
     /// `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
-    fn dispatch(&self, ctx: &CallContext, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError>;
+    fn dispatch(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        params: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError>;
 
     /// Runs due schedules (automatic rotation, expired deletion windows). The server calls it
     /// periodically and right after a test control moves the clock. Default: nothing to do.
@@ -61,6 +69,9 @@ pub trait KmsApi: Send + Sync {
 
     /// Forgets every key and alias (test control `POST /_tkms/reset`). Default: unsupported.
     fn reset(&self) -> Result<(), ApiError> {
-        Err(ApiError::new("UnsupportedOperation", "this backend cannot be reset"))
+        Err(ApiError::new(
+            "UnsupportedOperation",
+            "this backend cannot be reset",
+        ))
     }
 }

@@ -34,8 +34,8 @@ use response::{Failure, json_response, success};
 
 // The public interface is:
 pub use credentials::{
-    CredentialSource, CredentialStore, Principal, ROOT_ACCOUNT_UIN, ROOT_CREDENTIALS_FILE, RootCredentials,
-    StaticCredentials,
+    CredentialSource, CredentialStore, Principal, ROOT_ACCOUNT_UIN, ROOT_CREDENTIALS_FILE,
+    RootCredentials, StaticCredentials,
 };
 pub use test_server::TestServer;
 
@@ -117,7 +117,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("local_addr", &self.listener.local_addr().ok()).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +133,12 @@ impl Server {
             region: options.region,
             check_clock_skew: options.check_clock_skew,
         });
-        Ok(Self { listener, router: router(state, options.test_controls), backend, tick_interval: options.tick_interval })
+        Ok(Self {
+            listener,
+            router: router(state, options.test_controls),
+            backend,
+            tick_interval: options.tick_interval,
+        })
     }
 
     /// The bound address (with the real port when `listen` had port 0).
@@ -141,7 +148,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
     /// finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let backend = Arc::clone(&self.backend);
         let interval = self.tick_interval;
         let ticker = tokio::spawn(async move {
@@ -157,9 +167,13 @@ impl Server {
             // Small JSON answers: send them now rather than wait for Nagle.
             let _ = tcp.set_nodelay(true);
         });
-        let result = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         ticker.abort();
         result
     }
@@ -202,7 +216,10 @@ pub async fn serve(backend: Arc<dyn KmsApi>, options: ServeOptions) -> std::io::
 
 /// [`serve`] on a new multi-threaded tokio runtime, for synchronous callers (the CLI).
 pub fn serve_blocking(backend: Arc<dyn KmsApi>, options: ServeOptions) -> std::io::Result<()> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(backend, options))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(backend, options))
 }
 
 fn router(state: Arc<AppState>, test_controls: bool) -> Router {
@@ -235,30 +252,51 @@ async fn tencent_api(
     }
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
-    headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::trim)
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .map(str::trim)
 }
 
 fn too_large(what: &str, limit: usize) -> ApiError {
-    ApiError::new("RequestSizeLimitExceeded", format!("The {what} is larger than {limit} bytes."))
+    ApiError::new(
+        "RequestSizeLimitExceeded",
+        format!("The {what} is larger than {limit} bytes."),
+    )
 }
 
 /// Reads the body into a zeroizing buffer (it may carry plaintext), refusing more than `limit`.
-async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let declared = header_str(headers, header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
     if declared > limit {
         return Err(too_large("request body", limit));
     }
     let mut out = Zeroizing::new(Vec::with_capacity(declared));
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::new("InvalidParameter", format!("Cannot read the request body: {e}")))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                "InvalidParameter",
+                format!("Cannot read the request body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if out.len() + data.len() > limit {
             return Err(too_large("request body", limit));
         }
         if out.capacity() - out.len() < data.len() {
             // Grow by hand so the old buffer is zeroized, not just freed.
-            let mut bigger = Zeroizing::new(Vec::with_capacity((out.len() + data.len()).max(out.capacity() * 2)));
+            let mut bigger = Zeroizing::new(Vec::with_capacity(
+                (out.len() + data.len()).max(out.capacity() * 2),
+            ));
             bigger.extend_from_slice(&out);
             out = bigger;
         }
@@ -278,43 +316,73 @@ struct Call {
     params: Zeroizing<Vec<u8>>,
 }
 
-async fn handle(state: &AppState, peer: SocketAddr, request: Request, request_id: &str) -> Result<Response, ApiError> {
+async fn handle(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     if parts.uri.path() != "/" {
         return Err(ApiError::new(
             "UnsupportedOperation",
-            format!("Nothing is served at {}; the Tencent Cloud API is at /.", parts.uri.path()),
+            format!(
+                "Nothing is served at {}; the Tencent Cloud API is at /.",
+                parts.uri.path()
+            ),
         ));
     }
     let method = match parts.method {
         Method::GET => "GET",
         Method::POST => "POST",
-        _ => return Err(ApiError::new("UnsupportedProtocol", "Only GET and POST are supported.")),
+        _ => {
+            return Err(ApiError::new(
+                "UnsupportedProtocol",
+                "Only GET and POST are supported.",
+            ));
+        }
     };
     let raw_query = parts.uri.query().unwrap_or("");
     if raw_query.len() > MAX_QUERY {
         return Err(too_large("query string", MAX_QUERY));
     }
     let headers = &parts.headers;
-    let is_form = header_str(headers, header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let is_form = header_str(headers, header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     let authorization = header_str(headers, header::AUTHORIZATION);
     let body = if method == "POST" {
-        let limit = if authorization.is_none() && is_form { MAX_V1_BODY } else { MAX_TC3_BODY };
+        let limit = if authorization.is_none() && is_form {
+            MAX_V1_BODY
+        } else {
+            MAX_TC3_BODY
+        };
         read_body(headers, body, limit).await?
     } else {
         Zeroizing::new(Vec::new())
     };
 
     let call = match authorization {
-        Some(authorization) => tc3_call(state, method, raw_query, headers, authorization, is_form, body)?,
+        Some(authorization) => tc3_call(
+            state,
+            method,
+            raw_query,
+            headers,
+            authorization,
+            is_form,
+            body,
+        )?,
         None => v1_call(state, method, raw_query, headers, body)?,
     };
 
     let ctx = CallContext {
         account_uin: call.principal.account_uin,
         identity: call.principal.identity.clone(),
-        region: call.region.filter(|r| !r.is_empty()).unwrap_or_else(|| state.region.clone()),
+        region: call
+            .region
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| state.region.clone()),
         request_id: request_id.to_owned(),
         source_ip: Some(peer.ip()),
     };
@@ -333,14 +401,21 @@ fn check_version(version: Option<&str>) -> Result<(), ApiError> {
             "NoSuchVersion",
             format!("The API version {other:?} does not exist; KMS serves {API_VERSION}."),
         )),
-        None => Err(ApiError::new("NoSuchVersion", format!("The request names no API version; KMS serves {API_VERSION}."))),
+        None => Err(ApiError::new(
+            "NoSuchVersion",
+            format!("The request names no API version; KMS serves {API_VERSION}."),
+        )),
     }
 }
 
 fn check_action(action: Option<&str>) -> Result<String, ApiError> {
-    let action = action.ok_or_else(|| ApiError::new("MissingParameter", "The request names no Action."))?;
+    let action =
+        action.ok_or_else(|| ApiError::new("MissingParameter", "The request names no Action."))?;
     if !params::is_known_action(action) {
-        return Err(ApiError::new("InvalidAction", format!("The action {action:?} does not exist in KMS {API_VERSION}.")));
+        return Err(ApiError::new(
+            "InvalidAction",
+            format!("The action {action:?} does not exist in KMS {API_VERSION}."),
+        ));
     }
     Ok(action.to_owned())
 }
@@ -354,8 +429,18 @@ fn tc3_call(
     is_form: bool,
     body: Zeroizing<Vec<u8>>,
 ) -> Result<Call, ApiError> {
-    let request = auth::Tc3Request { method, raw_query, headers, body: &body };
-    let principal = auth::verify_tc3(&request, authorization, state.credentials.as_ref(), state.check_clock_skew)?;
+    let request = auth::Tc3Request {
+        method,
+        raw_query,
+        headers,
+        body: &body,
+    };
+    let principal = auth::verify_tc3(
+        &request,
+        authorization,
+        state.credentials.as_ref(),
+        state.check_clock_skew,
+    )?;
     check_version(header_str(headers, "x-tc-version"))?;
     let action = check_action(header_str(headers, "x-tc-action"))?;
     let params = if method == "GET" {
@@ -367,7 +452,12 @@ fn tc3_call(
     } else {
         body
     };
-    Ok(Call { principal, region: header_str(headers, "x-tc-region").map(str::to_owned), action, params })
+    Ok(Call {
+        principal,
+        region: header_str(headers, "x-tc-region").map(str::to_owned),
+        action,
+        params,
+    })
 }
 
 fn v1_call(
@@ -377,7 +467,11 @@ fn v1_call(
     headers: &HeaderMap,
     body: Zeroizing<Vec<u8>>,
 ) -> Result<Call, ApiError> {
-    let pairs = if method == "GET" { params::decode_pairs(raw_query.as_bytes()) } else { params::decode_pairs(&body) };
+    let pairs = if method == "GET" {
+        params::decode_pairs(raw_query.as_bytes())
+    } else {
+        params::decode_pairs(&body)
+    };
     if !pairs.iter().any(|(k, _)| k == "Signature") {
         return Err(ApiError::new(
             "AuthFailure",
@@ -386,45 +480,79 @@ fn v1_call(
     }
     let mut seen = std::collections::HashSet::new();
     if let Some((key, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
-        return Err(ApiError::new("InvalidParameter", format!("The parameter {key} is given twice.")));
+        return Err(ApiError::new(
+            "InvalidParameter",
+            format!("The parameter {key} is given twice."),
+        ));
     }
     let host = header_str(headers, header::HOST).unwrap_or_default();
-    let principal = auth::verify_v1(method, host, "/", &pairs, state.credentials.as_ref(), state.check_clock_skew)?;
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let principal = auth::verify_v1(
+        method,
+        host,
+        "/",
+        &pairs,
+        state.credentials.as_ref(),
+        state.check_clock_skew,
+    )?;
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     check_version(get("Version"))?;
     let action = check_action(get("Action"))?;
     let region = get("Region").map(str::to_owned);
-    let action_params: Vec<_> =
-        pairs.into_iter().filter(|(k, _)| !auth::V1_COMMON_PARAMS.contains(&k.as_str())).collect();
+    let action_params: Vec<_> = pairs
+        .into_iter()
+        .filter(|(k, _)| !auth::V1_COMMON_PARAMS.contains(&k.as_str()))
+        .collect();
     let params = params::unflatten(&action, action_params)?;
-    Ok(Call { principal, region, action, params })
+    Ok(Call {
+        principal,
+        region,
+        action,
+        params,
+    })
 }
 
 // --- Test controls (only routed with `test_controls`, only for loopback callers) ---
 
-fn control_failure(code: &str, message: &str) -> Response {
-    Failure::new(ApiError::new(code, message), &new_request_id()).into_response()
+fn control_failure(error: ApiError) -> Response {
+    Failure::new(error, &new_request_id()).into_response()
 }
 
-fn loopback_only(peer: SocketAddr) -> Result<(), Response> {
+fn loopback_only(peer: SocketAddr) -> Result<(), ApiError> {
     if peer.ip().is_loopback() {
         Ok(())
     } else {
-        Err(control_failure("UnauthorizedOperation", "Test controls answer loopback callers only."))
+        Err(ApiError::new(
+            "UnauthorizedOperation",
+            "Test controls answer loopback callers only.",
+        ))
     }
 }
 
-fn clock_state(backend: &dyn KmsApi) -> Result<Response, Response> {
-    let clock = backend
-        .mock_clock()
-        .ok_or_else(|| control_failure("UnsupportedOperation", "This backend has no mock clock."))?;
-    use crate::clock::Clock as _;
-    let body = json!({"Now": clock.now(), "Offset": clock.offset()});
-    Ok(json_response(Bytes::from(serde_json::to_vec(&body).expect("JSON values always serialise"))))
+fn no_mock_clock() -> ApiError {
+    ApiError::new("UnsupportedOperation", "This backend has no mock clock.")
 }
 
-async fn clock_get(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    loopback_only(peer).and_then(|()| clock_state(state.backend.as_ref())).unwrap_or_else(|r| r)
+fn clock_state(backend: &dyn KmsApi) -> Result<Response, ApiError> {
+    use crate::clock::Clock as _;
+    let clock = backend.mock_clock().ok_or_else(no_mock_clock)?;
+    let body = json!({"Now": clock.now(), "Offset": clock.offset()});
+    Ok(json_response(Bytes::from(
+        serde_json::to_vec(&body).expect("JSON values always serialise"),
+    )))
+}
+
+async fn clock_get(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    loopback_only(peer)
+        .and_then(|()| clock_state(state.backend.as_ref()))
+        .unwrap_or_else(control_failure)
 }
 
 #[derive(Deserialize)]
@@ -438,33 +566,52 @@ async fn clock_advance(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = loopback_only(peer) {
-        return refused;
+    async {
+        loopback_only(peer)?;
+        let request: AdvanceClock = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                "InvalidParameter",
+                format!("Expected {{\"Advance\": seconds}}: {e}"),
+            )
+        })?;
+        state
+            .backend
+            .mock_clock()
+            .ok_or_else(no_mock_clock)?
+            .advance(request.advance);
+        // Let the schedules catch up with the new time before answering.
+        let backend = Arc::clone(&state.backend);
+        tokio::task::spawn_blocking(move || backend.tick())
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    "InternalError",
+                    format!("running the schedules failed: {e}"),
+                )
+            })?;
+        clock_state(state.backend.as_ref())
     }
-    let request: AdvanceClock = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return control_failure("InvalidParameter", &format!("Expected {{\"Advance\": seconds}}: {e}")),
-    };
-    let Some(clock) = state.backend.mock_clock() else {
-        return control_failure("UnsupportedOperation", "This backend has no mock clock.");
-    };
-    clock.advance(request.advance);
-    // Let the schedules catch up with the new time before answering.
-    let backend = Arc::clone(&state.backend);
-    if tokio::task::spawn_blocking(move || backend.tick()).await.is_err() {
-        return control_failure("InternalError", "running the schedules failed");
-    }
-    clock_state(state.backend.as_ref()).unwrap_or_else(|r| r)
+    .await
+    .unwrap_or_else(control_failure)
 }
 
-async fn reset_state(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    if let Err(refused) = loopback_only(peer) {
-        return refused;
+async fn reset_state(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    async {
+        loopback_only(peer)?;
+        let backend = Arc::clone(&state.backend);
+        tokio::task::spawn_blocking(move || backend.reset())
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    "InternalError",
+                    format!("resetting the backend failed: {e}"),
+                )
+            })??;
+        Ok(json_response(Bytes::from_static(br#"{"Reset":true}"#)))
     }
-    let backend = Arc::clone(&state.backend);
-    match tokio::task::spawn_blocking(move || backend.reset()).await {
-        Ok(Ok(())) => json_response(Bytes::from_static(br#"{"Reset":true}"#)),
-        Ok(Err(e)) => Failure::new(e, &new_request_id()).into_response(),
-        Err(_) => control_failure("InternalError", "resetting the backend failed"),
-    }
+    .await
+    .unwrap_or_else(control_failure)
 }

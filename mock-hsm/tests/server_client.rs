@@ -15,13 +15,19 @@ use support::FakeKms;
 
 fn start() -> (TestServer, Arc<FakeKms>) {
     let backend = Arc::new(FakeKms::default());
-    (TestServer::start(backend.clone()).expect("server starts"), backend)
+    (
+        TestServer::start(backend.clone()).expect("server starts"),
+        backend,
+    )
 }
 
 fn client(server: &TestServer) -> HttpKms {
-    HttpKms::new(server.endpoint(), Credentials::new(server.secret_id(), server.secret_key()))
-        .expect("valid endpoint")
-        .with_retries(2, Duration::from_millis(5))
+    HttpKms::new(
+        server.endpoint(),
+        Credentials::new(server.secret_id(), server.secret_key()),
+    )
+    .expect("valid endpoint")
+    .with_retries(2, Duration::from_millis(5))
 }
 
 fn echo(out: &[u8]) -> Value {
@@ -32,7 +38,9 @@ fn echo(out: &[u8]) -> Value {
 fn sync_calls_are_signed_and_answered() {
     let (server, backend) = start();
     let kms = client(&server).with_region("ap-beijing");
-    let out = kms.call("Encrypt", br#"{"KeyId":"k","Plaintext":"aGk="}"#).expect("call succeeds");
+    let out = kms
+        .call("Encrypt", br#"{"KeyId":"k","Plaintext":"aGk="}"#)
+        .expect("call succeeds");
     assert_eq!(echo(&out), json!({"KeyId": "k", "Plaintext": "aGk="}));
     let out = kms.call("GetRegions", b"").expect("no parameters");
     assert_eq!(echo(&out), json!({}));
@@ -45,18 +53,36 @@ fn sync_calls_are_signed_and_answered() {
 fn errors_carry_code_and_request_id_and_are_not_retried_unless_retryable() {
     let (server, backend) = start();
     let kms = client(&server);
-    let err = kms.call("Encrypt", br#"{"KeyId":"disabled"}"#).expect_err("disabled");
+    let err = kms
+        .call("Encrypt", br#"{"KeyId":"disabled"}"#)
+        .expect_err("disabled");
     assert_eq!(err.code, "ResourceUnavailable.CmkDisabled");
-    assert!(err.request_id.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
-    assert_eq!(backend.calls.lock().expect("lock").len(), 1, "key-state refusals are final");
+    assert!(
+        err.request_id
+            .as_deref()
+            .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok())
+    );
+    assert_eq!(
+        backend.calls.lock().expect("lock").len(),
+        1,
+        "key-state refusals are final"
+    );
 
     backend.calls.lock().expect("lock").clear();
-    let err = kms.call("Encrypt", br#"{"KeyId":"throttled"}"#).expect_err("throttled");
+    let err = kms
+        .call("Encrypt", br#"{"KeyId":"throttled"}"#)
+        .expect_err("throttled");
     assert_eq!(err.code, "RequestLimitExceeded");
-    assert_eq!(backend.calls.lock().expect("lock").len(), 3, "one call and two retries");
+    assert_eq!(
+        backend.calls.lock().expect("lock").len(),
+        3,
+        "one call and two retries"
+    );
 
     backend.calls.lock().expect("lock").clear();
-    let err = kms.call("Encrypt", br#"{"KeyId":"internal"}"#).expect_err("internal");
+    let err = kms
+        .call("Encrypt", br#"{"KeyId":"internal"}"#)
+        .expect_err("internal");
     assert_eq!(err.code, "InternalError");
     assert_eq!(backend.calls.lock().expect("lock").len(), 3);
 }
@@ -64,10 +90,21 @@ fn errors_carry_code_and_request_id_and_are_not_retried_unless_retryable() {
 #[test]
 fn wrong_credentials_are_refused() {
     let (server, backend) = start();
-    let kms = HttpKms::new(server.endpoint(), Credentials::new(server.secret_id(), "wrong-key")).expect("endpoint");
-    assert_eq!(kms.call("Encrypt", b"{}").expect_err("refused").code, "AuthFailure.SignatureFailure");
-    let kms = HttpKms::new(server.endpoint(), Credentials::new("AKIDnobody", "k")).expect("endpoint");
-    assert_eq!(kms.call("Encrypt", b"{}").expect_err("refused").code, "AuthFailure.SecretIdNotFound");
+    let kms = HttpKms::new(
+        server.endpoint(),
+        Credentials::new(server.secret_id(), "wrong-key"),
+    )
+    .expect("endpoint");
+    assert_eq!(
+        kms.call("Encrypt", b"{}").expect_err("refused").code,
+        "AuthFailure.SignatureFailure"
+    );
+    let kms =
+        HttpKms::new(server.endpoint(), Credentials::new("AKIDnobody", "k")).expect("endpoint");
+    assert_eq!(
+        kms.call("Encrypt", b"{}").expect_err("refused").code,
+        "AuthFailure.SecretIdNotFound"
+    );
     assert!(backend.calls.lock().expect("lock").is_empty());
 }
 
@@ -105,9 +142,14 @@ async fn sync_calls_inside_a_current_thread_runtime_do_not_panic() {
     let kms = client(&server);
     // The sync API hands the request to its own I/O thread, so even a single-threaded
     // runtime (where reqwest::blocking would panic) gets an answer.
-    let out = kms.call("Encrypt", br#"{"KeyId":"k"}"#).expect("sync call inside a runtime");
+    let out = kms
+        .call("Encrypt", br#"{"KeyId":"k"}"#)
+        .expect("sync call inside a runtime");
     assert_eq!(echo(&out)["KeyId"], "k");
-    let out = kms.call_async("Encrypt", br#"{"KeyId":"k2"}"#).await.expect("async too");
+    let out = kms
+        .call_async("Encrypt", br#"{"KeyId":"k2"}"#)
+        .await
+        .expect("async too");
     assert_eq!(echo(&out)["KeyId"], "k2");
     drop(kms); // dropping the client inside the runtime is fine as well
 }
@@ -122,7 +164,9 @@ async fn sync_calls_from_spawn_blocking() {
 }
 
 /// Awaits all futures concurrently (no futures crate: tokio's JoinSet needs 'static).
-async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -135,8 +179,15 @@ async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Ite
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }

@@ -90,7 +90,11 @@ impl SignedRequest<'_> {
         }
         format!(
             "{}\n/\n{}\n{}\n{}\n{}",
-            self.method, self.canonical_query, canonical_headers, self.signed_headers, self.payload_sha256
+            self.method,
+            self.canonical_query,
+            canonical_headers,
+            self.signed_headers,
+            self.payload_sha256
         )
     }
 
@@ -120,7 +124,8 @@ impl SignedRequest<'_> {
     /// constant-time.
     pub fn verify(&self, secret_key: &str, signature: &str) -> bool {
         let expected = self.signature(secret_key);
-        expected.len() == signature.len() && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+        expected.len() == signature.len()
+            && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
     }
 }
 
@@ -150,11 +155,15 @@ impl Authorization {
         let rest = header
             .strip_prefix(ALGORITHM)
             .and_then(|r| r.strip_prefix(' '))
-            .ok_or(AuthorizationError("it does not start with `TC3-HMAC-SHA256 `"))?;
+            .ok_or(AuthorizationError(
+                "it does not start with `TC3-HMAC-SHA256 `",
+            ))?;
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let part = part.trim();
-            let (name, value) = part.split_once('=').ok_or(AuthorizationError("a part is not name=value"))?;
+            let (name, value) = part
+                .split_once('=')
+                .ok_or(AuthorizationError("a part is not name=value"))?;
             let slot = match name {
                 "Credential" => &mut credential,
                 "SignedHeaders" => &mut signed_headers,
@@ -169,22 +178,40 @@ impl Authorization {
         let signed_headers = signed_headers.ok_or(AuthorizationError("no SignedHeaders"))?;
         let signature = signature.ok_or(AuthorizationError("no Signature"))?;
         let mut scope = credential.split('/');
-        let (Some(secret_id), Some(date), Some(service), Some(SCOPE_TERMINATOR), None) =
-            (scope.next(), scope.next(), scope.next(), scope.next(), scope.next())
-        else {
-            return Err(AuthorizationError("Credential is not SecretId/Date/Service/tc3_request"));
+        let (Some(secret_id), Some(date), Some(service), Some(SCOPE_TERMINATOR), None) = (
+            scope.next(),
+            scope.next(),
+            scope.next(),
+            scope.next(),
+            scope.next(),
+        ) else {
+            return Err(AuthorizationError(
+                "Credential is not SecretId/Date/Service/tc3_request",
+            ));
         };
         let date_ok = date.len() == 10
-            && date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            && date.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         if secret_id.is_empty() || service.is_empty() || !date_ok {
-            return Err(AuthorizationError("Credential has an empty SecretId or service, or a bad date"));
+            return Err(AuthorizationError(
+                "Credential has an empty SecretId or service, or a bad date",
+            ));
         }
         let headers_ok = !signed_headers.is_empty()
             && signed_headers.split(';').all(|h| {
-                !h.is_empty() && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             });
         if !headers_ok {
-            return Err(AuthorizationError("SignedHeaders is not a ;-list of lower-case header names"));
+            return Err(AuthorizationError(
+                "SignedHeaders is not a ;-list of lower-case header names",
+            ));
         }
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AuthorizationError("Signature is not 64 hex digits"));

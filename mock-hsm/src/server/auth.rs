@@ -26,7 +26,10 @@ fn signature_failure() -> ApiError {
 }
 
 fn wall_clock_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Parses a Unix-seconds timestamp and checks it against the real wall clock (never the mock
@@ -38,14 +41,19 @@ fn check_timestamp(timestamp: &str, name: &str, check_skew: bool) -> Result<u64,
     if check_skew && wall_clock_now().abs_diff(ts) > MAX_CLOCK_SKEW_SECS {
         return Err(ApiError::new(
             "AuthFailure.SignatureExpire",
-            format!("{name} {ts} is more than {MAX_CLOCK_SKEW_SECS} seconds from the server time; check your clock."),
+            format!(
+                "{name} {ts} is more than {MAX_CLOCK_SKEW_SECS} seconds from the server time; check your clock."
+            ),
         ));
     }
     Ok(ts)
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .map(str::trim)
 }
 
 /// The host values a client may have signed (reference §1.4): as sent; without a scheme;
@@ -84,8 +92,12 @@ pub(crate) fn verify_tc3(
 ) -> Result<Arc<Principal>, ApiError> {
     let auth = tc3::Authorization::parse(authorization)
         .map_err(|e| ApiError::new("AuthFailure.InvalidAuthorization", e.to_string()))?;
-    let timestamp = header_str(request.headers, "x-tc-timestamp")
-        .ok_or_else(|| ApiError::new("MissingParameter", "The request is missing the X-TC-Timestamp header."))?;
+    let timestamp = header_str(request.headers, "x-tc-timestamp").ok_or_else(|| {
+        ApiError::new(
+            "MissingParameter",
+            "The request is missing the X-TC-Timestamp header.",
+        )
+    })?;
     let ts = check_timestamp(timestamp, "X-TC-Timestamp", check_skew)?;
     let principal = store.lookup(&auth.secret_id, header_str(request.headers, "x-tc-token"))?;
     if tc3::utc_date(ts) != auth.date {
@@ -95,14 +107,19 @@ pub(crate) fn verify_tc3(
         ));
     }
 
-    let payload_sha256 = if header_str(request.headers, "x-tc-content-sha256") == Some(tc3::UNSIGNED_PAYLOAD) {
-        tc3::sha256_hex(tc3::UNSIGNED_PAYLOAD.as_bytes())
-    } else if request.method == "GET" {
-        tc3::sha256_hex(b"")
+    let payload_sha256 =
+        if header_str(request.headers, "x-tc-content-sha256") == Some(tc3::UNSIGNED_PAYLOAD) {
+            tc3::sha256_hex(tc3::UNSIGNED_PAYLOAD.as_bytes())
+        } else if request.method == "GET" {
+            tc3::sha256_hex(b"")
+        } else {
+            tc3::sha256_hex(request.body)
+        };
+    let canonical_query = if request.method == "GET" {
+        request.raw_query
     } else {
-        tc3::sha256_hex(request.body)
+        ""
     };
-    let canonical_query = if request.method == "GET" { request.raw_query } else { "" };
 
     let names: Vec<&str> = auth.signed_headers.split(';').collect();
     let mut values = Vec::with_capacity(names.len());
@@ -113,14 +130,25 @@ pub(crate) fn verify_tc3(
     let hosts = host_at.map_or_else(|| vec![""], |i| host_variants(values[i]));
 
     for host in hosts {
-        let verbatim: Vec<&str> =
-            values.iter().enumerate().map(|(i, v)| if Some(i) == host_at { host } else { *v }).collect();
+        let verbatim: Vec<&str> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if Some(i) == host_at { host } else { *v })
+            .collect();
         let lower: Vec<String> = verbatim.iter().map(|v| v.to_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
         // Docs-following clients lower-case the values; the SDKs sign them verbatim.
-        let tries: &[&[&str]] = if lower == verbatim { &[&verbatim] } else { &[&lower, &verbatim] };
+        let tries: &[&[&str]] = if lower == verbatim {
+            &[&verbatim]
+        } else {
+            &[&lower, &verbatim]
+        };
         for canonical in tries {
-            let headers: Vec<(&str, &str)> = names.iter().copied().zip(canonical.iter().copied()).collect();
+            let headers: Vec<(&str, &str)> = names
+                .iter()
+                .copied()
+                .zip(canonical.iter().copied())
+                .collect();
             let signed = tc3::SignedRequest {
                 method: request.method,
                 canonical_query,
@@ -166,8 +194,18 @@ pub(crate) fn verify_v1(
     store: &dyn CredentialStore,
     check_skew: bool,
 ) -> Result<Arc<Principal>, ApiError> {
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let missing = |name: &str| ApiError::new("MissingParameter", format!("The request is missing the {name} parameter."));
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let missing = |name: &str| {
+        ApiError::new(
+            "MissingParameter",
+            format!("The request is missing the {name} parameter."),
+        )
+    };
     let given = get("Signature").ok_or_else(|| missing("Signature"))?;
     let secret_id = get("SecretId").ok_or_else(|| missing("SecretId"))?;
     let timestamp = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
@@ -176,7 +214,8 @@ pub(crate) fn verify_v1(
     let principal = store.lookup(secret_id, get("Token"))?;
     let given = B64.decode(given).map_err(|_| signature_failure())?;
 
-    let mut signed: Vec<&(String, Zeroizing<String>)> = params.iter().filter(|(k, _)| k != "Signature").collect();
+    let mut signed: Vec<&(String, Zeroizing<String>)> =
+        params.iter().filter(|(k, _)| k != "Signature").collect();
     signed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut query = Zeroizing::new(String::new());
     for (i, (key, value)) in signed.iter().enumerate() {
@@ -192,12 +231,14 @@ pub(crate) fn verify_v1(
         let string_to_sign = Zeroizing::new(format!("{method}{host}{path}?{}", query.as_str()));
         let expected: Vec<u8> = match get("SignatureMethod").unwrap_or("HmacSHA1") {
             "HmacSHA256" => {
-                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key)
+                    .expect("HMAC accepts keys of any length");
                 mac.update(string_to_sign.as_bytes());
                 mac.finalize().into_bytes().to_vec()
             }
             "HmacSHA1" => {
-                let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC accepts keys of any length");
+                let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key)
+                    .expect("HMAC accepts keys of any length");
                 mac.update(string_to_sign.as_bytes());
                 mac.finalize().into_bytes().to_vec()
             }
@@ -221,9 +262,18 @@ mod tests {
 
     #[test]
     fn host_variants_cover_scheme_and_port() {
-        assert_eq!(host_variants("127.0.0.1:8573"), ["127.0.0.1:8573", "127.0.0.1"]);
-        assert_eq!(host_variants("http://127.0.0.1:8573"), ["http://127.0.0.1:8573", "127.0.0.1:8573", "127.0.0.1"]);
-        assert_eq!(host_variants("kms.tencentcloudapi.com"), ["kms.tencentcloudapi.com"]);
+        assert_eq!(
+            host_variants("127.0.0.1:8573"),
+            ["127.0.0.1:8573", "127.0.0.1"]
+        );
+        assert_eq!(
+            host_variants("http://127.0.0.1:8573"),
+            ["http://127.0.0.1:8573", "127.0.0.1:8573", "127.0.0.1"]
+        );
+        assert_eq!(
+            host_variants("kms.tencentcloudapi.com"),
+            ["kms.tencentcloudapi.com"]
+        );
         assert_eq!(host_variants("[::1]:80"), ["[::1]:80", "[::1]"]);
         assert_eq!(host_variants("::1"), ["::1"]);
     }

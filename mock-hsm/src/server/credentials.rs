@@ -35,8 +35,16 @@ impl std::fmt::Debug for Principal {
 
 impl Principal {
     /// A principal with its SecretKey.
-    pub fn new(account_uin: u64, identity: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Self { account_uin, identity: identity.into(), secret_key: Zeroizing::new(secret_key.into()) }
+    pub fn new(
+        account_uin: u64,
+        identity: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            account_uin,
+            identity: identity.into(),
+            secret_key: Zeroizing::new(secret_key.into()),
+        }
     }
 
     /// The SecretKey, for signature verification only.
@@ -65,20 +73,27 @@ impl StaticCredentials {
     /// Only the root identity, with these keys.
     pub fn root(root: &RootCredentials) -> Self {
         let mut store = Self::default();
-        store.insert(&root.secret_id, Principal::new(ROOT_ACCOUNT_UIN, "root", root.secret_key.as_str()));
+        store.insert(
+            &root.secret_id,
+            Principal::new(ROOT_ACCOUNT_UIN, "root", root.secret_key.as_str()),
+        );
         store
     }
 
     /// Adds (or replaces) a key.
     pub fn insert(&mut self, secret_id: &str, principal: Principal) {
-        self.by_secret_id.insert(secret_id.to_owned(), Arc::new(principal));
+        self.by_secret_id
+            .insert(secret_id.to_owned(), Arc::new(principal));
     }
 }
 
 impl CredentialStore for StaticCredentials {
     fn lookup(&self, secret_id: &str, _token: Option<&str>) -> Result<Arc<Principal>, ApiError> {
         self.by_secret_id.get(secret_id).cloned().ok_or_else(|| {
-            ApiError::new("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.")
+            ApiError::new(
+                "AuthFailure.SecretIdNotFound",
+                "The SecretId is not found, please ensure that your SecretId is correct.",
+            )
         })
     }
 }
@@ -95,7 +110,9 @@ pub struct RootCredentials {
 
 impl std::fmt::Debug for RootCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootCredentials").field("secret_id", &self.secret_id).finish_non_exhaustive()
+        f.debug_struct("RootCredentials")
+            .field("secret_id", &self.secret_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +136,8 @@ fn random_alphanumeric(len: usize) -> std::io::Result<Zeroizing<String>> {
     let mut out = Zeroizing::new(String::with_capacity(len));
     let mut pool = Zeroizing::new([0u8; 64]);
     while out.len() < len {
-        getrandom::fill(&mut *pool).map_err(|e| std::io::Error::other(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut *pool)
+            .map_err(|e| std::io::Error::other(format!("no randomness: {e}")))?;
         // Rejection sampling: 248 = 4 * 62, so every character is equally likely.
         for &b in pool.iter().filter(|&&b| b < 248) {
             if out.len() == len {
@@ -135,15 +153,27 @@ impl RootCredentials {
     /// Fresh random keys in the Tencent shapes (36-character `AKID...` id, 32-character key).
     pub fn generate() -> std::io::Result<Self> {
         let id = random_alphanumeric(32)?;
-        Ok(Self { secret_id: format!("AKID{}", id.as_str()), secret_key: random_alphanumeric(32)? })
+        Ok(Self {
+            secret_id: format!("AKID{}", id.as_str()),
+            secret_key: random_alphanumeric(32)?,
+        })
     }
 
     /// The environment's keys if both variables are set, else the ones stored in `data_dir`,
     /// else new ones (stored in `data_dir` with mode 0600 when there is one).
     pub fn resolve(data_dir: Option<&Path>) -> std::io::Result<(Self, CredentialSource)> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        if let (Some(secret_id), Some(secret_key)) = (env("TENCENTCLOUD_SECRET_ID"), env("TENCENTCLOUD_SECRET_KEY")) {
-            return Ok((Self { secret_id, secret_key: Zeroizing::new(secret_key) }, CredentialSource::Environment));
+        if let (Some(secret_id), Some(secret_key)) = (
+            env("TENCENTCLOUD_SECRET_ID"),
+            env("TENCENTCLOUD_SECRET_KEY"),
+        ) {
+            return Ok((
+                Self {
+                    secret_id,
+                    secret_key: Zeroizing::new(secret_key),
+                },
+                CredentialSource::Environment,
+            ));
         }
         let Some(dir) = data_dir else {
             return Ok((Self::generate()?, CredentialSource::Generated(None)));
@@ -153,14 +183,22 @@ impl RootCredentials {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 let stored: Self = serde_json::from_slice(&bytes).map_err(|e| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not valid: {e}", path.display()))
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is not valid: {e}", path.display()),
+                    )
                 })?;
                 Ok((stored, CredentialSource::Stored(path)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let fresh = Self::generate()?;
                 std::fs::create_dir_all(dir)?;
-                write_private(&path, &Zeroizing::new(serde_json::to_vec_pretty(&fresh).map_err(std::io::Error::other)?))?;
+                write_private(
+                    &path,
+                    &Zeroizing::new(
+                        serde_json::to_vec_pretty(&fresh).map_err(std::io::Error::other)?,
+                    ),
+                )?;
                 Ok((fresh, CredentialSource::Generated(Some(path))))
             }
             Err(e) => Err(e),
@@ -196,9 +234,18 @@ mod tests {
 
     #[test]
     fn unknown_secret_id_is_refused() {
-        let root = RootCredentials { secret_id: "AKIDroot".into(), secret_key: Zeroizing::new("k".into()) };
+        let root = RootCredentials {
+            secret_id: "AKIDroot".into(),
+            secret_key: Zeroizing::new("k".into()),
+        };
         let store = StaticCredentials::root(&root);
-        assert_eq!(store.lookup("AKIDroot", None).expect("known").account_uin, ROOT_ACCOUNT_UIN);
-        assert_eq!(store.lookup("AKIDother", None).expect_err("unknown").code, "AuthFailure.SecretIdNotFound");
+        assert_eq!(
+            store.lookup("AKIDroot", None).expect("known").account_uin,
+            ROOT_ACCOUNT_UIN
+        );
+        assert_eq!(
+            store.lookup("AKIDother", None).expect_err("unknown").code,
+            "AuthFailure.SecretIdNotFound"
+        );
     }
 }

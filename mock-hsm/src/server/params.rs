@@ -101,8 +101,19 @@ enum FieldType {
 fn field_type(action: &str, field: &str) -> Option<FieldType> {
     let _ = action; // one table serves every action today; the parameter keeps call sites honest.
     match field {
-        "Type" | "NumberOfBytes" | "IsHostedByKms" | "ImportType" | "ValidTo" | "Offset" | "Limit" | "Role"
-        | "OrderType" | "KeyState" | "DataKeyLen" | "RotateDays" | "PendingWindowInDays" => Some(FieldType::Uint64),
+        "Type"
+        | "NumberOfBytes"
+        | "IsHostedByKms"
+        | "ImportType"
+        | "ValidTo"
+        | "Offset"
+        | "Limit"
+        | "Role"
+        | "OrderType"
+        | "KeyState"
+        | "DataKeyLen"
+        | "RotateDays"
+        | "PendingWindowInDays" => Some(FieldType::Uint64),
         "KeyStatus" => Some(FieldType::Int64),
         _ => None,
     }
@@ -119,7 +130,12 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new("InvalidParameter", message)
 }
 
-fn insert(node: &mut Node, path: &[&str], value: Zeroizing<String>, key: &str) -> Result<(), ApiError> {
+fn insert(
+    node: &mut Node,
+    path: &[&str],
+    value: Zeroizing<String>,
+    key: &str,
+) -> Result<(), ApiError> {
     let Some((head, rest)) = path.split_first() else {
         return Err(bad(format!("parameter {key} is malformed")));
     };
@@ -132,11 +148,17 @@ fn insert(node: &mut Node, path: &[&str], value: Zeroizing<String>, key: &str) -
         *node = Node::List(BTreeMap::new());
     }
     let child = match (node, index) {
-        (Node::List(items), Some(i)) => items.entry(i).or_insert_with(|| Node::Object(BTreeMap::new())),
-        (Node::Object(map), None) if !head.is_empty() => {
-            map.entry((*head).to_owned()).or_insert_with(|| Node::Object(BTreeMap::new()))
+        (Node::List(items), Some(i)) => items
+            .entry(i)
+            .or_insert_with(|| Node::Object(BTreeMap::new())),
+        (Node::Object(map), None) if !head.is_empty() => map
+            .entry((*head).to_owned())
+            .or_insert_with(|| Node::Object(BTreeMap::new())),
+        _ => {
+            return Err(bad(format!(
+                "parameter {key} mixes list indices and field names"
+            )));
         }
-        _ => return Err(bad(format!("parameter {key} mixes list indices and field names"))),
     };
     if rest.is_empty() {
         return match child {
@@ -144,21 +166,31 @@ fn insert(node: &mut Node, path: &[&str], value: Zeroizing<String>, key: &str) -
                 *child = Node::Leaf(value);
                 Ok(())
             }
-            _ => Err(bad(format!("parameter {key} is given twice or also has sub-fields"))),
+            _ => Err(bad(format!(
+                "parameter {key} is given twice or also has sub-fields"
+            ))),
         };
     }
     if matches!(child, Node::Leaf(_)) {
-        return Err(bad(format!("parameter {key} is given twice or also has sub-fields")));
+        return Err(bad(format!(
+            "parameter {key} is given twice or also has sub-fields"
+        )));
     }
     insert(child, rest, value, key)
 }
 
 fn into_value(node: Node, top_level_field: Option<(&str, &str)>) -> Result<Value, ApiError> {
     Ok(match node {
-        Node::Leaf(text) => match top_level_field.and_then(|(action, field)| field_type(action, field)) {
-            None => Value::String(text.to_string()),
-            Some(ty) => coerce(&text, ty, top_level_field.map(|(_, f)| f).unwrap_or_default())?,
-        },
+        Node::Leaf(text) => {
+            match top_level_field.and_then(|(action, field)| field_type(action, field)) {
+                None => Value::String(text.to_string()),
+                Some(ty) => coerce(
+                    &text,
+                    ty,
+                    top_level_field.map(|(_, f)| f).unwrap_or_default(),
+                )?,
+            }
+        }
         Node::Object(map) => {
             let mut object = Map::new();
             for (name, child) in map {
@@ -180,10 +212,15 @@ fn into_value(node: Node, top_level_field: Option<(&str, &str)>) -> Result<Value
 }
 
 fn coerce(text: &str, ty: FieldType, field: &str) -> Result<Value, ApiError> {
-    let invalid = || bad(format!("parameter {field} must be {}", match ty {
-        FieldType::Uint64 => "a non-negative integer",
-        FieldType::Int64 => "an integer",
-    }));
+    let invalid = || {
+        bad(format!(
+            "parameter {field} must be {}",
+            match ty {
+                FieldType::Uint64 => "a non-negative integer",
+                FieldType::Int64 => "an integer",
+            }
+        ))
+    };
     match ty {
         FieldType::Uint64 => text.parse::<u64>().map(Value::from).map_err(|_| invalid()),
         FieldType::Int64 => text.parse::<i64>().map(Value::from).map_err(|_| invalid()),
@@ -192,7 +229,10 @@ fn coerce(text: &str, ty: FieldType, field: &str) -> Result<Value, ApiError> {
 
 /// Turns flattened `(key, value)` pairs (already percent-decoded) into the JSON object body of
 /// `action`, serialised.
-pub(crate) fn unflatten(action: &str, pairs: Vec<(String, Zeroizing<String>)>) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+pub(crate) fn unflatten(
+    action: &str,
+    pairs: Vec<(String, Zeroizing<String>)>,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     let mut root = BTreeMap::new();
     for (key, value) in pairs {
         let path: Vec<&str> = key.split('.').collect();
@@ -226,7 +266,9 @@ fn zeroize_strings(value: &mut Value) {
 
 /// Percent-decodes an `application/x-www-form-urlencoded` string (`+` is a space).
 pub(crate) fn decode_pairs(encoded: &[u8]) -> Vec<(String, Zeroizing<String>)> {
-    form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), Zeroizing::new(v.into_owned()))).collect()
+    form_urlencoded::parse(encoded)
+        .map(|(k, v)| (k.into_owned(), Zeroizing::new(v.into_owned())))
+        .collect()
 }
 
 #[cfg(test)]
@@ -242,7 +284,9 @@ mod tests {
     fn actions_are_sorted_for_binary_search() {
         assert!(ACTIONS.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(ACTIONS.len(), 69);
-        assert!(is_known_action("Encrypt") && !is_known_action("encrypt") && !is_known_action("Nope"));
+        assert!(
+            is_known_action("Encrypt") && !is_known_action("encrypt") && !is_known_action("Nope")
+        );
     }
 
     #[test]
@@ -262,7 +306,10 @@ mod tests {
         // Numbers inside strings stay strings.
         let v = unflat("Encrypt", "KeyId=123&Plaintext=aGk%3D").expect("ok");
         assert_eq!(v, serde_json::json!({"KeyId": "123", "Plaintext": "aGk="}));
-        assert_eq!(unflat("GenerateRandom", "").expect("ok"), serde_json::json!({}));
+        assert_eq!(
+            unflat("GenerateRandom", "").expect("ok"),
+            serde_json::json!({})
+        );
     }
 
     #[test]

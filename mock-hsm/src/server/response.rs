@@ -17,7 +17,10 @@ pub(crate) const CONTENT_TYPE_JSON: &str = "application/json";
 pub(crate) fn json_response(body: Bytes) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(CONTENT_TYPE_JSON),
+    );
     response
 }
 
@@ -40,7 +43,10 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(error: ApiError, request_id: &str) -> Self {
-        Self { error, request_id: request_id.to_owned() }
+        Self {
+            error,
+            request_id: request_id.to_owned(),
+        }
     }
 }
 
@@ -55,6 +61,8 @@ impl IntoResponse for Failure {
             error.message
         };
         let body = json!({"Response": {"Error": {"Code": error.code, "Message": message}, "RequestId": request_id}});
-        json_response(Bytes::from(serde_json::to_vec(&body).expect("JSON values always serialise")))
+        json_response(Bytes::from(
+            serde_json::to_vec(&body).expect("JSON values always serialise"),
+        ))
     }
 }

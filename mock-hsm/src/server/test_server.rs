@@ -20,7 +20,9 @@ pub struct TestServer {
 
 impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestServer").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("TestServer")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,36 +39,48 @@ impl TestServer {
     /// Starts a server with these options; `root` is what [`secret_id`](Self::secret_id) and
     /// [`secret_key`](Self::secret_key) report (it should be in `options.credentials`). The
     /// listen address is always `127.0.0.1:0`.
-    pub fn start_with(backend: Arc<dyn KmsApi>, root: RootCredentials, mut options: ServeOptions) -> std::io::Result<Self> {
+    pub fn start_with(
+        backend: Arc<dyn KmsApi>,
+        root: RootCredentials,
+        mut options: ServeOptions,
+    ) -> std::io::Result<Self> {
         options.listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         let region = options.region.clone();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("tkms-test-server".into()).spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let server = match Server::bind(backend, options).await {
-                    Ok(s) => s,
+        let thread = std::thread::Builder::new()
+            .name("tkms-test-server".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(server.local_addr());
-                let _ = server
-                    .run_until(async move {
-                        let _ = stop.await;
-                    })
-                    .await;
-            });
-        })?;
-        let addr = ready_rx.recv().map_err(|_| std::io::Error::other("the test server thread died"))??;
+                runtime.block_on(async move {
+                    let server = match Server::bind(backend, options).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(server.local_addr());
+                    let _ = server
+                        .run_until(async move {
+                            let _ = stop.await;
+                        })
+                        .await;
+                });
+            })?;
+        let addr = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the test server thread died"))??;
         Ok(Self {
             addr,
             endpoint: format!("http://{addr}"),

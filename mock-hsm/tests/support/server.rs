@@ -25,18 +25,36 @@ pub struct FakeKms {
 }
 
 impl KmsApi for FakeKms {
-    fn dispatch(&self, ctx: &CallContext, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        let params: Value =
-            serde_json::from_slice(params).map_err(|e| ApiError::new("InvalidParameter", format!("bad JSON: {e}")))?;
-        self.calls.lock().expect("not poisoned").push((ctx.clone(), action.to_owned(), params.clone()));
+    fn dispatch(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        params: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        let params: Value = serde_json::from_slice(params)
+            .map_err(|e| ApiError::new("InvalidParameter", format!("bad JSON: {e}")))?;
+        self.calls.lock().expect("not poisoned").push((
+            ctx.clone(),
+            action.to_owned(),
+            params.clone(),
+        ));
         match params.get("KeyId").and_then(Value::as_str) {
-            Some("disabled") => return Err(ApiError::new("ResourceUnavailable.CmkDisabled", "the key is disabled")),
-            Some("internal") => return Err(ApiError::new("InternalError", "sqlite said: secret detail")),
+            Some("disabled") => {
+                return Err(ApiError::new(
+                    "ResourceUnavailable.CmkDisabled",
+                    "the key is disabled",
+                ));
+            }
+            Some("internal") => {
+                return Err(ApiError::new("InternalError", "sqlite said: secret detail"));
+            }
             Some("throttled") => return Err(ApiError::new("RequestLimitExceeded", "slow down")),
             _ => {}
         }
         let out = json!({"Action": action, "Echo": params, "Region": ctx.region, "RequestId": ctx.request_id});
-        Ok(Zeroizing::new(serde_json::to_vec(&out).expect("serialises")))
+        Ok(Zeroizing::new(
+            serde_json::to_vec(&out).expect("serialises"),
+        ))
     }
 
     fn tick(&self) {
@@ -64,7 +82,10 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
@@ -74,11 +95,18 @@ impl HttpResponse {
     /// The Tencent error code, or None for a success; asserts the envelope is well formed.
     pub fn error_code(&self) -> Option<String> {
         assert_eq!(self.status, 200, "Tencent answers HTTP 200 even for errors");
-        assert_eq!(self.header("content-type"), Some("application/json"), "exact content type");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "exact content type"
+        );
         let v = self.json();
         let response = v.get("Response").expect("Response wrapper");
         let request_id = response["RequestId"].as_str().expect("RequestId string");
-        assert!(uuid::Uuid::parse_str(request_id).is_ok(), "RequestId is a UUID: {request_id}");
+        assert!(
+            uuid::Uuid::parse_str(request_id).is_ok(),
+            "RequestId is a UUID: {request_id}"
+        );
         response.get("Error").map(|e| {
             assert!(e["Message"].is_string(), "Error.Message present");
             e["Code"].as_str().expect("Error.Code string").to_owned()
@@ -92,10 +120,20 @@ pub fn exchange(addr: SocketAddr, raw: &[u8]) -> HttpResponse {
     stream.write_all(raw).expect("send");
     let mut out = Vec::new();
     stream.read_to_end(&mut out).expect("read");
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = std::str::from_utf8(&out[..split]).expect("ascii head");
     let mut lines = head.split("\r\n");
-    let status = lines.next().expect("status line").split(' ').nth(1).expect("code").parse().expect("number");
+    let status = lines
+        .next()
+        .expect("status line")
+        .split(' ')
+        .nth(1)
+        .expect("code")
+        .parse()
+        .expect("number");
     let headers: Vec<(String, String)> = lines
         .map(|l| {
             let (k, v) = l.split_once(':').expect("header");
@@ -103,17 +141,33 @@ pub fn exchange(addr: SocketAddr, raw: &[u8]) -> HttpResponse {
         })
         .collect();
     let mut body = out[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked") {
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked")
+    {
         body = dechunk(&body);
     }
-    HttpResponse { status, headers, body }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).expect("ascii").trim(), 16).expect("hex");
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..line_end])
+                .expect("ascii")
+                .trim(),
+            16,
+        )
+        .expect("hex");
         if size == 0 {
             return out;
         }
@@ -127,11 +181,15 @@ pub fn load_capture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/data/tc3/{name}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read(&path).expect("capture file");
     let text = String::from_utf8(raw).expect("utf-8 capture");
-    text.replace("Connection: keep-alive\r\n", "Connection: close\r\n").into_bytes()
+    text.replace("Connection: keep-alive\r\n", "Connection: close\r\n")
+        .into_bytes()
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
 }
 
 /// What to put in a hand-built TC3 request.
@@ -183,12 +241,26 @@ impl Tc3 {
     pub fn authorization(&self) -> String {
         let date = tc3::utc_date(self.timestamp);
         let ts = self.timestamp.to_string();
-        let payload = if self.method == "GET" { tc3::sha256_hex(b"") } else { tc3::sha256_hex(&self.body) };
-        let host = self.signed_host.clone().unwrap_or_else(|| self.host.clone());
-        let headers = [("content-type", self.content_type.as_str()), ("host", host.as_str())];
+        let payload = if self.method == "GET" {
+            tc3::sha256_hex(b"")
+        } else {
+            tc3::sha256_hex(&self.body)
+        };
+        let host = self
+            .signed_host
+            .clone()
+            .unwrap_or_else(|| self.host.clone());
+        let headers = [
+            ("content-type", self.content_type.as_str()),
+            ("host", host.as_str()),
+        ];
         let signature = tc3::SignedRequest {
             method: self.method,
-            canonical_query: if self.method == "GET" { &self.query } else { "" },
+            canonical_query: if self.method == "GET" {
+                &self.query
+            } else {
+                ""
+            },
             headers: &headers,
             signed_headers: "content-type;host",
             payload_sha256: &payload,
@@ -208,7 +280,11 @@ impl Tc3 {
     }
 
     pub fn raw_with_authorization(&self, authorization: Option<&str>) -> Vec<u8> {
-        let target = if self.query.is_empty() { "/".to_owned() } else { format!("/?{}", self.query) };
+        let target = if self.query.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/?{}", self.query)
+        };
         let mut head = format!(
             "{} {target} HTTP/1.1\r\nConnection: close\r\nContent-Type: {}\r\nHost: {}\r\nX-TC-Action: {}\r\nX-TC-Timestamp: {}\r\nX-TC-Version: {}\r\n",
             self.method, self.content_type, self.host, self.action, self.timestamp, self.version
