@@ -163,17 +163,25 @@ impl RootCredentials {
     /// else new ones (stored in `data_dir` with mode 0600 when there is one).
     pub fn resolve(data_dir: Option<&Path>) -> std::io::Result<(Self, CredentialSource)> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        if let (Some(secret_id), Some(secret_key)) = (
+        let from_env = match (
             env("TENCENTCLOUD_SECRET_ID"),
             env("TENCENTCLOUD_SECRET_KEY"),
         ) {
-            return Ok((
-                Self {
-                    secret_id,
-                    secret_key: Zeroizing::new(secret_key),
-                },
-                CredentialSource::Environment,
-            ));
+            (Some(secret_id), Some(secret_key)) => Some(Self {
+                secret_id,
+                secret_key: Zeroizing::new(secret_key),
+            }),
+            _ => None,
+        };
+        Self::resolve_with(from_env, data_dir)
+    }
+
+    fn resolve_with(
+        from_env: Option<Self>,
+        data_dir: Option<&Path>,
+    ) -> std::io::Result<(Self, CredentialSource)> {
+        if let Some(credentials) = from_env {
+            return Ok((credentials, CredentialSource::Environment));
         }
         let Some(dir) = data_dir else {
             return Ok((Self::generate()?, CredentialSource::Generated(None)));
@@ -230,6 +238,40 @@ mod tests {
         assert!(a.secret_key.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a.secret_key, b.secret_key);
         assert!(!format!("{a:?}").contains(a.secret_key.as_str()));
+    }
+
+    #[test]
+    fn generated_keys_are_stored_0600_and_reused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (first, source) =
+            RootCredentials::resolve_with(None, Some(dir.path())).expect("generated");
+        let path = dir.path().join(ROOT_CREDENTIALS_FILE);
+        assert_eq!(source, CredentialSource::Generated(Some(path.clone())));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (again, source) =
+            RootCredentials::resolve_with(None, Some(dir.path())).expect("stored");
+        assert_eq!(source, CredentialSource::Stored(path));
+        assert_eq!(again.secret_id, first.secret_id);
+        assert_eq!(again.secret_key, first.secret_key);
+        // The environment wins over the stored key.
+        let env = RootCredentials {
+            secret_id: "AKIDenv".into(),
+            secret_key: Zeroizing::new("envkey".into()),
+        };
+        let (chosen, source) =
+            RootCredentials::resolve_with(Some(env), Some(dir.path())).expect("env");
+        assert_eq!(
+            (chosen.secret_id.as_str(), source),
+            ("AKIDenv", CredentialSource::Environment)
+        );
+        // A damaged file is an error, not a silent new key.
+        std::fs::write(dir.path().join(ROOT_CREDENTIALS_FILE), b"junk").expect("overwrite");
+        assert!(RootCredentials::resolve_with(None, Some(dir.path())).is_err());
     }
 
     #[test]
