@@ -478,3 +478,26 @@ fn test_controls_move_the_mock_clock_and_reset() {
     );
     assert_eq!(plain_backend.clock.offset(), 0);
 }
+
+#[test]
+fn shutdown_lets_in_flight_requests_finish() {
+    let (server, backend) = start(false);
+    let addr = server.addr();
+    let in_flight =
+        std::thread::spawn(move || Tc3::post(addr, "Encrypt", r#"{"KeyId":"slow"}"#).send(addr));
+    // Wait until the slow call is inside the backend, then shut down.
+    while backend.calls.lock().expect("lock").is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(server); // signals shutdown and waits for the server thread
+    let response = in_flight.join().expect("client thread");
+    assert_eq!(
+        response.error_code(),
+        None,
+        "the in-flight call got its answer"
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "no longer accepting"
+    );
+}

@@ -49,6 +49,7 @@ impl KmsApi for FakeKms {
                 return Err(ApiError::new("InternalError", "sqlite said: secret detail"));
             }
             Some("throttled") => return Err(ApiError::new("RequestLimitExceeded", "slow down")),
+            Some("slow") => std::thread::sleep(std::time::Duration::from_millis(400)),
             _ => {}
         }
         let out = json!({"Action": action, "Echo": params, "Region": ctx.region, "RequestId": ctx.request_id});
