@@ -11,6 +11,7 @@ use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
 use crate::secret::DataKey;
 
+mod keys;
 pub mod kms;
 pub mod rsa;
 pub mod sm2;
