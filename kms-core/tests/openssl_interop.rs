@@ -7,6 +7,8 @@
 //! The key formats OpenSSL writes (PKCS#8, PKCS#1, SEC1, SPKI; PEM and DER) all load, and
 //! every form of one key gets the same fingerprint.
 
+#![allow(clippy::unwrap_used)] // in tests an unwrap is an assertion
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,8 +18,14 @@ use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use kms_core::{DataKey, EncryptionContext, WrapError};
 use sha2::{Digest as _, Sha256};
 
-const OAEP_SHA256: [&str; 6] =
-    ["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"];
+const OAEP_SHA256: [&str; 6] = [
+    "-pkeyopt",
+    "rsa_padding_mode:oaep",
+    "-pkeyopt",
+    "rsa_oaep_md:sha256",
+    "-pkeyopt",
+    "rsa_mgf1_md:sha256",
+];
 
 /// Runs `openssl args...` in `dir`, failing the test (not skipping) when openssl is missing
 /// or exits non-zero.
@@ -53,7 +61,11 @@ fn data_key() -> (DataKey, Vec<u8>) {
 }
 
 fn stanza(method: WrapMethod, fingerprint: [u8; 32], ciphertext: Vec<u8>) -> WrappedKey {
-    WrappedKey { method, key_ref: KeyRef::PublicKey { fingerprint }, ciphertext }
+    WrappedKey {
+        method,
+        key_ref: KeyRef::PublicKey { fingerprint },
+        ciphertext,
+    }
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -63,8 +75,22 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 // ------------------------------------------------------------------------------------ RSA
 
 fn openssl_rsa_key(dir: &Path, bits: &str) {
-    openssl(dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", &format!("rsa_keygen_bits:{bits}"), "-out", "priv.pem"]);
-    openssl(dir, &["pkey", "-in", "priv.pem", "-pubout", "-out", "pub.pem"]);
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            &format!("rsa_keygen_bits:{bits}"),
+            "-out",
+            "priv.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &["pkey", "-in", "priv.pem", "-pubout", "-out", "pub.pem"],
+    );
 }
 
 #[test]
@@ -74,23 +100,38 @@ fn rsa_openssl_encrypts_with_its_key_we_unwrap() {
     openssl_rsa_key(dir, "2048");
     let (_, dk) = data_key();
     write(dir, "dk.bin", &dk);
-    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "dk.bin", "-out", "ct.bin"];
+    let mut args = vec![
+        "pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "dk.bin", "-out", "ct.bin",
+    ];
     args.extend(OAEP_SHA256);
     openssl(dir, &args);
 
     let private = RsaWrapper::from_private_key(&read(dir, "priv.pem")).unwrap();
     let public = RsaWrapper::from_public_key(&read(dir, "pub.pem")).unwrap();
     // The fingerprint is SHA-256 of the SPKI DER, as OpenSSL writes it.
-    let spki_der = openssl(dir, &["pkey", "-pubin", "-in", "pub.pem", "-outform", "DER"]);
+    let spki_der = openssl(
+        dir,
+        &["pkey", "-pubin", "-in", "pub.pem", "-outform", "DER"],
+    );
     assert_eq!(public.fingerprint(), sha256(&spki_der));
     assert_eq!(private.fingerprint(), public.fingerprint());
 
-    let wrapped = stanza(WrapMethod::RsaOaepSha256, private.fingerprint(), read(dir, "ct.bin"));
+    let wrapped = stanza(
+        WrapMethod::RsaOaepSha256,
+        private.fingerprint(),
+        read(dir, "ct.bin"),
+    );
     let ctx = EncryptionContext::new();
-    let unwrapped = private.unwrap(&wrapped, &ctx).unwrap().expect("addressed to this key");
+    let unwrapped = private
+        .unwrap(&wrapped, &ctx)
+        .unwrap()
+        .expect("addressed to this key");
     assert_eq!(unwrapped.expose_secret(), &dk[..]);
     // The public-only wrapper recognises the stanza but cannot open it.
-    assert!(matches!(public.unwrap(&wrapped, &ctx), Err(WrapError::NoPrivateKey)));
+    assert!(matches!(
+        public.unwrap(&wrapped, &ctx),
+        Err(WrapError::NoPrivateKey)
+    ));
 }
 
 #[test]
@@ -114,27 +155,61 @@ fn rsa_key_generated_by_us_works_with_openssl_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let ours = RsaWrapper::generate().unwrap();
-    write(dir, "priv.pem", ours.private_key_pem().unwrap().unwrap().as_bytes());
+    write(
+        dir,
+        "priv.pem",
+        ours.private_key_pem().unwrap().unwrap().as_bytes(),
+    );
     write(dir, "pub.pem", ours.public_key_pem().unwrap().as_bytes());
-    assert!(ours.private_key_pem().unwrap().unwrap().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    assert!(
+        ours.private_key_pem()
+            .unwrap()
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----\n")
+    );
     // OpenSSL reads our key and agrees it is RSA-2048.
-    let text = String::from_utf8(openssl(dir, &["pkey", "-in", "priv.pem", "-noout", "-text"])).unwrap();
+    let text = String::from_utf8(openssl(
+        dir,
+        &["pkey", "-in", "priv.pem", "-noout", "-text"],
+    ))
+    .unwrap();
     assert!(text.contains("Private-Key: (2048 bit"), "{text}");
 
     // Ours → OpenSSL.
     let (key, dk) = data_key();
-    write(dir, "ct1.bin", &ours.wrap(&key, &EncryptionContext::new()).unwrap().ciphertext);
-    let mut args = vec!["pkeyutl", "-decrypt", "-inkey", "priv.pem", "-in", "ct1.bin"];
+    write(
+        dir,
+        "ct1.bin",
+        &ours
+            .wrap(&key, &EncryptionContext::new())
+            .unwrap()
+            .ciphertext,
+    );
+    let mut args = vec![
+        "pkeyutl", "-decrypt", "-inkey", "priv.pem", "-in", "ct1.bin",
+    ];
     args.extend(OAEP_SHA256);
     assert_eq!(openssl(dir, &args), dk);
 
     // OpenSSL → ours.
     write(dir, "dk.bin", &dk);
-    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "dk.bin", "-out", "ct2.bin"];
+    let mut args = vec![
+        "pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "dk.bin", "-out", "ct2.bin",
+    ];
     args.extend(OAEP_SHA256);
     openssl(dir, &args);
-    let wrapped = stanza(WrapMethod::RsaOaepSha256, ours.fingerprint(), read(dir, "ct2.bin"));
-    assert_eq!(ours.unwrap(&wrapped, &EncryptionContext::new()).unwrap().unwrap().expose_secret(), &dk[..]);
+    let wrapped = stanza(
+        WrapMethod::RsaOaepSha256,
+        ours.fingerprint(),
+        read(dir, "ct2.bin"),
+    );
+    assert_eq!(
+        ours.unwrap(&wrapped, &EncryptionContext::new())
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        &dk[..]
+    );
 }
 
 #[test]
@@ -142,27 +217,108 @@ fn rsa_every_openssl_encoding_loads_with_one_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     openssl_rsa_key(dir, "2048");
-    openssl(dir, &["rsa", "-in", "priv.pem", "-traditional", "-out", "pkcs1.pem"]);
-    openssl(dir, &["rsa", "-in", "priv.pem", "-traditional", "-outform", "DER", "-out", "pkcs1.der"]);
-    openssl(dir, &["pkey", "-in", "priv.pem", "-outform", "DER", "-out", "pkcs8.der"]);
-    openssl(dir, &["rsa", "-in", "priv.pem", "-RSAPublicKey_out", "-out", "pkcs1pub.pem"]);
-    openssl(dir, &["rsa", "-in", "priv.pem", "-RSAPublicKey_out", "-outform", "DER", "-out", "pkcs1pub.der"]);
-    openssl(dir, &["pkey", "-in", "priv.pem", "-pubout", "-outform", "DER", "-out", "pub.der"]);
-    assert!(String::from_utf8(read(dir, "pkcs1.pem")).unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
-    assert!(String::from_utf8(read(dir, "pkcs1pub.pem")).unwrap().starts_with("-----BEGIN RSA PUBLIC KEY-----"));
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-traditional",
+            "-out",
+            "pkcs1.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "pkcs1.der",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-in",
+            "priv.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "pkcs8.der",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-RSAPublicKey_out",
+            "-out",
+            "pkcs1pub.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-RSAPublicKey_out",
+            "-outform",
+            "DER",
+            "-out",
+            "pkcs1pub.der",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey", "-in", "priv.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
+        ],
+    );
+    assert!(
+        String::from_utf8(read(dir, "pkcs1.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    assert!(
+        String::from_utf8(read(dir, "pkcs1pub.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN RSA PUBLIC KEY-----")
+    );
 
-    let reference = RsaWrapper::from_private_key(&read(dir, "priv.pem")).unwrap().fingerprint();
+    let reference = RsaWrapper::from_private_key(&read(dir, "priv.pem"))
+        .unwrap()
+        .fingerprint();
     for name in ["pkcs1.pem", "pkcs1.der", "pkcs8.der"] {
-        let w = RsaWrapper::from_private_key(&read(dir, name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let w = RsaWrapper::from_private_key(&read(dir, name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(w.can_unwrap(), "{name}");
         assert_eq!(w.fingerprint(), reference, "{name}");
-        assert_eq!(RsaWrapper::from_key(&read(dir, name)).unwrap().fingerprint(), reference, "{name}");
+        assert_eq!(
+            RsaWrapper::from_key(&read(dir, name))
+                .unwrap()
+                .fingerprint(),
+            reference,
+            "{name}"
+        );
     }
     for name in ["pub.pem", "pub.der", "pkcs1pub.pem", "pkcs1pub.der"] {
-        let w = RsaWrapper::from_public_key(&read(dir, name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let w =
+            RsaWrapper::from_public_key(&read(dir, name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!w.can_unwrap(), "{name}");
         assert_eq!(w.fingerprint(), reference, "{name}");
-        assert!(!RsaWrapper::from_key(&read(dir, name)).unwrap().can_unwrap(), "{name}");
+        assert!(
+            !RsaWrapper::from_key(&read(dir, name)).unwrap().can_unwrap(),
+            "{name}"
+        );
     }
     // A public key is not a private key.
     assert!(RsaWrapper::from_private_key(&read(dir, "pub.pem")).is_err());
@@ -173,13 +329,43 @@ fn rsa_keys_under_2048_bits_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     openssl_rsa_key(dir, "1024");
-    openssl(dir, &["rsa", "-in", "priv.pem", "-traditional", "-out", "pkcs1.pem"]);
-    openssl(dir, &["rsa", "-in", "priv.pem", "-RSAPublicKey_out", "-out", "pkcs1pub.pem"]);
-    for (name, private) in [("priv.pem", true), ("pkcs1.pem", true), ("pub.pem", false), ("pkcs1pub.pem", false)] {
-        let result =
-            if private { RsaWrapper::from_private_key(&read(dir, name)) } else { RsaWrapper::from_public_key(&read(dir, name)) };
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-traditional",
+            "-out",
+            "pkcs1.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-RSAPublicKey_out",
+            "-out",
+            "pkcs1pub.pem",
+        ],
+    );
+    for (name, private) in [
+        ("priv.pem", true),
+        ("pkcs1.pem", true),
+        ("pub.pem", false),
+        ("pkcs1pub.pem", false),
+    ] {
+        let result = if private {
+            RsaWrapper::from_private_key(&read(dir, name))
+        } else {
+            RsaWrapper::from_public_key(&read(dir, name))
+        };
         match result {
-            Err(err @ WrapError::Unsupported(_)) => assert!(err.to_string().contains("2048"), "{name}: {err}"),
+            Err(err @ WrapError::Unsupported(_)) => {
+                assert!(err.to_string().contains("2048"), "{name}: {err}")
+            }
             other => panic!("{name}: expected a clear refusal, got {other:?}"),
         }
     }
@@ -189,7 +375,10 @@ fn rsa_keys_under_2048_bits_are_refused_clearly() {
 
 fn openssl_sm2_key(dir: &Path) {
     openssl(dir, &["genpkey", "-algorithm", "SM2", "-out", "sm2.pem"]);
-    openssl(dir, &["pkey", "-in", "sm2.pem", "-pubout", "-out", "sm2pub.pem"]);
+    openssl(
+        dir,
+        &["pkey", "-in", "sm2.pem", "-pubout", "-out", "sm2pub.pem"],
+    );
 }
 
 #[test]
@@ -199,20 +388,46 @@ fn sm2_openssl_encrypts_with_its_key_we_unwrap() {
     openssl_sm2_key(dir);
     let (_, dk) = data_key();
     write(dir, "dk.bin", &dk);
-    openssl(dir, &["pkeyutl", "-encrypt", "-pubin", "-inkey", "sm2pub.pem", "-in", "dk.bin", "-out", "ct.bin"]);
+    openssl(
+        dir,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            "sm2pub.pem",
+            "-in",
+            "dk.bin",
+            "-out",
+            "ct.bin",
+        ],
+    );
     let ct = read(dir, "ct.bin");
     assert_eq!(ct[0], 0x30, "OpenSSL writes SM2 ciphertexts as DER");
 
     let private = Sm2Wrapper::from_private_key(&read(dir, "sm2.pem")).unwrap();
     let public = Sm2Wrapper::from_public_key(&read(dir, "sm2pub.pem")).unwrap();
-    let spki_der = openssl(dir, &["pkey", "-pubin", "-in", "sm2pub.pem", "-outform", "DER"]);
+    let spki_der = openssl(
+        dir,
+        &["pkey", "-pubin", "-in", "sm2pub.pem", "-outform", "DER"],
+    );
     assert_eq!(public.fingerprint(), sha256(&spki_der));
     assert_eq!(private.fingerprint(), public.fingerprint());
 
     let wrapped = stanza(WrapMethod::Sm2, private.fingerprint(), ct);
     let ctx = EncryptionContext::new();
-    assert_eq!(private.unwrap(&wrapped, &ctx).unwrap().unwrap().expose_secret(), &dk[..]);
-    assert!(matches!(public.unwrap(&wrapped, &ctx), Err(WrapError::NoPrivateKey)));
+    assert_eq!(
+        private
+            .unwrap(&wrapped, &ctx)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        &dk[..]
+    );
+    assert!(matches!(
+        public.unwrap(&wrapped, &ctx),
+        Err(WrapError::NoPrivateKey)
+    ));
 }
 
 #[test]
@@ -228,7 +443,13 @@ fn sm2_we_wrap_for_an_openssl_key_openssl_decrypts() {
     // Tencent's AsymmetricSm2Decrypt takes at most 256 bytes of ciphertext.
     assert!(wrapped.ciphertext.len() <= 256);
     write(dir, "ct.bin", &wrapped.ciphertext);
-    assert_eq!(openssl(dir, &["pkeyutl", "-decrypt", "-inkey", "sm2.pem", "-in", "ct.bin"]), dk);
+    assert_eq!(
+        openssl(
+            dir,
+            &["pkeyutl", "-decrypt", "-inkey", "sm2.pem", "-in", "ct.bin"]
+        ),
+        dk
+    );
 }
 
 #[test]
@@ -236,19 +457,56 @@ fn sm2_key_generated_by_us_works_with_openssl_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let ours = Sm2Wrapper::generate().unwrap();
-    write(dir, "sm2.pem", ours.private_key_pem().unwrap().unwrap().as_bytes());
+    write(
+        dir,
+        "sm2.pem",
+        ours.private_key_pem().unwrap().unwrap().as_bytes(),
+    );
     write(dir, "sm2pub.pem", ours.public_key_pem().unwrap().as_bytes());
-    let text = String::from_utf8(openssl(dir, &["pkey", "-in", "sm2.pem", "-noout", "-text"])).unwrap();
+    let text =
+        String::from_utf8(openssl(dir, &["pkey", "-in", "sm2.pem", "-noout", "-text"])).unwrap();
     assert!(text.contains("SM2"), "{text}");
 
     let (key, dk) = data_key();
-    write(dir, "ct1.bin", &ours.wrap(&key, &EncryptionContext::new()).unwrap().ciphertext);
-    assert_eq!(openssl(dir, &["pkeyutl", "-decrypt", "-inkey", "sm2.pem", "-in", "ct1.bin"]), dk);
+    write(
+        dir,
+        "ct1.bin",
+        &ours
+            .wrap(&key, &EncryptionContext::new())
+            .unwrap()
+            .ciphertext,
+    );
+    assert_eq!(
+        openssl(
+            dir,
+            &["pkeyutl", "-decrypt", "-inkey", "sm2.pem", "-in", "ct1.bin"]
+        ),
+        dk
+    );
 
     write(dir, "dk.bin", &dk);
-    openssl(dir, &["pkeyutl", "-encrypt", "-pubin", "-inkey", "sm2pub.pem", "-in", "dk.bin", "-out", "ct2.bin"]);
+    openssl(
+        dir,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            "sm2pub.pem",
+            "-in",
+            "dk.bin",
+            "-out",
+            "ct2.bin",
+        ],
+    );
     let wrapped = stanza(WrapMethod::Sm2, ours.fingerprint(), read(dir, "ct2.bin"));
-    assert_eq!(ours.unwrap(&wrapped, &EncryptionContext::new()).unwrap().unwrap().expose_secret(), &dk[..]);
+    assert_eq!(
+        ours.unwrap(&wrapped, &EncryptionContext::new())
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        &dk[..]
+    );
 }
 
 #[test]
@@ -256,15 +514,39 @@ fn sm2_every_openssl_encoding_loads_with_one_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     openssl_sm2_key(dir);
-    openssl(dir, &["pkey", "-in", "sm2.pem", "-outform", "DER", "-out", "sm2.der"]);
+    openssl(
+        dir,
+        &[
+            "pkey", "-in", "sm2.pem", "-outform", "DER", "-out", "sm2.der",
+        ],
+    );
     openssl(dir, &["ec", "-in", "sm2.pem", "-out", "sec1.pem"]);
-    openssl(dir, &["ec", "-in", "sm2.pem", "-outform", "DER", "-out", "sec1.der"]);
-    openssl(dir, &["pkey", "-in", "sm2.pem", "-pubout", "-outform", "DER", "-out", "sm2pub.der"]);
+    openssl(
+        dir,
+        &[
+            "ec", "-in", "sm2.pem", "-outform", "DER", "-out", "sec1.der",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-in",
+            "sm2.pem",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "sm2pub.der",
+        ],
+    );
     // `openssl ecparam -genkey` style: parameters block before the key.
     openssl(dir, &["ecparam", "-name", "SM2", "-out", "params.pem"]);
     let with_params = [read(dir, "params.pem"), read(dir, "sec1.pem")].concat();
 
-    let reference = Sm2Wrapper::from_private_key(&read(dir, "sm2.pem")).unwrap().fingerprint();
+    let reference = Sm2Wrapper::from_private_key(&read(dir, "sm2.pem"))
+        .unwrap()
+        .fingerprint();
     for (name, bytes) in [
         ("sm2.der", read(dir, "sm2.der")),
         ("sec1.pem", read(dir, "sec1.pem")),
@@ -274,10 +556,15 @@ fn sm2_every_openssl_encoding_loads_with_one_fingerprint() {
         let w = Sm2Wrapper::from_private_key(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(w.can_unwrap(), "{name}");
         assert_eq!(w.fingerprint(), reference, "{name}");
-        assert_eq!(Sm2Wrapper::from_key(&bytes).unwrap().fingerprint(), reference, "{name}");
+        assert_eq!(
+            Sm2Wrapper::from_key(&bytes).unwrap().fingerprint(),
+            reference,
+            "{name}"
+        );
     }
     for name in ["sm2pub.pem", "sm2pub.der"] {
-        let w = Sm2Wrapper::from_public_key(&read(dir, name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let w =
+            Sm2Wrapper::from_public_key(&read(dir, name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!w.can_unwrap(), "{name}");
         assert_eq!(w.fingerprint(), reference, "{name}");
     }
@@ -289,7 +576,18 @@ fn keys_of_the_other_algorithm_are_refused() {
     let dir = dir.path();
     openssl_rsa_key(dir, "2048");
     openssl_sm2_key(dir);
-    openssl(dir, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "p256.pem"]);
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "p256.pem",
+        ],
+    );
     assert!(Sm2Wrapper::from_private_key(&read(dir, "priv.pem")).is_err());
     assert!(Sm2Wrapper::from_public_key(&read(dir, "pub.pem")).is_err());
     assert!(Sm2Wrapper::from_private_key(&read(dir, "p256.pem")).is_err());

@@ -8,6 +8,8 @@
 //! - SM4-GCM: RFC 8998 Appendix A.1.
 //! - SM4 block cipher: GB/T 32907-2016 Appendix A, example 1.
 
+#![allow(clippy::unwrap_used)] // in tests an unwrap is an assertion
+
 use aes_gcm::AesGcm;
 use aes_gcm::aead::array::typenum::U12;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -52,7 +54,11 @@ impl TryRng for FixedK {
         unreachable!("scalar sampling fills bytes")
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        assert_eq!(dst.len(), self.0.len(), "k is drawn as one 32-byte big-endian scalar");
+        assert_eq!(
+            dst.len(),
+            self.0.len(),
+            "k is drawn as one 32-byte big-endian scalar"
+        );
         dst.copy_from_slice(&self.0);
         Ok(())
     }
@@ -68,7 +74,10 @@ fn sm2_public_key_derivation_matches_the_standard() {
     let expected = [vec![0x04], h(PX), h(PY)].concat();
     let wrapper = Sm2Wrapper::from_private_scalar(&h(D)).unwrap();
     assert_eq!(wrapper.public_key_sec1(), expected);
-    assert_eq!(decrypting_key().encrypting_key().to_sec1_bytes().as_ref(), &expected[..]);
+    assert_eq!(
+        decrypting_key().encrypting_key().to_sec1_bytes().as_ref(),
+        &expected[..]
+    );
 }
 
 #[test]
@@ -106,13 +115,17 @@ fn sm2_wrapper_unwraps_a_fixed_k_ciphertext_in_both_encodings() {
     let encrypting = decrypting_key().encrypting_key().clone();
     let ctx = EncryptionContext::new();
     for ciphertext in [
-        encrypting.encrypt_der(&mut FixedK(h(K)), &data_key).unwrap(),
+        encrypting
+            .encrypt_der(&mut FixedK(h(K)), &data_key)
+            .unwrap(),
         encrypting.encrypt(&mut FixedK(h(K)), &data_key).unwrap(),
     ] {
         // Both encodings start with the standard's C1 (k is fixed).
         let wrapped = WrappedKey {
             method: WrapMethod::Sm2,
-            key_ref: KeyRef::PublicKey { fingerprint: wrapper.fingerprint() },
+            key_ref: KeyRef::PublicKey {
+                fingerprint: wrapper.fingerprint(),
+            },
             ciphertext,
         };
         let unwrapped = wrapper.unwrap(&wrapped, &ctx).unwrap().unwrap();
@@ -121,10 +134,15 @@ fn sm2_wrapper_unwraps_a_fixed_k_ciphertext_in_both_encodings() {
     // The 19-byte standard message is not a data key: refused, opaquely.
     let wrapped = WrappedKey {
         method: WrapMethod::Sm2,
-        key_ref: KeyRef::PublicKey { fingerprint: wrapper.fingerprint() },
+        key_ref: KeyRef::PublicKey {
+            fingerprint: wrapper.fingerprint(),
+        },
         ciphertext: h(C_DER),
     };
-    assert!(matches!(wrapper.unwrap(&wrapped, &ctx), Err(WrapError::Crypto)));
+    assert!(matches!(
+        wrapper.unwrap(&wrapped, &ctx),
+        Err(WrapError::Crypto)
+    ));
 }
 
 /// RFC 8998 Appendix A.1 (SM4-GCM), through `AesGcm<sm4::Sm4, U12>`, the construction of the
@@ -134,20 +152,50 @@ fn rfc8998_sm4_gcm_appendix_a1() {
     let key = h("0123456789ABCDEFFEDCBA9876543210");
     let iv = h("00001234567800000000ABCD");
     let aad = h("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2");
-    let plaintext = h("AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD
-                       EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA");
-    let ciphertext = h("17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735
-                        D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D");
+    let plaintext = h(
+        "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD
+                       EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
+    );
+    let ciphertext = h(
+        "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735
+                        D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D",
+    );
     let tag = h("83DE3541E4C2B58177E065A9BF7B62EC");
     let cipher = AesGcm::<sm4::Sm4, U12>::new_from_slice(&key).unwrap();
     let nonce = aes_gcm::aead::Nonce::<AesGcm<sm4::Sm4, U12>>::try_from(&iv[..]).unwrap();
-    let sealed = cipher.encrypt(&nonce, Payload { msg: &plaintext, aad: &aad }).unwrap();
+    let sealed = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: &plaintext,
+                aad: &aad,
+            },
+        )
+        .unwrap();
     assert_eq!(sealed, [ciphertext.clone(), tag.clone()].concat());
-    let opened = cipher.decrypt(&nonce, Payload { msg: &sealed, aad: &aad }).unwrap();
+    let opened = cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &sealed,
+                aad: &aad,
+            },
+        )
+        .unwrap();
     assert_eq!(opened, plaintext);
     let mut tampered = sealed;
     tampered[0] ^= 1;
-    assert!(cipher.decrypt(&nonce, Payload { msg: &tampered, aad: &aad }).is_err());
+    assert!(
+        cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: &tampered,
+                    aad: &aad
+                }
+            )
+            .is_err()
+    );
 }
 
 /// GB/T 32907-2016 Appendix A, example 1: one SM4 block.

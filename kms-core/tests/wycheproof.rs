@@ -8,26 +8,38 @@
 //! result and asserts that the count equals the number in the file, so a vector can neither
 //! be silently skipped nor be lost to a parsing change.
 
+#![allow(clippy::unwrap_used)] // in tests an unwrap is an assertion
+
 use std::collections::BTreeMap;
 
+use aes_gcm::aead::array::typenum::{
+    U1, U2, U4, U6, U8, U10, U12, U15, U16, U20, U32, U64, U128, U257,
+};
 use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::aead::array::typenum::{U1, U2, U4, U6, U8, U10, U12, U15, U16, U20, U32, U64, U128, U257};
 use aes_gcm::{AesGcm, Tag};
 use aws_lc_rs::aead::{self as lc_aead, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::rsa::{
-    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey,
-    PrivateDecryptingKey,
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
+    Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
 };
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/wycheproof/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/wycheproof/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
 fn hex_field(test: &Value, field: &str) -> Vec<u8> {
-    hex::decode(test[field].as_str().unwrap_or_else(|| panic!("missing {field}"))).unwrap()
+    hex::decode(
+        test[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("missing {field}")),
+    )
+    .unwrap()
 }
 
 /// Tally of executed vectors per expected result ("valid", "invalid", "acceptable").
@@ -50,9 +62,15 @@ impl Tally {
     fn assert_complete(&self, file: &Value, expected_total: usize) {
         let declared = file["numberOfTests"].as_u64().unwrap() as usize;
         let total: usize = self.executed.values().sum();
-        assert_eq!(declared, expected_total, "the vector file changed: update the expected count");
+        assert_eq!(
+            declared, expected_total,
+            "the vector file changed: update the expected count"
+        );
         assert!(total > 0);
-        assert_eq!(self.executed, self.in_file, "vectors executed per result differ from the file");
+        assert_eq!(
+            self.executed, self.in_file,
+            "vectors executed per result differ from the file"
+        );
         assert_eq!(total, expected_total);
     }
 }
@@ -62,7 +80,13 @@ fn tests_of(file: &Value) -> impl Iterator<Item = (&Value, &Value)> {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|group| group["tests"].as_array().unwrap().iter().map(move |test| (group, test)))
+        .flat_map(|group| {
+            group["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |test| (group, test))
+        })
 }
 
 // ---------------------------------------------------------------- AEAD (AES-GCM, SM4-GCM)
@@ -81,7 +105,10 @@ struct AeadCase {
 impl AeadCase {
     fn from(test: &Value) -> Self {
         let result = test["result"].as_str().unwrap();
-        assert!(result == "valid" || result == "invalid", "unexpected result {result}");
+        assert!(
+            result == "valid" || result == "invalid",
+            "unexpected result {result}"
+        );
         Self {
             key: hex_field(test, "key"),
             iv: hex_field(test, "iv"),
@@ -102,7 +129,9 @@ fn check_aws_lc(alg: &'static lc_aead::Algorithm, case: &AeadCase) {
     let nonce = || Nonce::try_assume_unique_for_key(&case.iv).unwrap();
     if case.valid {
         let mut buf = case.msg.clone();
-        let tag = key.seal_in_place_separate_tag(nonce(), Aad::from(&case.aad[..]), &mut buf).unwrap();
+        let tag = key
+            .seal_in_place_separate_tag(nonce(), Aad::from(&case.aad[..]), &mut buf)
+            .unwrap();
         assert_eq!(buf, case.ct, "tcId {} ciphertext", case.id);
         assert_eq!(tag.as_ref(), &case.tag[..], "tcId {} tag", case.id);
     }
@@ -121,12 +150,19 @@ fn check_generic<C>(case: &AeadCase)
 where
     C: AeadInOut + KeyInit,
 {
-    assert_eq!(case.tag.len(), 16, "tcId {}: only 128-bit tags are in these files", case.id);
+    assert_eq!(
+        case.tag.len(),
+        16,
+        "tcId {}: only 128-bit tags are in these files",
+        case.id
+    );
     let cipher = C::new_from_slice(&case.key).unwrap();
     let nonce = aes_gcm::aead::Nonce::<C>::try_from(&case.iv[..]).unwrap();
     if case.valid {
         let mut buf = case.msg.clone();
-        let tag = cipher.encrypt_inout_detached(&nonce, &case.aad, buf.as_mut_slice().into()).unwrap();
+        let tag = cipher
+            .encrypt_inout_detached(&nonce, &case.aad, buf.as_mut_slice().into())
+            .unwrap();
         assert_eq!(buf, case.ct, "tcId {} ciphertext", case.id);
         assert_eq!(&tag[..], &case.tag[..], "tcId {} tag", case.id);
     }
@@ -159,7 +195,10 @@ macro_rules! generic_gcm {
             64 => check_generic::<AesGcm<$cipher, U64>>($case),
             128 => check_generic::<AesGcm<$cipher, U128>>($case),
             257 => check_generic::<AesGcm<$cipher, U257>>($case),
-            other => panic!("tcId {}: no nonce type for a {other}-byte IV: add it", $case.id),
+            other => panic!(
+                "tcId {}: no nonce type for a {other}-byte IV: add it",
+                $case.id
+            ),
         }
     };
 }
@@ -168,7 +207,11 @@ macro_rules! generic_gcm {
 /// are marked invalid, and the check is that the library refuses to form such a nonce.
 fn check_empty_iv_refused(case: &AeadCase) {
     assert!(!case.valid, "tcId {}: an empty IV cannot be valid", case.id);
-    assert!(Nonce::try_assume_unique_for_key(&case.iv).is_err(), "tcId {}", case.id);
+    assert!(
+        Nonce::try_assume_unique_for_key(&case.iv).is_err(),
+        "tcId {}",
+        case.id
+    );
     assert!(aes_gcm::aead::Nonce::<AesGcm<aes::Aes128, U12>>::try_from(&case.iv[..]).is_err());
 }
 
@@ -205,7 +248,11 @@ fn aes_gcm() {
         }
         tally.executed(result);
     }
-    assert_eq!(through_aws_lc, 67 + 66 + 64, "96-bit IV vectors for AES-128/256/192");
+    assert_eq!(
+        through_aws_lc,
+        67 + 66 + 64,
+        "96-bit IV vectors for AES-128/256/192"
+    );
     tally.assert_complete(&file, 316);
 }
 
@@ -246,9 +293,17 @@ fn rsa_oaep(name: &str, algorithm: &'static OaepAlgorithm, expected_total: usize
         let result = test["result"].as_str().unwrap();
         tally.note_in_file(result);
         let key = OaepPrivateDecryptingKey::new(private_key(group)).unwrap();
-        let (ct, msg, label) = (hex_field(test, "ct"), hex_field(test, "msg"), hex_field(test, "label"));
+        let (ct, msg, label) = (
+            hex_field(test, "ct"),
+            hex_field(test, "msg"),
+            hex_field(test, "label"),
+        );
         let mut out = vec![0u8; key.min_output_size()];
-        let label = if label.is_empty() { None } else { Some(&label[..]) };
+        let label = if label.is_empty() {
+            None
+        } else {
+            Some(&label[..])
+        };
         let id = test["tcId"].as_u64().unwrap();
         match (result, key.decrypt(algorithm, &ct, &mut out, label)) {
             ("valid", Ok(plaintext)) => assert_eq!(plaintext, &msg[..], "tcId {id}"),
@@ -266,14 +321,22 @@ fn rsa_oaep(name: &str, algorithm: &'static OaepAlgorithm, expected_total: usize
 /// primitive and AsymmetricRsaDecrypt `RSAES_OAEP_SHA_256`.
 #[test]
 fn rsa_oaep_2048_sha256() {
-    rsa_oaep("rsa_oaep_2048_sha256_mgf1sha256_test.json", &OAEP_SHA256_MGF1SHA256, 37);
+    rsa_oaep(
+        "rsa_oaep_2048_sha256_mgf1sha256_test.json",
+        &OAEP_SHA256_MGF1SHA256,
+        37,
+    );
 }
 
 /// Source: Wycheproof `rsa_oaep_2048_sha1_mgf1sha1_test.json` (36 vectors): AsymmetricRsaDecrypt
 /// `RSAES_OAEP_SHA_1`.
 #[test]
 fn rsa_oaep_2048_sha1() {
-    rsa_oaep("rsa_oaep_2048_sha1_mgf1sha1_test.json", &OAEP_SHA1_MGF1SHA1, 36);
+    rsa_oaep(
+        "rsa_oaep_2048_sha1_mgf1sha1_test.json",
+        &OAEP_SHA1_MGF1SHA1,
+        36,
+    );
 }
 
 /// Source: Wycheproof `rsa_pkcs1_2048_test.json` (67 vectors): AsymmetricRsaDecrypt
@@ -313,11 +376,16 @@ fn hkdf_sha256() {
     for (_, test) in tests_of(&file) {
         let result = test["result"].as_str().unwrap();
         tally.note_in_file(result);
-        let (ikm, salt, info, okm) =
-            (hex_field(test, "ikm"), hex_field(test, "salt"), hex_field(test, "info"), hex_field(test, "okm"));
+        let (ikm, salt, info, okm) = (
+            hex_field(test, "ikm"),
+            hex_field(test, "salt"),
+            hex_field(test, "info"),
+            hex_field(test, "okm"),
+        );
         let size = test["size"].as_u64().unwrap() as usize;
         // RFC 5869 §2.2: an absent salt is HashLen zero bytes; Wycheproof writes it as "".
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(if salt.is_empty() { None } else { Some(&salt) }, &ikm);
+        let hkdf =
+            hkdf::Hkdf::<sha2::Sha256>::new(if salt.is_empty() { None } else { Some(&salt) }, &ikm);
         let mut out = vec![0u8; size];
         let id = test["tcId"].as_u64().unwrap();
         match (result, hkdf.expand(&info, &mut out)) {
@@ -343,7 +411,11 @@ fn hmac_sm3() {
         let result = test["result"].as_str().unwrap();
         tally.note_in_file(result);
         let tag_len = group["tagSize"].as_u64().unwrap() as usize / 8;
-        let (key, msg, tag) = (hex_field(test, "key"), hex_field(test, "msg"), hex_field(test, "tag"));
+        let (key, msg, tag) = (
+            hex_field(test, "key"),
+            hex_field(test, "msg"),
+            hex_field(test, "tag"),
+        );
         let mac = || {
             let mut mac = hmac::Hmac::<sm3::Sm3>::new_from_slice(&key).unwrap();
             mac.update(&msg);
@@ -354,7 +426,11 @@ fn hmac_sm3() {
         match result {
             "valid" => {
                 assert!(verified, "tcId {id}: valid tag rejected");
-                assert_eq!(&mac().finalize().into_bytes()[..tag_len], &tag[..], "tcId {id}");
+                assert_eq!(
+                    &mac().finalize().into_bytes()[..tag_len],
+                    &tag[..],
+                    "tcId {id}"
+                );
             }
             "invalid" => assert!(!verified, "tcId {id}: invalid tag accepted"),
             other => panic!("tcId {id}: unexpected result {other}"),

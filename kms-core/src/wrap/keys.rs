@@ -24,12 +24,17 @@ pub(crate) fn decode(input: &[u8]) -> Result<KeyDocument, WrapError> {
         if input.is_empty() {
             return Err(FormatError::MalformedKey("the key file is empty").into());
         }
-        return Ok(KeyDocument { label: None, der: Zeroizing::new(input.to_vec()) });
+        return Ok(KeyDocument {
+            label: None,
+            der: Zeroizing::new(input.to_vec()),
+        });
     }
-    let text = std::str::from_utf8(input).map_err(|_| FormatError::MalformedKey("PEM key is not ASCII text"))?;
+    let text = std::str::from_utf8(input)
+        .map_err(|_| FormatError::MalformedKey("PEM key is not ASCII text"))?;
     for block in pem_blocks(text) {
-        let (label, der) = der::pem::decode_vec(block.as_bytes())
-            .map_err(|_| FormatError::MalformedKey("PEM block is not valid base64 between BEGIN/END lines"))?;
+        let (label, der) = der::pem::decode_vec(block.as_bytes()).map_err(|_| {
+            FormatError::MalformedKey("PEM block is not valid base64 between BEGIN/END lines")
+        })?;
         let der = Zeroizing::new(der);
         if label.ends_with("PARAMETERS") {
             continue;
@@ -39,7 +44,10 @@ pub(crate) fn decode(input: &[u8]) -> Result<KeyDocument, WrapError> {
                 "password-protected private keys are not supported: decrypt it first (openssl pkey -in key.pem -out plain.pem)",
             ));
         }
-        return Ok(KeyDocument { label: Some(label.to_owned()), der });
+        return Ok(KeyDocument {
+            label: Some(label.to_owned()),
+            der,
+        });
     }
     Err(FormatError::MalformedKey("the PEM input holds no key block").into())
 }
@@ -99,7 +107,8 @@ mod tests {
 
     #[test]
     fn encrypted_keys_get_a_hint() {
-        let pem = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let pem =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n";
         let err = decode(pem.as_bytes()).err().unwrap();
         assert!(err.to_string().contains("password-protected"));
     }

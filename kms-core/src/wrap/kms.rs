@@ -49,7 +49,9 @@ pub struct KmsSymmetricWrapper {
 
 impl core::fmt::Debug for KmsSymmetricWrapper {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KmsSymmetricWrapper").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("KmsSymmetricWrapper")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +59,10 @@ impl KmsSymmetricWrapper {
     /// A wrapper for the CMK `key_id` (a KeyId, not an alias: Encrypt takes KeyIds only;
     /// use [`KmsWrapper::for_key`] to resolve an alias). Makes no KMS call.
     pub fn new(transport: Arc<dyn KmsTransport>, key_id: impl Into<String>) -> Self {
-        Self { transport, key_id: key_id.into() }
+        Self {
+            transport,
+            key_id: key_id.into(),
+        }
     }
 
     /// The CMK's KeyId.
@@ -67,30 +72,61 @@ impl KmsSymmetricWrapper {
 }
 
 impl KeyWrapper for KmsSymmetricWrapper {
-    fn wrap(&self, data_key: &DataKey, context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
         let json = context.to_kms_json();
-        let blob = self.transport.encrypt(&self.key_id, data_key.expose_secret(), json.as_deref())?;
-        Ok(WrappedKey { method: WrapMethod::KmsSymmetric, key_ref: self.key_ref(), ciphertext: blob.into_bytes() })
+        let blob =
+            self.transport
+                .encrypt(&self.key_id, data_key.expose_secret(), json.as_deref())?;
+        Ok(WrappedKey {
+            method: WrapMethod::KmsSymmetric,
+            key_ref: self.key_ref(),
+            ciphertext: blob.into_bytes(),
+        })
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         if wrapped.method != WrapMethod::KmsSymmetric || !names_key(wrapped, &self.key_id) {
             return Ok(None);
         }
         unwrap_with_kms(&*self.transport, &self.key_id, wrapped, context).map(Some)
     }
 
-    fn generate(&self, context: &EncryptionContext) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
+    fn generate(
+        &self,
+        context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
         let json = context.to_kms_json();
-        let generated = self.transport.generate_data_key(&self.key_id, DATA_KEY_LEN, json.as_deref())?;
-        let data_key = DataKey::from_slice(generated.plaintext.expose_secret()).ok_or_else(|| {
-            KmsError::new("InternalError", format!("GenerateDataKey returned a data key that is not {DATA_KEY_LEN} bytes"))
-        })?;
+        let generated =
+            self.transport
+                .generate_data_key(&self.key_id, DATA_KEY_LEN, json.as_deref())?;
+        let data_key =
+            DataKey::from_slice(generated.plaintext.expose_secret()).ok_or_else(|| {
+                KmsError::new(
+                    "InternalError",
+                    format!("GenerateDataKey returned a data key that is not {DATA_KEY_LEN} bytes"),
+                )
+            })?;
         if generated.ciphertext_blob.is_empty() {
-            return Err(KmsError::new("InternalError", "GenerateDataKey returned no CiphertextBlob").into());
+            return Err(KmsError::new(
+                "InternalError",
+                "GenerateDataKey returned no CiphertextBlob",
+            )
+            .into());
         }
         // Name the CMK as the KMS reports it; fall back to the id we asked for.
-        let key_id = if generated.key_id.is_empty() { self.key_id.clone() } else { generated.key_id };
+        let key_id = if generated.key_id.is_empty() {
+            self.key_id.clone()
+        } else {
+            generated.key_id
+        };
         let wrapped = WrappedKey {
             method: WrapMethod::KmsSymmetric,
             key_ref: KeyRef::Kms { key_id },
@@ -100,7 +136,9 @@ impl KeyWrapper for KmsSymmetricWrapper {
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::Kms { key_id: self.key_id.clone() }
+        KeyRef::Kms {
+            key_id: self.key_id.clone(),
+        }
     }
 }
 
@@ -114,7 +152,8 @@ enum LocalPublicKey {
 pub struct KmsAsymmetricWrapper {
     transport: Arc<dyn KmsTransport>,
     key_id: String,
-    public: LocalPublicKey,
+    // Boxed: a local key is a few hundred bytes, the KMS handle a few dozen.
+    public: Box<LocalPublicKey>,
 }
 
 impl core::fmt::Debug for KmsAsymmetricWrapper {
@@ -129,7 +168,10 @@ impl core::fmt::Debug for KmsAsymmetricWrapper {
 impl KmsAsymmetricWrapper {
     /// Fetches the CMK's public key (GetPublicKey, once) and recognises RSA or SM2 from its
     /// SubjectPublicKeyInfo. RSA keys under 2048 bits are refused.
-    pub fn new(transport: Arc<dyn KmsTransport>, key_id: impl Into<String>) -> Result<Self, WrapError> {
+    pub fn new(
+        transport: Arc<dyn KmsTransport>,
+        key_id: impl Into<String>,
+    ) -> Result<Self, WrapError> {
         let mut key_id = key_id.into();
         let info = transport.get_public_key(&key_id)?;
         if !info.key_id.is_empty() {
@@ -139,7 +181,11 @@ impl KmsAsymmetricWrapper {
             SpkiAlgorithm::Rsa => LocalPublicKey::Rsa(RsaWrapper::from_spki_der(&info.spki_der)?),
             SpkiAlgorithm::Ec => LocalPublicKey::Sm2(Sm2Wrapper::from_spki_der(&info.spki_der)?),
         };
-        Ok(Self { transport, key_id, public })
+        Ok(Self {
+            transport,
+            key_id,
+            public: Box::new(public),
+        })
     }
 
     /// The CMK's KeyId.
@@ -149,7 +195,7 @@ impl KmsAsymmetricWrapper {
 
     /// [`WrapMethod::RsaOaepSha256`] or [`WrapMethod::Sm2`].
     pub fn method(&self) -> WrapMethod {
-        match self.public {
+        match *self.public {
             LocalPublicKey::Rsa(_) => WrapMethod::RsaOaepSha256,
             LocalPublicKey::Sm2(_) => WrapMethod::Sm2,
         }
@@ -157,7 +203,7 @@ impl KmsAsymmetricWrapper {
 
     /// The CMK's public key as DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> &[u8] {
-        match &self.public {
+        match &*self.public {
             LocalPublicKey::Rsa(rsa) => rsa.public_key_der(),
             LocalPublicKey::Sm2(sm2) => sm2.public_key_der(),
         }
@@ -165,15 +211,27 @@ impl KmsAsymmetricWrapper {
 }
 
 impl KeyWrapper for KmsAsymmetricWrapper {
-    fn wrap(&self, data_key: &DataKey, _context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
-        let ciphertext = match &self.public {
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        _context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
+        let ciphertext = match &*self.public {
             LocalPublicKey::Rsa(rsa) => rsa.encrypt_data_key(data_key)?,
             LocalPublicKey::Sm2(sm2) => sm2.encrypt_data_key(data_key)?,
         };
-        Ok(WrappedKey { method: self.method(), key_ref: self.key_ref(), ciphertext })
+        Ok(WrappedKey {
+            method: self.method(),
+            key_ref: self.key_ref(),
+            ciphertext,
+        })
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         if wrapped.method != self.method() || !names_key(wrapped, &self.key_id) {
             return Ok(None);
         }
@@ -181,7 +239,9 @@ impl KeyWrapper for KmsAsymmetricWrapper {
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::Kms { key_id: self.key_id.clone() }
+        KeyRef::Kms {
+            key_id: self.key_id.clone(),
+        }
     }
 }
 
@@ -206,12 +266,21 @@ impl KmsWrapper {
         }
         let summary = resolve_key(&*transport, key)?;
         match summary.key_usage.as_str() {
-            USAGE_SYMMETRIC => Ok(Self::Symmetric(KmsSymmetricWrapper::new(transport, summary.key_id))),
+            USAGE_SYMMETRIC => Ok(Self::Symmetric(KmsSymmetricWrapper::new(
+                transport,
+                summary.key_id,
+            ))),
             USAGE_RSA_2048 | USAGE_SM2 => {
                 let wrapper = KmsAsymmetricWrapper::new(transport, summary.key_id)?;
-                let expected = if summary.key_usage == USAGE_RSA_2048 { WrapMethod::RsaOaepSha256 } else { WrapMethod::Sm2 };
+                let expected = if summary.key_usage == USAGE_RSA_2048 {
+                    WrapMethod::RsaOaepSha256
+                } else {
+                    WrapMethod::Sm2
+                };
                 if wrapper.method() != expected {
-                    return Err(WrapError::Unsupported("the KMS key's public key does not match its KeyUsage"));
+                    return Err(WrapError::Unsupported(
+                        "the KMS key's public key does not match its KeyUsage",
+                    ));
                 }
                 Ok(Self::Asymmetric(wrapper))
             }
@@ -238,15 +307,26 @@ impl KmsWrapper {
 }
 
 impl KeyWrapper for KmsWrapper {
-    fn wrap(&self, data_key: &DataKey, context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
         self.inner().wrap(data_key, context)
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         self.inner().unwrap(wrapped, context)
     }
 
-    fn generate(&self, context: &EncryptionContext) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
+    fn generate(
+        &self,
+        context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
         self.inner().generate(context)
     }
 
@@ -278,17 +358,31 @@ impl KmsUnwrapper {
 }
 
 impl KeyWrapper for KmsUnwrapper {
-    fn wrap(&self, _data_key: &DataKey, _context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
-        Err(WrapError::Unsupported("name a KMS key to encrypt: the any-key KMS unwrapper only decrypts"))
+    fn wrap(
+        &self,
+        _data_key: &DataKey,
+        _context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
+        Err(WrapError::Unsupported(
+            "name a KMS key to encrypt: the any-key KMS unwrapper only decrypts",
+        ))
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
-        let KeyRef::Kms { key_id } = &wrapped.key_ref else { return Ok(None) };
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
+        let KeyRef::Kms { key_id } = &wrapped.key_ref else {
+            return Ok(None);
+        };
         unwrap_with_kms(&*self.transport, key_id, wrapped, context).map(Some)
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::Kms { key_id: ANY_KMS_KEY.to_owned() }
+        KeyRef::Kms {
+            key_id: ANY_KMS_KEY.to_owned(),
+        }
     }
 }
 
@@ -305,8 +399,9 @@ fn unwrap_with_kms(
 ) -> Result<DataKey, WrapError> {
     let plaintext = match wrapped.method {
         WrapMethod::KmsSymmetric => {
-            let blob = std::str::from_utf8(&wrapped.ciphertext)
-                .map_err(|_| FormatError::MalformedHeader("KMS ciphertext blob is not ASCII text"))?;
+            let blob = std::str::from_utf8(&wrapped.ciphertext).map_err(|_| {
+                FormatError::MalformedHeader("KMS ciphertext blob is not ASCII text")
+            })?;
             let json = context.to_kms_json();
             let decrypted = transport.decrypt(blob, json.as_deref())?;
             // The blob names its CMK; a header that names another one has been altered.
@@ -315,9 +410,11 @@ fn unwrap_with_kms(
             }
             decrypted.plaintext
         }
-        WrapMethod::RsaOaepSha256 => {
-            transport.asymmetric_rsa_decrypt(key_id, &wrapped.ciphertext, RsaDecryptAlgorithm::OaepSha256)?
-        }
+        WrapMethod::RsaOaepSha256 => transport.asymmetric_rsa_decrypt(
+            key_id,
+            &wrapped.ciphertext,
+            RsaDecryptAlgorithm::OaepSha256,
+        )?,
         WrapMethod::Sm2 => transport.asymmetric_sm2_decrypt(key_id, &wrapped.ciphertext)?,
     };
     DataKey::from_slice(plaintext.expose_secret()).ok_or(WrapError::Crypto)
@@ -330,14 +427,21 @@ enum SpkiAlgorithm {
 
 fn spki_algorithm(spki_der: &[u8]) -> Result<SpkiAlgorithm, WrapError> {
     use der::Decode as _;
-    const RSA_ENCRYPTION: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-    const ID_EC_PUBLIC_KEY: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
-        .map_err(|_| FormatError::MalformedKey("the KMS returned a public key that is not a DER SubjectPublicKeyInfo"))?;
+    const RSA_ENCRYPTION: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    const ID_EC_PUBLIC_KEY: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|_| {
+        FormatError::MalformedKey(
+            "the KMS returned a public key that is not a DER SubjectPublicKeyInfo",
+        )
+    })?;
     match spki.algorithm.oid {
         RSA_ENCRYPTION => Ok(SpkiAlgorithm::Rsa),
         ID_EC_PUBLIC_KEY => Ok(SpkiAlgorithm::Ec),
-        _ => Err(WrapError::Unsupported("the KMS key's public key is neither RSA nor SM2")),
+        _ => Err(WrapError::Unsupported(
+            "the KMS key's public key is neither RSA nor SM2",
+        )),
     }
 }
 
@@ -351,7 +455,13 @@ struct KeyDetailList {
 /// True for Tencent KeyIds: 36 characters in 8-4-4-4-12 hex form.
 fn looks_like_key_id(key: &str) -> bool {
     key.len() == 36
-        && key.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+        && key.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// DescribeKey for a KeyId; for anything else, an exact alias match through ListKeyDetail
@@ -369,12 +479,20 @@ fn resolve_key(transport: &dyn KmsTransport, key: &str) -> Result<KeySummary, Wr
     });
     let body = serde_json::to_vec(&params).expect("JSON values always serialise");
     let listed = match transport.call("ListKeyDetail", &body) {
-        Ok(response) => serde_json::from_slice::<KeyDetailList>(&response)
-            .map_err(|e| KmsError::new("InternalError", format!("unexpected ListKeyDetail response from the KMS: {e}")))?,
+        Ok(response) => serde_json::from_slice::<KeyDetailList>(&response).map_err(|e| {
+            KmsError::new(
+                "InternalError",
+                format!("unexpected ListKeyDetail response from the KMS: {e}"),
+            )
+        })?,
         // A backend without ListKeyDetail may still take the alias as a KeyId.
         Err(_) => return Ok(transport.describe_key(key)?),
     };
-    let found = listed.key_metadatas.unwrap_or_default().into_iter().find(|k| k.alias == alias);
+    let found = listed
+        .key_metadatas
+        .unwrap_or_default()
+        .into_iter()
+        .find(|k| k.alias == alias);
     match found {
         Some(summary) => Ok(transport.describe_key(&summary.key_id)?),
         None => Ok(transport.describe_key(key)?),

@@ -6,8 +6,8 @@
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
-    KeySize, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
-    PublicEncryptingKey,
+    KeySize, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+    PrivateDecryptingKey, PublicEncryptingKey,
 };
 use der::Encode as _;
 use der::asn1::{AnyRef, BitStringRef, OctetStringRef};
@@ -58,10 +58,15 @@ impl RsaWrapper {
         match doc.label.as_deref() {
             Some("PUBLIC KEY") => Self::from_spki_der(&doc.der),
             Some("RSA PUBLIC KEY") => Self::from_spki_der(&pkcs1_public_to_spki(&doc.der)?),
-            Some(_) => Err(FormatError::MalformedKey("expected an RSA public key (PEM PUBLIC KEY or RSA PUBLIC KEY)").into()),
-            None => Self::from_spki_der(&doc.der).or_else(|spki_err| match pkcs1_public_to_spki(&doc.der) {
-                Ok(spki) => Self::from_spki_der(&spki),
-                Err(_) => Err(spki_err),
+            Some(_) => Err(FormatError::MalformedKey(
+                "expected an RSA public key (PEM PUBLIC KEY or RSA PUBLIC KEY)",
+            )
+            .into()),
+            None => Self::from_spki_der(&doc.der).or_else(|spki_err| {
+                match pkcs1_public_to_spki(&doc.der) {
+                    Ok(spki) => Self::from_spki_der(&spki),
+                    Err(_) => Err(spki_err),
+                }
             }),
         }
     }
@@ -103,7 +108,10 @@ impl RsaWrapper {
             Some("PRIVATE KEY") => Zeroizing::new(doc.der.to_vec()),
             Some("RSA PRIVATE KEY") => pkcs1_private_to_pkcs8(&doc.der)?,
             Some(_) => {
-                return Err(FormatError::MalformedKey("expected an RSA private key (PEM PRIVATE KEY or RSA PRIVATE KEY)").into());
+                return Err(FormatError::MalformedKey(
+                    "expected an RSA private key (PEM PRIVATE KEY or RSA PRIVATE KEY)",
+                )
+                .into());
             }
             None => match PrivateDecryptingKey::from_pkcs8(&doc.der) {
                 Ok(private) => return Self::from_private(private),
@@ -120,7 +128,10 @@ impl RsaWrapper {
         Self::with_public(private.public_key(), Some(private))
     }
 
-    fn with_public(public: PublicEncryptingKey, private: Option<PrivateDecryptingKey>) -> Result<Self, WrapError> {
+    fn with_public(
+        public: PublicEncryptingKey,
+        private: Option<PrivateDecryptingKey>,
+    ) -> Result<Self, WrapError> {
         // Fingerprint the canonical re-encoding, so PKCS#1 and SPKI inputs of one key agree.
         let spki_der = public
             .as_der()
@@ -128,7 +139,12 @@ impl RsaWrapper {
             .as_ref()
             .to_vec();
         let fingerprint = keys::fingerprint(&spki_der);
-        Ok(Self { public, private, spki_der, fingerprint })
+        Ok(Self {
+            public,
+            private,
+            spki_der,
+            fingerprint,
+        })
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo: how envelopes name this key.
@@ -149,7 +165,9 @@ impl RsaWrapper {
     /// The private key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), when this
     /// wrapper holds one. Secret: write it only to a protected file.
     pub fn private_key_pem(&self) -> Result<Option<Zeroizing<String>>, WrapError> {
-        let Some(private) = &self.private else { return Ok(None) };
+        let Some(private) = &self.private else {
+            return Ok(None);
+        };
         let der = private
             .as_der()
             .map_err(|_| WrapError::Unsupported("the RSA private key could not be encoded"))?;
@@ -163,17 +181,27 @@ impl RsaWrapper {
 
     /// RSA-OAEP-SHA256 encryption of the data key (a fresh random seed each time).
     pub(crate) fn encrypt_data_key(&self, data_key: &DataKey) -> Result<Vec<u8>, WrapError> {
-        let key = OaepPublicEncryptingKey::new(self.public.clone()).map_err(|_| WrapError::Crypto)?;
+        let key =
+            OaepPublicEncryptingKey::new(self.public.clone()).map_err(|_| WrapError::Crypto)?;
         let mut out = vec![0u8; key.ciphertext_size()];
         let len = key
-            .encrypt(&OAEP_SHA256_MGF1SHA256, data_key.expose_secret(), &mut out, None)
+            .encrypt(
+                &OAEP_SHA256_MGF1SHA256,
+                data_key.expose_secret(),
+                &mut out,
+                None,
+            )
             .map_err(|_| WrapError::Crypto)?
             .len();
         out.truncate(len);
         Ok(out)
     }
 
-    fn decrypt_data_key(&self, private: &PrivateDecryptingKey, ciphertext: &[u8]) -> Result<DataKey, WrapError> {
+    fn decrypt_data_key(
+        &self,
+        private: &PrivateDecryptingKey,
+        ciphertext: &[u8],
+    ) -> Result<DataKey, WrapError> {
         let key = OaepPrivateDecryptingKey::new(private.clone()).map_err(|_| WrapError::Crypto)?;
         if ciphertext.len() != key.key_size_bytes() {
             return Err(WrapError::Crypto);
@@ -192,7 +220,11 @@ impl RsaWrapper {
 }
 
 impl KeyWrapper for RsaWrapper {
-    fn wrap(&self, data_key: &DataKey, _context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        _context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
         debug_assert_eq!(data_key.expose_secret().len(), DATA_KEY_LEN);
         Ok(WrappedKey {
             method: WrapMethod::RsaOaepSha256,
@@ -201,16 +233,23 @@ impl KeyWrapper for RsaWrapper {
         })
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, _context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         if !self.addresses(wrapped) {
             return Ok(None);
         }
         let private = self.private.as_ref().ok_or(WrapError::NoPrivateKey)?;
-        self.decrypt_data_key(private, &wrapped.ciphertext).map(Some)
+        self.decrypt_data_key(private, &wrapped.ciphertext)
+            .map(Some)
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::PublicKey { fingerprint: self.fingerprint }
+        KeyRef::PublicKey {
+            fingerprint: self.fingerprint,
+        }
     }
 }
 
@@ -235,20 +274,28 @@ fn rejected(err: aws_lc_rs::error::KeyRejected) -> WrapError {
 }
 
 fn rsa_algorithm() -> AlgorithmIdentifierRef<'static> {
-    AlgorithmIdentifierRef { oid: RSA_ENCRYPTION, parameters: Some(AnyRef::NULL) }
+    AlgorithmIdentifierRef {
+        oid: RSA_ENCRYPTION,
+        parameters: Some(AnyRef::NULL),
+    }
 }
 
 /// PKCS#1 RSAPublicKey → SubjectPublicKeyInfo (RFC 5280 §4.1.2.7, RFC 8017 Appendix A.1.1).
 fn pkcs1_public_to_spki(pkcs1: &[u8]) -> Result<Vec<u8>, WrapError> {
-    let bits = BitStringRef::from_bytes(pkcs1).map_err(|_| FormatError::MalformedKey("not a valid RSA public key"))?;
-    SubjectPublicKeyInfoRef { algorithm: rsa_algorithm(), subject_public_key: bits }
-        .to_der()
-        .map_err(|_| FormatError::MalformedKey("not a valid RSA public key").into())
+    let bits = BitStringRef::from_bytes(pkcs1)
+        .map_err(|_| FormatError::MalformedKey("not a valid RSA public key"))?;
+    SubjectPublicKeyInfoRef {
+        algorithm: rsa_algorithm(),
+        subject_public_key: bits,
+    }
+    .to_der()
+    .map_err(|_| FormatError::MalformedKey("not a valid RSA public key").into())
 }
 
 /// PKCS#1 RSAPrivateKey → PKCS#8 PrivateKeyInfo v1 (RFC 5208), zeroized.
 fn pkcs1_private_to_pkcs8(pkcs1: &[u8]) -> Result<Zeroizing<Vec<u8>>, WrapError> {
-    let octets = OctetStringRef::new(pkcs1).map_err(|_| FormatError::MalformedKey("not a valid RSA private key"))?;
+    let octets = OctetStringRef::new(pkcs1)
+        .map_err(|_| FormatError::MalformedKey("not a valid RSA private key"))?;
     pkcs8::PrivateKeyInfoRef::new(rsa_algorithm(), octets)
         .to_der()
         .map(Zeroizing::new)

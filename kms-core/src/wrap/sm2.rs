@@ -7,7 +7,9 @@
 //! the raw concatenation `04 || X || Y || C3 || C2`.
 
 use sm2::elliptic_curve::common::getrandom::SysRng;
-use sm2::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _};
+use sm2::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+};
 use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
 use sm2::{NonZeroScalar, PublicKey, Scalar, SecretKey};
 use zeroize::Zeroizing;
@@ -67,7 +69,9 @@ impl Sm2Wrapper {
         let doc = keys::decode(input)?;
         match doc.label.as_deref() {
             Some("PUBLIC KEY") | None => Self::from_spki_der(&doc.der),
-            Some(_) => Err(FormatError::MalformedKey("expected an SM2 public key (PEM PUBLIC KEY)").into()),
+            Some(_) => {
+                Err(FormatError::MalformedKey("expected an SM2 public key (PEM PUBLIC KEY)").into())
+            }
         }
     }
 
@@ -94,7 +98,8 @@ impl Sm2Wrapper {
     pub fn generate() -> Result<Self, WrapError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         loop {
-            getrandom::fill(&mut bytes[..]).map_err(|_| WrapError::Unsupported("the OS random generator failed"))?;
+            getrandom::fill(&mut bytes[..])
+                .map_err(|_| WrapError::Unsupported("the OS random generator failed"))?;
             // Rejection sampling: about one draw in 2^32 is out of range.
             if let Ok(secret) = SecretKey::from_slice(&bytes[..]) {
                 return Self::from_secret(secret);
@@ -104,24 +109,37 @@ impl Sm2Wrapper {
 
     /// A wrapper from a raw 32-byte private scalar (big-endian), e.g. a GB/T 32918 example key.
     pub fn from_private_scalar(scalar: &[u8]) -> Result<Self, WrapError> {
-        let secret = SecretKey::from_slice(scalar)
-            .map_err(|_| FormatError::MalformedKey("an SM2 private key is a scalar in [1, n-1] of 32 bytes"))?;
+        let secret = SecretKey::from_slice(scalar).map_err(|_| {
+            FormatError::MalformedKey("an SM2 private key is a scalar in [1, n-1] of 32 bytes")
+        })?;
         Self::from_secret(secret)
     }
 
     /// A wrap-only wrapper from a DER SubjectPublicKeyInfo (e.g. a KMS GetPublicKey answer).
     pub(crate) fn from_spki_der(spki_der: &[u8]) -> Result<Self, WrapError> {
-        let public = PublicKey::from_public_key_der(spki_der)
-            .map_err(|_| FormatError::MalformedKey("not an SM2 public key (SPKI with curve 1.2.156.10197.1.301)"))?;
+        let public = PublicKey::from_public_key_der(spki_der).map_err(|_| {
+            FormatError::MalformedKey("not an SM2 public key (SPKI with curve 1.2.156.10197.1.301)")
+        })?;
         Self::with_public(public, None)
     }
 
     fn from_private_document(doc: &KeyDocument) -> Result<Self, WrapError> {
-        let invalid = || FormatError::MalformedKey("not an SM2 private key (PKCS#8 or SEC1 on curve 1.2.156.10197.1.301)");
+        let invalid = || {
+            FormatError::MalformedKey(
+                "not an SM2 private key (PKCS#8 or SEC1 on curve 1.2.156.10197.1.301)",
+            )
+        };
         let secret = match doc.label.as_deref() {
             Some("PRIVATE KEY") => SecretKey::from_pkcs8_der(&doc.der).map_err(|_| invalid())?,
-            Some("EC PRIVATE KEY" | "SM2 PRIVATE KEY") => SecretKey::from_sec1_der(&doc.der).map_err(|_| invalid())?,
-            Some(_) => return Err(FormatError::MalformedKey("expected an SM2 private key (PEM PRIVATE KEY)").into()),
+            Some("EC PRIVATE KEY" | "SM2 PRIVATE KEY") => {
+                SecretKey::from_sec1_der(&doc.der).map_err(|_| invalid())?
+            }
+            Some(_) => {
+                return Err(FormatError::MalformedKey(
+                    "expected an SM2 private key (PEM PRIVATE KEY)",
+                )
+                .into());
+            }
             None => SecretKey::from_pkcs8_der(&doc.der)
                 .or_else(|_| SecretKey::from_sec1_der(&doc.der))
                 .map_err(|_| invalid())?,
@@ -140,7 +158,12 @@ impl Sm2Wrapper {
             .map_err(|_| WrapError::Unsupported("the SM2 public key could not be encoded"))?
             .into_vec();
         let fingerprint = keys::fingerprint(&spki_der);
-        Ok(Self { public, private, spki_der, fingerprint })
+        Ok(Self {
+            public,
+            private,
+            spki_der,
+            fingerprint,
+        })
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo: how envelopes name this key.
@@ -166,7 +189,9 @@ impl Sm2Wrapper {
     /// The private key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), when this
     /// wrapper holds one. Secret: write it only to a protected file.
     pub fn private_key_pem(&self) -> Result<Option<Zeroizing<String>>, WrapError> {
-        let Some(private) = &self.private else { return Ok(None) };
+        let Some(private) = &self.private else {
+            return Ok(None);
+        };
         let der = private
             .secret
             .to_pkcs8_der()
@@ -193,7 +218,10 @@ impl Sm2Wrapper {
 }
 
 /// Decrypts C1C3C2 in DER or raw form with `key`. Every failure is the opaque `Crypto`.
-pub(crate) fn decrypt_c1c3c2(key: &DecryptingKey, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, WrapError> {
+pub(crate) fn decrypt_c1c3c2(
+    key: &DecryptingKey,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, WrapError> {
     let plaintext = match ciphertext.first() {
         Some(&DER_SEQUENCE) => key.decrypt_der(ciphertext),
         Some(&UNCOMPRESSED_POINT) => key.decrypt(ciphertext),
@@ -203,20 +231,36 @@ pub(crate) fn decrypt_c1c3c2(key: &DecryptingKey, ciphertext: &[u8]) -> Result<Z
 }
 
 impl KeyWrapper for Sm2Wrapper {
-    fn wrap(&self, data_key: &DataKey, _context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
-        Ok(WrappedKey { method: WrapMethod::Sm2, key_ref: self.key_ref(), ciphertext: self.encrypt_data_key(data_key)? })
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        _context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
+        Ok(WrappedKey {
+            method: WrapMethod::Sm2,
+            key_ref: self.key_ref(),
+            ciphertext: self.encrypt_data_key(data_key)?,
+        })
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, _context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         if !self.addresses(wrapped) {
             return Ok(None);
         }
         let private = self.private.as_ref().ok_or(WrapError::NoPrivateKey)?;
         let plaintext = decrypt_c1c3c2(&private.decrypting, &wrapped.ciphertext)?;
-        DataKey::from_slice(&plaintext).map(Some).ok_or(WrapError::Crypto)
+        DataKey::from_slice(&plaintext)
+            .map(Some)
+            .ok_or(WrapError::Crypto)
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::PublicKey { fingerprint: self.fingerprint }
+        KeyRef::PublicKey {
+            fingerprint: self.fingerprint,
+        }
     }
 }
