@@ -42,11 +42,14 @@ fn hex_field(test: &Value, field: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// Tally of executed vectors per expected result ("valid", "invalid", "acceptable").
+/// Tally of vectors per expected result ("valid", "invalid", "acceptable"): executed, or
+/// skipped for a stated reason, against what the file holds.
 #[derive(Default)]
 struct Tally {
     executed: BTreeMap<String, usize>,
+    skipped: BTreeMap<String, usize>,
     in_file: BTreeMap<String, usize>,
+    skip_reasons: Vec<(u64, &'static str)>,
 }
 
 impl Tally {
@@ -58,20 +61,34 @@ impl Tally {
         *self.executed.entry(result.to_owned()).or_default() += 1;
     }
 
-    /// Every vector in the file ran, and the file holds as many as it declares.
-    fn assert_complete(&self, file: &Value, expected_total: usize) {
+    fn skipped(&mut self, result: &str, id: u64, reason: &'static str) {
+        *self.skipped.entry(result.to_owned()).or_default() += 1;
+        self.skip_reasons.push((id, reason));
+    }
+
+    /// Every vector in the file was executed or skipped for a stated reason; exactly
+    /// `expected_executed` were executed; the file holds as many as it declares.
+    fn assert_complete(&self, file: &Value, expected_total: usize, expected_executed: usize) {
         let declared = file["numberOfTests"].as_u64().unwrap() as usize;
-        let total: usize = self.executed.values().sum();
         assert_eq!(
             declared, expected_total,
             "the vector file changed: update the expected count"
         );
-        assert!(total > 0);
+        let mut accounted = self.executed.clone();
+        for (result, n) in &self.skipped {
+            *accounted.entry(result.clone()).or_default() += n;
+        }
         assert_eq!(
-            self.executed, self.in_file,
-            "vectors executed per result differ from the file"
+            accounted, self.in_file,
+            "vectors per result: executed + skipped differ from the file"
         );
-        assert_eq!(total, expected_total);
+        let executed: usize = self.executed.values().sum();
+        assert!(executed > 0);
+        assert_eq!(executed, expected_executed, "executed vectors");
+        assert_eq!(executed + self.skip_reasons.len(), expected_total);
+        for (id, reason) in &self.skip_reasons {
+            println!("skipped tcId {id}: {reason}");
+        }
     }
 }
 
@@ -203,21 +220,28 @@ macro_rules! generic_gcm {
     };
 }
 
-/// Zero-length IVs are outside GCM (NIST SP 800-38D §5.2.1.1 requires len(IV) ≥ 1): they
-/// are marked invalid, and the check is that the library refuses to form such a nonce.
-fn check_empty_iv_refused(case: &AeadCase) {
+/// Why the zero-length-IV vectors are not executed. NIST SP 800-38D §5.2.1.1 requires
+/// len(IV) ≥ 1 and Wycheproof marks them invalid. aws-lc-rs cannot even form such a nonce
+/// (asserted below); RustCrypto's generic `AesGcm<_, U0>` does NOT refuse it (it computes a
+/// tag and accepted tcId 311 when checked by hand with aes-gcm 0.11.1), so there is
+/// no implementation to run them through that should pass: kms-core only ever instantiates
+/// 96-bit nonces.
+const EMPTY_IV_SKIP: &str = "zero-length IV: outside SP 800-38D; aws-lc-rs cannot form it, RustCrypto AesGcm<_, U0> \
+                             wrongly accepts it; kms-core uses 96-bit nonces only";
+
+fn skip_empty_iv(tally: &mut Tally, case: &AeadCase, result: &str) {
     assert!(!case.valid, "tcId {}: an empty IV cannot be valid", case.id);
     assert!(
         Nonce::try_assume_unique_for_key(&case.iv).is_err(),
         "tcId {}",
         case.id
     );
-    assert!(aes_gcm::aead::Nonce::<AesGcm<aes::Aes128, U12>>::try_from(&case.iv[..]).is_err());
+    tally.skipped(result, case.id, EMPTY_IV_SKIP);
 }
 
 /// Source: Wycheproof `aes_gcm_test.json` (316 vectors). 96-bit IVs with 128/192/256-bit keys
-/// go through aws-lc-rs (the AES-256 ones are our envelope suite); the other IV sizes through
-/// RustCrypto `aes-gcm`, which takes any nonce size.
+/// go through aws-lc-rs (the AES-256 ones are our envelope suite) and also through RustCrypto;
+/// the other non-empty IV sizes through RustCrypto `aes-gcm`, which takes any nonce size.
 #[test]
 fn aes_gcm() {
     let file = load("aes_gcm_test.json");
@@ -227,8 +251,11 @@ fn aes_gcm() {
         let case = AeadCase::from(test);
         let result = test["result"].as_str().unwrap();
         tally.note_in_file(result);
+        if case.iv.is_empty() {
+            skip_empty_iv(&mut tally, &case, result);
+            continue;
+        }
         match (case.key.len(), case.iv.len()) {
-            (_, 0) => check_empty_iv_refused(&case),
             (16, 12) => check_aws_lc(&lc_aead::AES_128_GCM, &case),
             (24, 12) => check_aws_lc(&lc_aead::AES_192_GCM, &case),
             (32, 12) => check_aws_lc(&lc_aead::AES_256_GCM, &case),
@@ -253,7 +280,8 @@ fn aes_gcm() {
         67 + 66 + 64,
         "96-bit IV vectors for AES-128/256/192"
     );
-    tally.assert_complete(&file, 316);
+    // 316 in the file, 6 with a zero-length IV (EMPTY_IV_SKIP).
+    tally.assert_complete(&file, 316, 310);
 }
 
 /// Source: Wycheproof `sm4_gcm_test.json` (104 vectors), through `AesGcm<sm4::Sm4, N>`:
@@ -268,14 +296,14 @@ fn sm4_gcm() {
         tally.note_in_file(result);
         assert_eq!(case.key.len(), 16, "SM4 keys are 128 bits");
         if case.iv.is_empty() {
-            check_empty_iv_refused(&case);
-            assert!(aes_gcm::aead::Nonce::<AesGcm<sm4::Sm4, U12>>::try_from(&case.iv[..]).is_err());
-        } else {
-            generic_gcm!(sm4::Sm4, &case);
+            skip_empty_iv(&mut tally, &case, result);
+            continue;
         }
+        generic_gcm!(sm4::Sm4, &case);
         tally.executed(result);
     }
-    tally.assert_complete(&file, 104);
+    // 104 in the file, 2 with a zero-length IV (EMPTY_IV_SKIP).
+    tally.assert_complete(&file, 104, 102);
 }
 
 // ---------------------------------------------------------------- RSA
@@ -314,7 +342,7 @@ fn rsa_oaep(name: &str, algorithm: &'static OaepAlgorithm, expected_total: usize
         }
         tally.executed(result);
     }
-    tally.assert_complete(&file, expected_total);
+    tally.assert_complete(&file, expected_total, expected_total);
 }
 
 /// Source: Wycheproof `rsa_oaep_2048_sha256_mgf1sha256_test.json` (37 vectors): the RsaWrapper
@@ -362,7 +390,7 @@ fn rsa_pkcs1_2048() {
         }
         tally.executed(result);
     }
-    tally.assert_complete(&file, 67);
+    tally.assert_complete(&file, 67, 67);
 }
 
 // ---------------------------------------------------------------- HKDF, HMAC-SM3
@@ -397,7 +425,7 @@ fn hkdf_sha256() {
         }
         tally.executed(result);
     }
-    tally.assert_complete(&file, 86);
+    tally.assert_complete(&file, 86, 86);
 }
 
 /// Source: Wycheproof `hmac_sm3_test.json` (174 vectors), through `hmac` + `sm3`, with tags
@@ -437,5 +465,5 @@ fn hmac_sm3() {
         }
         tally.executed(result);
     }
-    tally.assert_complete(&file, 174);
+    tally.assert_complete(&file, 174, 174);
 }
