@@ -13,6 +13,7 @@ use crate::secret::DataKey;
 
 mod keys;
 pub mod kms;
+pub mod local;
 pub mod rsa;
 pub mod sm2;
 

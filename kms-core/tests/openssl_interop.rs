@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kms_core::wrap::local::LocalWrapper;
 use kms_core::wrap::rsa::RsaWrapper;
 use kms_core::wrap::sm2::Sm2Wrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
@@ -593,4 +594,153 @@ fn keys_of_the_other_algorithm_are_refused() {
     assert!(Sm2Wrapper::from_private_key(&read(dir, "p256.pem")).is_err());
     assert!(RsaWrapper::from_private_key(&read(dir, "sm2.pem")).is_err());
     assert!(RsaWrapper::from_public_key(&read(dir, "sm2pub.pem")).is_err());
+}
+
+/// `LocalWrapper` (what `tkms --recipient/--identity` use) recognises the algorithm of every
+/// key file OpenSSL writes, and keeps the specific refusals.
+#[test]
+fn local_wrapper_recognises_every_openssl_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    openssl_rsa_key(dir, "2048");
+    openssl_sm2_key(dir);
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "pkcs1.der",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "priv.pem",
+            "-RSAPublicKey_out",
+            "-out",
+            "pkcs1pub.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "ec", "-in", "sm2.pem", "-outform", "DER", "-out", "sec1.der",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-in",
+            "sm2.pem",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "sm2pub.der",
+        ],
+    );
+    let rsa = RsaWrapper::from_private_key(&read(dir, "priv.pem"))
+        .unwrap()
+        .key_ref();
+    let sm2 = Sm2Wrapper::from_private_key(&read(dir, "sm2.pem"))
+        .unwrap()
+        .key_ref();
+    for (name, private, is_sm2) in [
+        ("priv.pem", true, false),
+        ("pkcs1.der", true, false),
+        ("pub.pem", false, false),
+        ("pkcs1pub.pem", false, false),
+        ("sm2.pem", true, true),
+        ("sec1.der", true, true),
+        ("sm2pub.pem", false, true),
+        ("sm2pub.der", false, true),
+    ] {
+        let bytes = read(dir, name);
+        let w = LocalWrapper::from_key(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(w.is_sm2(), is_sm2, "{name}");
+        assert_eq!(w.can_unwrap(), private, "{name}");
+        assert_eq!(
+            w.key_ref(),
+            if is_sm2 { sm2.clone() } else { rsa.clone() },
+            "{name}"
+        );
+        let strict = if private {
+            LocalWrapper::from_private_key(&bytes)
+        } else {
+            LocalWrapper::from_public_key(&bytes)
+        };
+        assert!(strict.is_ok(), "{name}");
+    }
+    // Round trip through the enum.
+    let identity = LocalWrapper::from_private_key(&read(dir, "sm2.pem")).unwrap();
+    let recipient = LocalWrapper::from_public_key(&read(dir, "sm2pub.pem")).unwrap();
+    let key = DataKey::generate();
+    let wrapped = recipient.wrap(&key, &EncryptionContext::new()).unwrap();
+    assert_eq!(wrapped.method, WrapMethod::Sm2);
+    let back = identity
+        .unwrap(&wrapped, &EncryptionContext::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.expose_secret(), key.expose_secret());
+
+    // Other algorithms and small RSA keys: specific refusals.
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "p256.pem",
+        ],
+    );
+    assert!(LocalWrapper::from_key(&read(dir, "p256.pem")).is_err());
+    openssl(dir, &["genpkey", "-algorithm", "ED25519", "-out", "ed.pem"]);
+    assert!(matches!(
+        LocalWrapper::from_key(&read(dir, "ed.pem")),
+        Err(WrapError::Unsupported(_))
+    ));
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+            "small.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "small.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "small.der",
+        ],
+    );
+    for name in ["small.pem", "small.der"] {
+        match LocalWrapper::from_key(&read(dir, name)) {
+            Err(err @ WrapError::Unsupported(_)) => {
+                assert!(err.to_string().contains("2048"), "{name}: {err}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
 }

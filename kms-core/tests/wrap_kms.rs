@@ -610,3 +610,23 @@ fn a_kms_plaintext_that_is_not_a_data_key_is_refused() {
     ));
     assert_eq!(kms.call_count(), before);
 }
+
+#[test]
+fn for_summary_uses_the_given_metadata_without_describing_again() {
+    let kms = FakeKms::new();
+    let summary = kms.describe_key(SM2_ID).unwrap();
+    let before = kms.calls("DescribeKey").len();
+    let wrapper = KmsWrapper::for_summary(kms.clone(), &summary).unwrap();
+    assert_eq!(kms.calls("DescribeKey").len(), before);
+    let KmsWrapper::Asymmetric(inner) = &wrapper else {
+        panic!("SM2 is asymmetric")
+    };
+    assert_eq!(inner.method(), WrapMethod::Sm2);
+    // Metadata that disagrees with the key's public key is refused.
+    let mut lying = summary.clone();
+    lying.key_usage = "ASYMMETRIC_DECRYPT_RSA_2048".into();
+    assert!(matches!(
+        KmsWrapper::for_summary(kms, &lying),
+        Err(WrapError::Unsupported(_))
+    ));
+}

@@ -265,13 +265,22 @@ impl KmsWrapper {
             return Err(WrapError::Unsupported("a KMS key id or alias is required"));
         }
         let summary = resolve_key(&*transport, key)?;
+        Self::for_summary(transport, &summary)
+    }
+
+    /// Builds the wrapper for a CMK already described (DescribeKey / ListKeyDetail metadata),
+    /// choosing by its `KeyUsage`. Asymmetric keys cost one GetPublicKey call.
+    pub fn for_summary(
+        transport: Arc<dyn KmsTransport>,
+        summary: &KeySummary,
+    ) -> Result<Self, WrapError> {
         match summary.key_usage.as_str() {
             USAGE_SYMMETRIC => Ok(Self::Symmetric(KmsSymmetricWrapper::new(
                 transport,
-                summary.key_id,
+                summary.key_id.clone(),
             ))),
             USAGE_RSA_2048 | USAGE_SM2 => {
-                let wrapper = KmsAsymmetricWrapper::new(transport, summary.key_id)?;
+                let wrapper = KmsAsymmetricWrapper::new(transport, summary.key_id.clone())?;
                 let expected = if summary.key_usage == USAGE_RSA_2048 {
                     WrapMethod::RsaOaepSha256
                 } else {

@@ -85,7 +85,12 @@ impl RsaWrapper {
         match doc.label.as_deref() {
             Some("PUBLIC KEY" | "RSA PUBLIC KEY") => Self::from_public_key(input),
             Some(_) => Self::from_private_document(&doc),
-            None => Self::from_private_document(&doc).or_else(|_| Self::from_public_key(input)),
+            // Not a private key of ours: maybe a public one. Other refusals (a key too small)
+            // stand.
+            None => match Self::from_private_document(&doc) {
+                Err(WrapError::Format(_)) => Self::from_public_key(input),
+                other => other,
+            },
         }
     }
 

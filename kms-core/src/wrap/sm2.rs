@@ -90,7 +90,12 @@ impl Sm2Wrapper {
         match doc.label.as_deref() {
             Some("PUBLIC KEY") => Self::from_spki_der(&doc.der),
             Some(_) => Self::from_private_document(&doc),
-            None => Self::from_private_document(&doc).or_else(|_| Self::from_spki_der(&doc.der)),
+            // Not a private key of ours: maybe a public one. Other refusals (a key too small)
+            // stand.
+            None => match Self::from_private_document(&doc) {
+                Err(WrapError::Format(_)) => Self::from_spki_der(&doc.der),
+                other => other,
+            },
         }
     }
 
