@@ -106,6 +106,12 @@ mod tests {
     }
 
     #[test]
+    fn crlf_line_endings_are_accepted() {
+        let pem = "-----BEGIN PUBLIC KEY-----\r\nAAEC\r\n-----END PUBLIC KEY-----\r\n";
+        assert_eq!(decode(pem.as_bytes()).unwrap().der.as_slice(), &[0, 1, 2]);
+    }
+
+    #[test]
     fn encrypted_keys_get_a_hint() {
         let pem =
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n";
