@@ -630,3 +630,23 @@ fn for_summary_uses_the_given_metadata_without_describing_again() {
         Err(WrapError::Unsupported(_))
     ));
 }
+
+#[test]
+fn unknown_aliases_are_reported_as_not_found() {
+    let kms = FakeKms::new();
+    match KmsWrapper::for_key(kms.clone(), "no-such-alias") {
+        Err(WrapError::Kms(e)) => {
+            assert_eq!(e.code, "ResourceUnavailable.CmkNotFound");
+            assert!(e.message.contains("no-such-alias"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    // "app" fuzzily matches "app" and "app-old"; the prefix `alias/` is accepted.
+    assert_eq!(
+        KmsWrapper::for_key(kms.clone(), "alias/app-old")
+            .unwrap()
+            .key_id(),
+        SYM2_ID
+    );
+    assert_eq!(kms.calls("ListKeyDetail")[1]["SearchKeyAlias"], "app-old");
+}

@@ -40,6 +40,8 @@ const ANY_KMS_KEY: &str = "*";
 
 /// Largest page ListKeyDetail returns (tencent-kms-api.md §3, ListKeyDetail `Limit`).
 const LIST_PAGE: u32 = 200;
+/// Pages of ListKeyDetail read when resolving an alias (10 000 fuzzy matches).
+const MAX_LIST_PAGES: usize = 50;
 
 /// A symmetric (`ENCRYPT_DECRYPT`) KMS CMK.
 pub struct KmsSymmetricWrapper {
@@ -459,6 +461,8 @@ fn spki_algorithm(spki_der: &[u8]) -> Result<SpkiAlgorithm, WrapError> {
 struct KeyDetailList {
     #[serde(default)]
     key_metadatas: Option<Vec<KeySummary>>,
+    #[serde(default)]
+    total_count: Option<u64>,
 }
 
 /// True for Tencent KeyIds: 36 characters in 8-4-4-4-12 hex form.
@@ -480,32 +484,45 @@ fn resolve_key(transport: &dyn KmsTransport, key: &str) -> Result<KeySummary, Wr
         return Ok(transport.describe_key(key)?);
     }
     let alias = key.strip_prefix("alias/").unwrap_or(key);
-    let params = json!({
-        "SearchKeyAlias": alias,
-        "KeyUsage": "ALL",
-        "Offset": 0,
-        "Limit": LIST_PAGE,
-    });
-    let body = serde_json::to_vec(&params).expect("JSON values always serialise");
-    let listed = match transport.call("ListKeyDetail", &body) {
-        Ok(response) => serde_json::from_slice::<KeyDetailList>(&response).map_err(|e| {
-            KmsError::new(
-                "InternalError",
-                format!("unexpected ListKeyDetail response from the KMS: {e}"),
-            )
-        })?,
-        // A backend without ListKeyDetail may still take the alias as a KeyId.
-        Err(_) => return Ok(transport.describe_key(key)?),
-    };
-    let found = listed
-        .key_metadatas
-        .unwrap_or_default()
-        .into_iter()
-        .find(|k| k.alias == alias);
-    match found {
-        Some(summary) => Ok(transport.describe_key(&summary.key_id)?),
-        None => Ok(transport.describe_key(key)?),
+    let mut offset = 0u32;
+    for _ in 0..MAX_LIST_PAGES {
+        let params = json!({
+            "SearchKeyAlias": alias,
+            "KeyUsage": "ALL",
+            "Offset": offset,
+            "Limit": LIST_PAGE,
+        });
+        let body = serde_json::to_vec(&params).expect("JSON values always serialise");
+        let listed = match transport.call("ListKeyDetail", &body) {
+            Ok(response) => serde_json::from_slice::<KeyDetailList>(&response).map_err(|e| {
+                KmsError::new(
+                    "InternalError",
+                    format!("unexpected ListKeyDetail response from the KMS: {e}"),
+                )
+            })?,
+            // A backend without ListKeyDetail may still take the alias where a KeyId goes.
+            Err(e) if e.code == "InvalidAction" || e.code.starts_with("UnsupportedOperation") => {
+                return Ok(transport.describe_key(key)?);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let page = listed.key_metadatas.unwrap_or_default();
+        let page_len = page.len();
+        if let Some(summary) = page.into_iter().find(|k| k.alias == alias) {
+            return Ok(transport.describe_key(&summary.key_id)?);
+        }
+        // SearchKeyAlias is fuzzy: an exact match may sit on a later page.
+        let seen = u64::from(offset) + page_len as u64;
+        if page_len == 0 || listed.total_count.is_some_and(|total| seen >= total) {
+            break;
+        }
+        offset = offset.saturating_add(LIST_PAGE);
     }
+    Err(KmsError::new(
+        "ResourceUnavailable.CmkNotFound",
+        format!("no KMS key has the alias `{alias}`"),
+    )
+    .into())
 }
 
 #[cfg(test)]
