@@ -8,9 +8,10 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use kms_core::{DataKey, DecryptError, EncryptionContext, Suite, WrapError};
 
-/// Wraps data keys with AES-256-GCM under a fixed key: `nonce (12) || ciphertext (32) || tag (16)`,
-/// the context's canonical bytes as AAD. Addressed by a fake public-key fingerprint, or by a
-/// KMS key id when built with [`TestKey::kms`] (which then also generates data keys, like
+/// Wraps data keys with AES-256-GCM under a fixed key: `nonce (12) || ciphertext (32) || tag (16)`.
+/// Like the real wrappers: [`TestKey::new`] stands for a public key (a fake fingerprint, no
+/// context binding, as RSA and SM2 cannot bind one); [`TestKey::kms`] for a KMS CMK (addressed
+/// by key id, binds the context's canonical bytes as AAD, and generates data keys like
 /// GenerateDataKey).
 pub(crate) struct TestKey {
     key: [u8; 32],
@@ -34,6 +35,10 @@ impl TestKey {
         }
     }
 
+    fn aad(&self, context: &EncryptionContext) -> Vec<u8> {
+        if self.generates { context.to_canonical_bytes().unwrap() } else { Vec::new() }
+    }
+
     fn aead(&self) -> LessSafeKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).unwrap())
     }
@@ -43,7 +48,7 @@ impl TestKey {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).unwrap();
         let mut buf = key.to_vec();
-        let aad = context.to_canonical_bytes().unwrap();
+        let aad = self.aad(context);
         self.aead().seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut buf).unwrap();
         let mut ciphertext = nonce.to_vec();
         ciphertext.extend_from_slice(&buf);
@@ -65,7 +70,7 @@ impl KeyWrapper for TestKey {
         }
         let (nonce, rest) = wrapped.ciphertext.split_at(12);
         let mut buf = rest.to_vec();
-        let aad = context.to_canonical_bytes().map_err(WrapError::Format)?;
+        let aad = self.aad(context);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| WrapError::Crypto)?;
         let plain = self.aead().open_in_place(nonce, Aad::from(&aad), &mut buf).map_err(|_| WrapError::Crypto)?;
         DataKey::from_slice(plain).map(Some).ok_or(WrapError::Crypto)

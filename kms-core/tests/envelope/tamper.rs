@@ -179,3 +179,18 @@ proptest! {
         prop_assert!(matches!(open(&envelope, &context), Err(DecryptError::DecryptionFailed)));
     }
 }
+
+#[test]
+fn a_modified_context_fails_even_when_the_caller_asks_for_it() {
+    // Only the header tag binds the context (neither the key schedule nor a public-key
+    // wrapped key does): change "tkms" to "tkmt" in the header and ask for exactly that context.
+    let (mut envelope, _, _) = sealed(Suite::Aes256Gcm, 10);
+    assert_eq!(&envelope[55..59], b"tkms");
+    envelope[58] = b't';
+    let forged = EncryptionContext::new().with("app", "tkmt");
+    assert!(matches!(open(&envelope, &forged), Err(DecryptError::DecryptionFailed)));
+    // A different frame size still in range.
+    let (mut envelope, _, context) = sealed(Suite::Sm4Gcm, 1000);
+    envelope[10..14].copy_from_slice(&80u32.to_be_bytes());
+    assert!(matches!(open(&envelope, &context), Err(DecryptError::DecryptionFailed)));
+}
