@@ -20,8 +20,8 @@ pub(crate) struct AeadFailed;
 pub(crate) enum FrameCipher {
     /// AES-256-GCM (NIST SP 800-38D) from aws-lc-rs.
     Aes256Gcm(LessSafeKey),
-    /// SM4-GCM (RFC 8998).
-    Sm4Gcm(sm4_gcm::Key),
+    /// SM4-GCM (RFC 8998). Boxed: its key schedule and GHASH state are large.
+    Sm4Gcm(Box<sm4_gcm::Key>),
 }
 
 impl FrameCipher {
@@ -34,16 +34,24 @@ impl FrameCipher {
                     .expect("the content key length matches AES-256 by construction");
                 Self::Aes256Gcm(LessSafeKey::new(key))
             }
-            Suite::Sm4Gcm => Self::Sm4Gcm(sm4_gcm::Key::new(key)),
+            Suite::Sm4Gcm => Self::Sm4Gcm(Box::new(sm4_gcm::Key::new(key))),
         }
     }
 
     /// Encrypts `in_out` in place and returns its tag.
-    pub(crate) fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], in_out: &mut [u8]) -> [u8; TAG_LEN] {
+    pub(crate) fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        in_out: &mut [u8],
+    ) -> [u8; TAG_LEN] {
         match self {
             Self::Aes256Gcm(key) => {
                 let tag = key
-                    .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::empty(), in_out)
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(*nonce),
+                        Aad::empty(),
+                        in_out,
+                    )
                     .expect("frames are at most 16 MiB, far below the AES-GCM length limit");
                 let mut out = [0u8; TAG_LEN];
                 out.copy_from_slice(tag.as_ref());
@@ -62,7 +70,12 @@ impl FrameCipher {
     ) -> Result<(), AeadFailed> {
         let result = match self {
             Self::Aes256Gcm(key) => key
-                .open_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::empty(), tag, in_out)
+                .open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::empty(),
+                    tag,
+                    in_out,
+                )
                 .map(|_| ())
                 .map_err(|_| AeadFailed),
             Self::Sm4Gcm(key) => key.open_in_place(nonce, in_out, tag),
@@ -94,11 +107,17 @@ pub(crate) mod sm4_gcm {
     impl Key {
         /// `key` must be [`KEY_LEN`] bytes.
         pub(crate) fn new(key: &[u8]) -> Self {
-            Self(AesGcm::new_from_slice(key).expect("SM4 content keys are 16 bytes by construction"))
+            Self(
+                AesGcm::new_from_slice(key).expect("SM4 content keys are 16 bytes by construction"),
+            )
         }
 
         /// Encrypts `in_out` in place and returns its tag.
-        pub(crate) fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], in_out: &mut [u8]) -> [u8; TAG_LEN] {
+        pub(crate) fn seal_in_place(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            in_out: &mut [u8],
+        ) -> [u8; TAG_LEN] {
             let tag = self
                 .0
                 .encrypt_inout_detached(&Array::from(*nonce), &[], in_out.into())
@@ -114,7 +133,12 @@ pub(crate) mod sm4_gcm {
             tag: &[u8; TAG_LEN],
         ) -> Result<(), AeadFailed> {
             self.0
-                .decrypt_inout_detached(&Array::from(*nonce), &[], in_out.into(), &Array::from(*tag))
+                .decrypt_inout_detached(
+                    &Array::from(*nonce),
+                    &[],
+                    in_out.into(),
+                    &Array::from(*tag),
+                )
                 .map_err(|_| AeadFailed)
         }
     }
@@ -149,7 +173,9 @@ mod tests {
         let gcm: aes_gcm::AesGcm<sm4::Sm4, cipher::consts::U12> =
             aes_gcm::KeyInit::new_from_slice(&key).unwrap();
         let mut buf = pt.clone();
-        let got = gcm.encrypt_inout_detached(&Array::from(nonce), &aad, (&mut buf[..]).into()).unwrap();
+        let got = gcm
+            .encrypt_inout_detached(&Array::from(nonce), &aad, (&mut buf[..]).into())
+            .unwrap();
         assert_eq!(buf, ct);
         assert_eq!(got.as_slice(), &tag[..]);
     }
@@ -167,10 +193,19 @@ mod tests {
             assert_eq!(&good[..], b"frame plaintext");
             let mut bad = buf.clone();
             bad[0] ^= 1;
-            assert_eq!(cipher.open_in_place(&nonce, &mut bad, &tag), Err(AeadFailed));
-            assert!(bad.iter().all(|&b| b == 0), "a failed open leaves no plaintext behind");
+            assert_eq!(
+                cipher.open_in_place(&nonce, &mut bad, &tag),
+                Err(AeadFailed)
+            );
+            assert!(
+                bad.iter().all(|&b| b == 0),
+                "a failed open leaves no plaintext behind"
+            );
             let mut other_nonce = buf.clone();
-            assert_eq!(cipher.open_in_place(&[2u8; NONCE_LEN], &mut other_nonce, &tag), Err(AeadFailed));
+            assert_eq!(
+                cipher.open_in_place(&[2u8; NONCE_LEN], &mut other_nonce, &tag),
+                Err(AeadFailed)
+            );
         }
     }
 
@@ -184,7 +219,12 @@ mod tests {
         let tag = cipher.seal_in_place(&nonce, &mut buf);
         let lsk = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
         let mut other = vec![0x55u8; 100];
-        lsk.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut other).unwrap();
+        lsk.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::empty(),
+            &mut other,
+        )
+        .unwrap();
         assert_eq!(&other[..100], &buf[..]);
         assert_eq!(&other[100..], &tag[..]);
     }

@@ -16,7 +16,11 @@ const MIN_BYTES_PER_TASK: usize = 64 * 1024;
 
 /// How many frames a sealed buffer of `sealed_len` bytes holds, and its plaintext length.
 /// `None` when no valid frame sequence has that length.
-pub(crate) fn split_sealed(sealed_len: usize, frame_size: usize, first_index: u64) -> Option<(usize, usize)> {
+pub(crate) fn split_sealed(
+    sealed_len: usize,
+    frame_size: usize,
+    first_index: u64,
+) -> Option<(usize, usize)> {
     let slot = frame_size + TAG_LEN;
     if sealed_len == 0 {
         return None;
@@ -51,7 +55,8 @@ fn min_frames_per_task(frame_size: usize) -> usize {
 }
 
 fn index_u32(index: u64) -> u32 {
-    u32::try_from(index).expect("frame indices are checked against MAX_FRAMES before sealing or opening")
+    u32::try_from(index)
+        .expect("frame indices are checked against MAX_FRAMES before sealing or opening")
 }
 
 /// Seals `plaintext` as frames `first_index..` into `out` (exactly `sealed_len` bytes); the last
@@ -75,7 +80,9 @@ pub(crate) fn seal_frames(
             let (body, tag) = slot.split_at_mut(source.len());
             body.copy_from_slice(source);
             let last = ends_message && i + 1 == frames;
-            tag.copy_from_slice(&cipher.seal_in_place(&frame_nonce(index_u32(first_index + i as u64), last), body));
+            tag.copy_from_slice(
+                &cipher.seal_in_place(&frame_nonce(index_u32(first_index + i as u64), last), body),
+            );
         });
 }
 
@@ -98,7 +105,13 @@ pub(crate) fn open_frames(
         output.copy_from_slice(body);
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("split at TAG_LEN from the end");
         let last = ends_message && i + 1 == frames;
-        cipher.open_in_place(&frame_nonce(index_u32(first_index + i as u64), last), output, tag).is_ok()
+        cipher
+            .open_in_place(
+                &frame_nonce(index_u32(first_index + i as u64), last),
+                output,
+                tag,
+            )
+            .is_ok()
     };
     let results: Vec<bool> = if out.is_empty() {
         // The one empty frame of an empty message.
@@ -136,12 +149,32 @@ mod tests {
         assert_eq!(split_sealed(16, 64, 0), Some((1, 0)));
         assert_eq!(split_sealed(80, 64, 0), Some((1, 64)));
         assert_eq!(split_sealed(97, 64, 0), Some((2, 65)));
-        assert_eq!(split_sealed(0, 64, 0), None, "no frames at all is a truncation");
-        assert_eq!(split_sealed(90, 64, 0), None, "a last frame shorter than a tag");
-        assert_eq!(split_sealed(96, 64, 0), None, "an empty final frame after a full one");
-        assert_eq!(split_sealed(16, 64, 3), None, "an empty final frame after earlier batches");
+        assert_eq!(
+            split_sealed(0, 64, 0),
+            None,
+            "no frames at all is a truncation"
+        );
+        assert_eq!(
+            split_sealed(90, 64, 0),
+            None,
+            "a last frame shorter than a tag"
+        );
+        assert_eq!(
+            split_sealed(96, 64, 0),
+            None,
+            "an empty final frame after a full one"
+        );
+        assert_eq!(
+            split_sealed(16, 64, 3),
+            None,
+            "an empty final frame after earlier batches"
+        );
         assert_eq!(split_sealed(80, 64, MAX_FRAMES - 1), Some((1, 64)));
-        assert_eq!(split_sealed(160, 64, MAX_FRAMES - 1), None, "frame index would exceed u32");
+        assert_eq!(
+            split_sealed(160, 64, MAX_FRAMES - 1),
+            None,
+            "frame index would exceed u32"
+        );
     }
 
     #[test]
@@ -155,7 +188,10 @@ mod tests {
         assert_eq!(out, plaintext);
         // Wrong position in the stream or missing final flag: everything fails from frame 0.
         assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 1, true), Err(0));
-        assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 0, false), Err(15));
+        assert_eq!(
+            open_frames(&cipher, &sealed, &mut out, 64, 0, false),
+            Err(15)
+        );
         sealed[80 * 4 + 3] ^= 0x80;
         assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 0, true), Err(4));
         assert_eq!(&out[..256], &plaintext[..256]);

@@ -9,8 +9,8 @@ use crate::wrap::WrappedKey;
 mod read;
 mod write;
 
-pub use read::{parse_header, read_header};
 pub(crate) use read::read_versioned;
+pub use read::{parse_header, read_header};
 pub(crate) use write::write_v1;
 
 /// The first bytes of every envelope.

@@ -43,16 +43,31 @@ pub(crate) struct MessageKeys {
 
 impl MessageKeys {
     /// Derives the content key, header key and commitment.
-    pub(crate) fn derive(suite: Suite, data_key: &DataKey, message_id: &[u8; MESSAGE_ID_LEN]) -> Self {
+    pub(crate) fn derive(
+        suite: Suite,
+        data_key: &DataKey,
+        message_id: &[u8; MESSAGE_ID_LEN],
+    ) -> Self {
         let ikm = data_key.expose_secret();
-        let content = expand(suite, ikm, message_id, LABEL_CONTENT_KEY, suite.content_key_len());
+        let content = expand(
+            suite,
+            ikm,
+            message_id,
+            LABEL_CONTENT_KEY,
+            suite.content_key_len(),
+        );
         let header = expand(suite, ikm, message_id, LABEL_HEADER_KEY, HEADER_TAG_LEN);
         let commitment = expand(suite, ikm, message_id, LABEL_COMMITMENT, COMMITMENT_LEN);
         let mut header_key = Zeroizing::new([0u8; HEADER_TAG_LEN]);
         header_key.copy_from_slice(&header);
         let mut commitment_bytes = [0u8; COMMITMENT_LEN];
         commitment_bytes.copy_from_slice(&commitment);
-        Self { cipher: FrameCipher::new(suite, &content), header_key, commitment: commitment_bytes, suite }
+        Self {
+            cipher: FrameCipher::new(suite, &content),
+            header_key,
+            commitment: commitment_bytes,
+            suite,
+        }
     }
 
     /// The header tag over `bytes`: HMAC-SHA256 (AES suite) or HMAC-SM3 (SM4 suite).
@@ -61,7 +76,12 @@ impl MessageKeys {
     }
 
     /// Checks a received commitment and header tag in constant time (both, always).
-    pub(crate) fn verify(&self, commitment: &[u8; COMMITMENT_LEN], authenticated: &[u8], tag: &[u8; HEADER_TAG_LEN]) -> bool {
+    pub(crate) fn verify(
+        &self,
+        commitment: &[u8; COMMITMENT_LEN],
+        authenticated: &[u8],
+        tag: &[u8; HEADER_TAG_LEN],
+    ) -> bool {
         let commitment_ok = self.commitment.ct_eq(commitment);
         let tag_ok = self.header_tag(authenticated).ct_eq(tag);
         bool::from(commitment_ok & tag_ok)
@@ -69,7 +89,13 @@ impl MessageKeys {
 }
 
 /// HKDF with the suite's hash; `info = label || u16 suite id`.
-pub(crate) fn expand(suite: Suite, ikm: &[u8], salt: &[u8], label: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
+pub(crate) fn expand(
+    suite: Suite,
+    ikm: &[u8],
+    salt: &[u8],
+    label: &[u8],
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
     let mut info = Vec::with_capacity(label.len() + 2);
     info.extend_from_slice(label);
     info.extend_from_slice(&suite.id().to_be_bytes());
@@ -85,12 +111,14 @@ pub(crate) fn expand(suite: Suite, ikm: &[u8], salt: &[u8], label: &[u8], len: u
 fn hmac(suite: Suite, key: &[u8], bytes: &[u8]) -> [u8; HEADER_TAG_LEN] {
     match suite {
         Suite::Aes256Gcm => {
-            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+            let mut mac =
+                <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
             mac.update(bytes);
             mac.finalize().into_bytes().into()
         }
         Suite::Sm4Gcm => {
-            let mut mac = <Hmac<Sm3> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+            let mut mac =
+                <Hmac<Sm3> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
             mac.update(bytes);
             mac.finalize().into_bytes().into()
         }
@@ -129,16 +157,34 @@ mod tests {
     // (digest:SM3 and suffix 0002 for the SM4 suite). They pin the format: never change them.
     #[test]
     fn aes_suite_key_schedule_vectors() {
-        assert_eq!(derived(Suite::Aes256Gcm, LABEL_CONTENT_KEY, 32), VECTOR_AES_CONTENT);
-        assert_eq!(derived(Suite::Aes256Gcm, LABEL_HEADER_KEY, 32), VECTOR_AES_HEADER);
-        assert_eq!(derived(Suite::Aes256Gcm, LABEL_COMMITMENT, 32), VECTOR_AES_COMMIT);
+        assert_eq!(
+            derived(Suite::Aes256Gcm, LABEL_CONTENT_KEY, 32),
+            VECTOR_AES_CONTENT
+        );
+        assert_eq!(
+            derived(Suite::Aes256Gcm, LABEL_HEADER_KEY, 32),
+            VECTOR_AES_HEADER
+        );
+        assert_eq!(
+            derived(Suite::Aes256Gcm, LABEL_COMMITMENT, 32),
+            VECTOR_AES_COMMIT
+        );
     }
 
     #[test]
     fn sm4_suite_key_schedule_vectors() {
-        assert_eq!(derived(Suite::Sm4Gcm, LABEL_CONTENT_KEY, 16), VECTOR_SM4_CONTENT);
-        assert_eq!(derived(Suite::Sm4Gcm, LABEL_HEADER_KEY, 32), VECTOR_SM4_HEADER);
-        assert_eq!(derived(Suite::Sm4Gcm, LABEL_COMMITMENT, 32), VECTOR_SM4_COMMIT);
+        assert_eq!(
+            derived(Suite::Sm4Gcm, LABEL_CONTENT_KEY, 16),
+            VECTOR_SM4_CONTENT
+        );
+        assert_eq!(
+            derived(Suite::Sm4Gcm, LABEL_HEADER_KEY, 32),
+            VECTOR_SM4_HEADER
+        );
+        assert_eq!(
+            derived(Suite::Sm4Gcm, LABEL_COMMITMENT, 32),
+            VECTOR_SM4_COMMIT
+        );
     }
 
     // HMAC vectors computed with `openssl mac -digest SHA256|SM3 -macopt hexkey:<header key> HMAC`
@@ -160,18 +206,36 @@ mod tests {
         for (i, a) in labels.iter().enumerate() {
             for b in &labels[i + 1..] {
                 assert_ne!(a, b);
-                assert!(!a.starts_with(b) && !b.starts_with(a), "no label is a prefix of another");
+                assert!(
+                    !a.starts_with(b) && !b.starts_with(a),
+                    "no label is a prefix of another"
+                );
             }
         }
-        assert_ne!(derived(Suite::Aes256Gcm, LABEL_HEADER_KEY, 32), derived(Suite::Sm4Gcm, LABEL_HEADER_KEY, 32));
+        assert_ne!(
+            derived(Suite::Aes256Gcm, LABEL_HEADER_KEY, 32),
+            derived(Suite::Sm4Gcm, LABEL_HEADER_KEY, 32)
+        );
     }
 
     #[test]
     fn nonce_layout() {
-        assert_eq!(hex::encode(frame_nonce(0, false)), "000000000000000000000000");
-        assert_eq!(hex::encode(frame_nonce(0, true)), "000000000000000000000001");
-        assert_eq!(hex::encode(frame_nonce(0x0102_0304, false)), "000000000000000102030400");
-        assert_eq!(hex::encode(frame_nonce(u32::MAX, true)), "00000000000000ffffffff01");
+        assert_eq!(
+            hex::encode(frame_nonce(0, false)),
+            "000000000000000000000000"
+        );
+        assert_eq!(
+            hex::encode(frame_nonce(0, true)),
+            "000000000000000000000001"
+        );
+        assert_eq!(
+            hex::encode(frame_nonce(0x0102_0304, false)),
+            "000000000000000102030400"
+        );
+        assert_eq!(
+            hex::encode(frame_nonce(u32::MAX, true)),
+            "00000000000000ffffffff01"
+        );
     }
 
     #[test]
@@ -186,12 +250,19 @@ mod tests {
         assert!(!keys.verify(&keys.commitment, b"headex", &tag));
     }
 
-    const VECTOR_AES_CONTENT: &str = "6de3fe194e745bc51ed924459ec72b8311ba5ad678c20bd83300d444521acf11";
-    const VECTOR_AES_HEADER: &str = "0e71488e9088aaf36d34c58b1f382b9b1a51e380c25de794992829bd77f4a69a";
-    const VECTOR_AES_COMMIT: &str = "94a1d03ef77048358bbfb74d468ecfbd09d9d13a66c8ec146479229d7139d20d";
+    const VECTOR_AES_CONTENT: &str =
+        "6de3fe194e745bc51ed924459ec72b8311ba5ad678c20bd83300d444521acf11";
+    const VECTOR_AES_HEADER: &str =
+        "0e71488e9088aaf36d34c58b1f382b9b1a51e380c25de794992829bd77f4a69a";
+    const VECTOR_AES_COMMIT: &str =
+        "94a1d03ef77048358bbfb74d468ecfbd09d9d13a66c8ec146479229d7139d20d";
     const VECTOR_SM4_CONTENT: &str = "25ab58d8497e5a25c2327a42f3c1e463";
-    const VECTOR_SM4_HEADER: &str = "a053801dd3742449329f25cd6c0f48abf8cdd6b92a45c8ce924b8d25f0f96b77";
-    const VECTOR_SM4_COMMIT: &str = "866c8c660293c866a44cd408efd34b3f8588422f1070b8f4e85a77c4dc2ed223";
-    const VECTOR_AES_HMAC: &str = "399f3e6563fab69e87841d024defedd20a46b61aaf878ada7e8fdfa6fd0cd49a";
-    const VECTOR_SM4_HMAC: &str = "64800971c7c16518b1e6143acce40255dbe78d07cda8c56aa844595bb6f271b8";
+    const VECTOR_SM4_HEADER: &str =
+        "a053801dd3742449329f25cd6c0f48abf8cdd6b92a45c8ce924b8d25f0f96b77";
+    const VECTOR_SM4_COMMIT: &str =
+        "866c8c660293c866a44cd408efd34b3f8588422f1070b8f4e85a77c4dc2ed223";
+    const VECTOR_AES_HMAC: &str =
+        "399f3e6563fab69e87841d024defedd20a46b61aaf878ada7e8fdfa6fd0cd49a";
+    const VECTOR_SM4_HMAC: &str =
+        "64800971c7c16518b1e6143acce40255dbe78d07cda8c56aa844595bb6f271b8";
 }

@@ -7,7 +7,10 @@ use crate::aead::FrameCipher;
 use crate::body::{open_frames, seal_frames, sealed_len, split_sealed};
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError, FormatError, WrapError};
-use crate::format::{DEFAULT_FRAME_SIZE, Header, MAX_FRAMES, VersionedHeader, check_frame_size, read_versioned, write_v1};
+use crate::format::{
+    DEFAULT_FRAME_SIZE, Header, MAX_FRAMES, VersionedHeader, check_frame_size, read_versioned,
+    write_v1,
+};
 use crate::kdf::{MESSAGE_ID_LEN, MessageKeys};
 use crate::secret::DataKey;
 use crate::suite::Suite;
@@ -26,7 +29,11 @@ pub struct EncryptOptions {
 
 impl Default for EncryptOptions {
     fn default() -> Self {
-        Self { suite: Suite::Aes256Gcm, context: EncryptionContext::new(), frame_size: DEFAULT_FRAME_SIZE }
+        Self {
+            suite: Suite::Aes256Gcm,
+            context: EncryptionContext::new(),
+            frame_size: DEFAULT_FRAME_SIZE,
+        }
     }
 }
 
@@ -47,7 +54,14 @@ pub fn encrypt(
     let mut out = Vec::with_capacity(header.len() + sealed_len(plaintext.len(), frame_size));
     out.extend_from_slice(&header);
     out.resize(header.len() + sealed_len(plaintext.len(), frame_size), 0);
-    seal_frames(&cipher, plaintext, &mut out[header.len()..], frame_size, 0, true);
+    seal_frames(
+        &cipher,
+        plaintext,
+        &mut out[header.len()..],
+        frame_size,
+        0,
+        true,
+    );
     Ok(out)
 }
 
@@ -65,10 +79,12 @@ pub fn decrypt(
     let (header, cipher) = open_header(parsed, unwrappers, context)?;
     let body = input;
     let frame_size = header.frame_size as usize;
-    let (_, plaintext_len) = split_sealed(body.len(), frame_size, 0).ok_or(DecryptError::DecryptionFailed)?;
+    let (_, plaintext_len) =
+        split_sealed(body.len(), frame_size, 0).ok_or(DecryptError::DecryptionFailed)?;
     // Zeroized if any frame fails: partial plaintext never outlives this call.
     let mut out = Zeroizing::new(vec![0u8; plaintext_len]);
-    open_frames(&cipher, body, &mut out, frame_size, 0, true).map_err(|_| DecryptError::DecryptionFailed)?;
+    open_frames(&cipher, body, &mut out, frame_size, 0, true)
+        .map_err(|_| DecryptError::DecryptionFailed)?;
     Ok(core::mem::take(&mut *out))
 }
 
@@ -101,7 +117,14 @@ pub(crate) fn seal_header(
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     getrandom::fill(&mut message_id).expect("the OS CSPRNG failed");
     let keys = MessageKeys::derive(options.suite, &data_key, &message_id);
-    let header = write_v1(options.suite, options.frame_size, &message_id, context, &wrapped_keys, &keys)?;
+    let header = write_v1(
+        options.suite,
+        options.frame_size,
+        &message_id,
+        context,
+        &wrapped_keys,
+        &keys,
+    )?;
     Ok((header, keys.cipher))
 }
 
@@ -125,7 +148,10 @@ pub(crate) fn open_header(
 }
 
 /// Tries every unwrapper (in order) against every wrapped key.
-fn unwrap_data_key(header: &Header, unwrappers: &[&dyn KeyWrapper]) -> Result<DataKey, DecryptError> {
+fn unwrap_data_key(
+    header: &Header,
+    unwrappers: &[&dyn KeyWrapper],
+) -> Result<DataKey, DecryptError> {
     let mut first_error: Option<DecryptError> = None;
     for unwrapper in unwrappers {
         for wrapped in &header.wrapped_keys {
@@ -135,7 +161,9 @@ fn unwrap_data_key(header: &Header, unwrappers: &[&dyn KeyWrapper]) -> Result<Da
                 Err(err) => {
                     let err = match err {
                         WrapError::Kms(kms) => Some(DecryptError::Kms(kms)),
-                        WrapError::Crypto | WrapError::Format(_) => Some(DecryptError::DecryptionFailed),
+                        WrapError::Crypto | WrapError::Format(_) => {
+                            Some(DecryptError::DecryptionFailed)
+                        }
                         // A wrapper that cannot decrypt at all is as good as not matching.
                         WrapError::NoPrivateKey | WrapError::Unsupported(_) => None,
                     };
@@ -147,7 +175,11 @@ fn unwrap_data_key(header: &Header, unwrappers: &[&dyn KeyWrapper]) -> Result<Da
         }
     }
     Err(first_error.unwrap_or_else(|| {
-        let refs: Vec<String> = header.wrapped_keys.iter().map(|w| w.key_ref.to_string()).collect();
+        let refs: Vec<String> = header
+            .wrapped_keys
+            .iter()
+            .map(|w| w.key_ref.to_string())
+            .collect();
         DecryptError::NoMatchingKey(refs.join(", "))
     }))
 }

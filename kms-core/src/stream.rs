@@ -25,7 +25,10 @@ fn batch_frames(frame_size: usize) -> usize {
 }
 
 fn too_many_frames() -> io::Error {
-    io::Error::new(ErrorKind::InvalidInput, "message too long: more than 2^32 frames at this frame size")
+    io::Error::new(
+        ErrorKind::InvalidInput,
+        "message too long: more than 2^32 frames at this frame size",
+    )
 }
 
 /// Seals a stream: write plaintext, then call [`Encryptor::finish`] (dropping without finishing
@@ -49,7 +52,11 @@ pub struct Encryptor<W: Write> {
 
 impl<W: Write> Encryptor<W> {
     /// Writes the header to `out` and returns a writer for the plaintext.
-    pub fn new(mut out: W, wrappers: &[&dyn KeyWrapper], options: &EncryptOptions) -> Result<Self, EncryptError> {
+    pub fn new(
+        mut out: W,
+        wrappers: &[&dyn KeyWrapper],
+        options: &EncryptOptions,
+    ) -> Result<Self, EncryptError> {
         let (header, cipher) = seal_header(wrappers, options)?;
         out.write_all(&header)?;
         let frame_size = options.frame_size as usize;
@@ -73,13 +80,25 @@ impl<W: Write> Encryptor<W> {
     fn seal_and_write(&mut self, plaintext: &[u8], ends_message: bool) -> io::Result<()> {
         let frames = crate::body::frame_count(plaintext.len(), self.frame_size) as u64;
         // Non-final frames need room for at least one more frame after them.
-        let limit = if ends_message { MAX_FRAMES } else { MAX_FRAMES - 1 };
+        let limit = if ends_message {
+            MAX_FRAMES
+        } else {
+            MAX_FRAMES - 1
+        };
         if self.next_index + frames > limit {
             self.broken = true;
             return Err(too_many_frames());
         }
-        self.sealed.resize(sealed_len(plaintext.len(), self.frame_size), 0);
-        seal_frames(&self.cipher, plaintext, &mut self.sealed, self.frame_size, self.next_index, ends_message);
+        self.sealed
+            .resize(sealed_len(plaintext.len(), self.frame_size), 0);
+        seal_frames(
+            &self.cipher,
+            plaintext,
+            &mut self.sealed,
+            self.frame_size,
+            self.next_index,
+            ends_message,
+        );
         self.next_index += frames;
         if let Err(err) = self.out.write_all(&self.sealed) {
             self.broken = true;
@@ -101,7 +120,9 @@ impl<W: Write> Encryptor<W> {
     /// Seals the final frame and returns the inner writer (flushed).
     pub fn finish(mut self) -> Result<W, EncryptError> {
         if self.broken {
-            return Err(io::Error::other("an earlier write failed; the envelope is incomplete").into());
+            return Err(
+                io::Error::other("an earlier write failed; the envelope is incomplete").into(),
+            );
         }
         self.seal_pending(true)?;
         self.out.flush()?;
@@ -113,7 +134,9 @@ impl<W: Write> Encryptor<W> {
 impl<W: Write> Write for Encryptor<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.broken {
-            return Err(io::Error::other("an earlier write failed; the envelope is incomplete"));
+            return Err(io::Error::other(
+                "an earlier write failed; the envelope is incomplete",
+            ));
         }
         if buf.is_empty() {
             return Ok(0);
@@ -131,7 +154,8 @@ impl<W: Write> Write for Encryptor<W> {
         // Always keep at least one byte pending once frames were written, so `finish`
         // has a non-empty final frame to seal.
         let take = (buf.len() - consumed).min(batch - self.pending.len());
-        self.pending.extend_from_slice(&buf[consumed..consumed + take]);
+        self.pending
+            .extend_from_slice(&buf[consumed..consumed + take]);
         Ok(consumed + take)
     }
 
@@ -165,7 +189,11 @@ pub struct Decryptor<R: Read> {
 
 impl<R: Read> Decryptor<R> {
     /// Reads and checks the header, unwraps the data key, and returns a reader for the plaintext.
-    pub fn new(mut input: R, unwrappers: &[&dyn KeyWrapper], context: &EncryptionContext) -> Result<Self, DecryptError> {
+    pub fn new(
+        mut input: R,
+        unwrappers: &[&dyn KeyWrapper],
+        context: &EncryptionContext,
+    ) -> Result<Self, DecryptError> {
         let parsed = read_versioned(&mut input)?;
         let (header, cipher) = open_header(parsed, unwrappers, context)?;
         let frame_size = header.frame_size as usize;
@@ -227,7 +255,13 @@ impl<R: Read> Decryptor<R> {
                 None => return self.fail(),
             },
         };
-        if self.next_index + frames as u64 > if ends_message { MAX_FRAMES } else { MAX_FRAMES - 1 } {
+        if self.next_index + frames as u64
+            > if ends_message {
+                MAX_FRAMES
+            } else {
+                MAX_FRAMES - 1
+            }
+        {
             return self.fail();
         }
         self.plain.clear();

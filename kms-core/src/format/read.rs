@@ -4,8 +4,8 @@
 use std::io::{ErrorKind, Read};
 
 use super::{
-    FINGERPRINT_LEN, Header, HeaderV1, KEY_REF_KMS, KEY_REF_PUBLIC_KEY, MAGIC, MAX_WRAPPED_KEYS, VERSION_1,
-    VersionedHeader, check_frame_size,
+    FINGERPRINT_LEN, Header, HeaderV1, KEY_REF_KMS, KEY_REF_PUBLIC_KEY, MAGIC, MAX_WRAPPED_KEYS,
+    VERSION_1, VersionedHeader, check_frame_size,
 };
 use crate::context::{EncryptionContext, MAX_CONTEXT_PAIRS};
 use crate::error::{DecryptError, FormatError};
@@ -38,13 +38,18 @@ pub fn read_header<R: Read>(input: &mut R) -> Result<Header, DecryptError> {
 
 /// Reads a header, keeping the bytes it read for authentication.
 pub(crate) fn read_versioned<R: Read>(input: &mut R) -> Result<VersionedHeader, DecryptError> {
-    let mut reader = Recorder { input, recorded: Vec::with_capacity(256) };
+    let mut reader = Recorder {
+        input,
+        recorded: Vec::with_capacity(256),
+    };
 
     // "magic: 7 bytes, "TKMSENV""
     let mut magic = [0u8; MAGIC.len()];
     match reader.input.read_exact(&mut magic) {
         Ok(()) => reader.recorded.extend_from_slice(&magic),
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(FormatError::NotEnvelope.into()),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+            return Err(FormatError::NotEnvelope.into());
+        }
         Err(e) => return Err(e.into()),
     }
     if magic != MAGIC {
@@ -77,7 +82,8 @@ fn read_v1<R: Read>(mut reader: Recorder<'_, R>) -> Result<HeaderV1, DecryptErro
         let len = reader.u16()? as usize;
         reader.bytes(len)?;
     }
-    let (context, used) = EncryptionContext::from_canonical_bytes(&reader.recorded[context_start..])?;
+    let (context, used) =
+        EncryptionContext::from_canonical_bytes(&reader.recorded[context_start..])?;
     debug_assert_eq!(used, reader.recorded.len() - context_start);
     // "wrapped_key_count: u8, 1 ..= 64"
     let count = reader.u8()? as usize;
@@ -98,7 +104,14 @@ fn read_v1<R: Read>(mut reader: Recorder<'_, R>) -> Result<HeaderV1, DecryptErro
     let mut tag = [0u8; HEADER_TAG_LEN];
     reader.input.read_exact(&mut tag).map_err(truncated)?;
     Ok(HeaderV1 {
-        header: Header { version: VERSION_1, suite, frame_size, message_id, context, wrapped_keys },
+        header: Header {
+            version: VERSION_1,
+            suite,
+            frame_size,
+            message_id,
+            context,
+            wrapped_keys,
+        },
         commitment,
         tag,
         authenticated,
@@ -123,9 +136,9 @@ fn read_wrapped_key<R: Read>(reader: &mut Recorder<'_, R>) -> Result<WrappedKey,
         }
         // "kind 0x02: SHA-256 of the SPKI DER, exactly 32 bytes"
         KEY_REF_PUBLIC_KEY => {
-            let fingerprint: [u8; FINGERPRINT_LEN] = ref_bytes
-                .try_into()
-                .map_err(|_| FormatError::MalformedHeader("public key fingerprint is not 32 bytes"))?;
+            let fingerprint: [u8; FINGERPRINT_LEN] = ref_bytes.try_into().map_err(|_| {
+                FormatError::MalformedHeader("public key fingerprint is not 32 bytes")
+            })?;
             KeyRef::PublicKey { fingerprint }
         }
         _ => return Err(FormatError::MalformedHeader("unknown key reference kind").into()),
@@ -135,7 +148,11 @@ fn read_wrapped_key<R: Read>(reader: &mut Recorder<'_, R>) -> Result<WrappedKey,
         return Err(FormatError::MalformedHeader("empty wrapped key").into());
     }
     let ciphertext = reader.bytes(ct_len)?.to_vec();
-    Ok(WrappedKey { method, key_ref, ciphertext })
+    Ok(WrappedKey {
+        method,
+        key_ref,
+        ciphertext,
+    })
 }
 
 /// Reads fields and records their bytes for the header tag.
@@ -148,7 +165,9 @@ impl<R: Read> Recorder<'_, R> {
     fn bytes(&mut self, n: usize) -> Result<&[u8], DecryptError> {
         let start = self.recorded.len();
         self.recorded.resize(start + n, 0);
-        self.input.read_exact(&mut self.recorded[start..]).map_err(truncated)?;
+        self.input
+            .read_exact(&mut self.recorded[start..])
+            .map_err(truncated)?;
         Ok(&self.recorded[start..])
     }
 

@@ -24,9 +24,19 @@ fn content_key(suite: Suite, data_key: &[u8], message_id: &[u8]) -> Vec<u8> {
 }
 
 /// Seals `plaintext` as a v1 body under `data_key` (spec section "Body").
-pub(crate) fn seal_body(suite: Suite, data_key: &[u8], message_id: &[u8], frame_size: usize, plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn seal_body(
+    suite: Suite,
+    data_key: &[u8],
+    message_id: &[u8],
+    frame_size: usize,
+    plaintext: &[u8],
+) -> Vec<u8> {
     let key = content_key(suite, data_key, message_id);
-    let chunks: Vec<&[u8]> = if plaintext.is_empty() { vec![&[][..]] } else { plaintext.chunks(frame_size).collect() };
+    let chunks: Vec<&[u8]> = if plaintext.is_empty() {
+        vec![&[][..]]
+    } else {
+        plaintext.chunks(frame_size).collect()
+    };
     let mut out = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let n = nonce(i as u32, i + 1 == chunks.len());
@@ -34,11 +44,20 @@ pub(crate) fn seal_body(suite: Suite, data_key: &[u8], message_id: &[u8], frame_
         let tag: Vec<u8> = match suite {
             Suite::Aes256Gcm => {
                 let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
-                k.seal_in_place_separate_tag(Nonce::assume_unique_for_key(n), Aad::empty(), &mut buf).unwrap().as_ref().to_vec()
+                k.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(n),
+                    Aad::empty(),
+                    &mut buf,
+                )
+                .unwrap()
+                .as_ref()
+                .to_vec()
             }
             _ => {
                 let k: Sm4Gcm = aes_gcm::KeyInit::new_from_slice(&key).unwrap();
-                k.encrypt_inout_detached(&Array::from(n), &[], (&mut buf[..]).into()).unwrap().to_vec()
+                k.encrypt_inout_detached(&Array::from(n), &[], (&mut buf[..]).into())
+                    .unwrap()
+                    .to_vec()
             }
         };
         out.extend_from_slice(&buf);
@@ -101,12 +120,19 @@ fn spec_open(envelope: &[u8], data_key: &[u8]) -> Option<Vec<u8>> {
         match suite {
             Suite::Aes256Gcm => {
                 let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
-                k.open_in_place_separate_tag(Nonce::assume_unique_for_key(n), Aad::empty(), tag, &mut buf).ok()?;
+                k.open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(n),
+                    Aad::empty(),
+                    tag,
+                    &mut buf,
+                )
+                .ok()?;
             }
             _ => {
                 let k: Sm4Gcm = aes_gcm::KeyInit::new_from_slice(&key).unwrap();
                 let tag = Array::try_from(tag).unwrap();
-                k.decrypt_inout_detached(&Array::from(n), &[], (&mut buf[..]).into(), &tag).ok()?;
+                k.decrypt_inout_detached(&Array::from(n), &[], (&mut buf[..]).into(), &tag)
+                    .ok()?;
             }
         }
         out.extend_from_slice(&buf);
@@ -117,7 +143,11 @@ fn spec_open(envelope: &[u8], data_key: &[u8]) -> Option<Vec<u8>> {
 fn data_key_of(envelope: &[u8], key: &TestKey, context: &EncryptionContext) -> Vec<u8> {
     use kms_core::wrap::KeyWrapper;
     let (header, _) = kms_core::parse_header(envelope).unwrap();
-    key.unwrap(&header.wrapped_keys[0], context).unwrap().unwrap().expose_secret().to_vec()
+    key.unwrap(&header.wrapped_keys[0], context)
+        .unwrap()
+        .unwrap()
+        .expose_secret()
+        .to_vec()
 }
 
 #[test]
@@ -126,10 +156,18 @@ fn library_output_opens_with_the_spec_reader() {
     for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
         for (len, fs) in [(0, 64), (1, 64), (64, 64), (1000, 64), (70_000, 65_536)] {
             let context = EncryptionContext::new().with("k", "v");
-            let opts = EncryptOptions { suite, context: context.clone(), frame_size: fs };
+            let opts = EncryptOptions {
+                suite,
+                context: context.clone(),
+                frame_size: fs,
+            };
             let envelope = encrypt(&pattern(len), &[&key], &opts).unwrap();
             let data_key = data_key_of(&envelope, &key, &context);
-            assert_eq!(spec_open(&envelope, &data_key).as_deref(), Some(&pattern(len)[..]), "{suite} {len}");
+            assert_eq!(
+                spec_open(&envelope, &data_key).as_deref(),
+                Some(&pattern(len)[..]),
+                "{suite} {len}"
+            );
             assert_eq!(spec_open(&envelope, &[0u8; 32]), None);
         }
     }
@@ -139,12 +177,25 @@ fn library_output_opens_with_the_spec_reader() {
 fn spec_sealed_body_opens_with_the_library() {
     let key = TestKey::new(61);
     for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
-        let opts = EncryptOptions { suite, frame_size: 100, ..EncryptOptions::default() };
+        let opts = EncryptOptions {
+            suite,
+            frame_size: 100,
+            ..EncryptOptions::default()
+        };
         let envelope = encrypt(b"placeholder", &[&key], &opts).unwrap();
         let (header, header_len) = kms_core::parse_header(&envelope).unwrap();
         let data_key = data_key_of(&envelope, &key, &opts.context);
         let mut rebuilt = envelope[..header_len].to_vec();
-        rebuilt.extend_from_slice(&seal_body(suite, &data_key, &header.message_id, 100, &pattern(450)));
-        assert_eq!(kms_core::decrypt(&rebuilt, &[&key], &opts.context).unwrap(), pattern(450));
+        rebuilt.extend_from_slice(&seal_body(
+            suite,
+            &data_key,
+            &header.message_id,
+            100,
+            &pattern(450),
+        ));
+        assert_eq!(
+            kms_core::decrypt(&rebuilt, &[&key], &opts.context).unwrap(),
+            pattern(450)
+        );
     }
 }

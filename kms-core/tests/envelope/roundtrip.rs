@@ -3,7 +3,9 @@
 
 use std::io::{Read, Write};
 
-use kms_core::{Decryptor, EncryptOptions, EncryptionContext, Encryptor, Suite, decrypt, encrypt, parse_header};
+use kms_core::{
+    Decryptor, EncryptOptions, EncryptionContext, Encryptor, Suite, decrypt, encrypt, parse_header,
+};
 use proptest::prelude::*;
 
 use crate::support::{TestKey, Trickle, pattern};
@@ -12,11 +14,17 @@ const FRAME_SIZES: [u32; 3] = [64, 100, 4096];
 
 fn options(suite: Suite, frame_size: u32, with_context: bool) -> EncryptOptions {
     let context = if with_context {
-        EncryptionContext::new().with("purpose", "test").with("tenant", "t-1")
+        EncryptionContext::new()
+            .with("purpose", "test")
+            .with("tenant", "t-1")
     } else {
         EncryptionContext::new()
     };
-    EncryptOptions { suite, context, frame_size }
+    EncryptOptions {
+        suite,
+        context,
+        frame_size,
+    }
 }
 
 fn suite() -> impl Strategy<Value = Suite> {
@@ -38,11 +46,20 @@ fn size_for(frame_size: u32) -> impl Strategy<Value = usize> {
 }
 
 fn case() -> impl Strategy<Value = (Suite, u32, usize, bool)> {
-    (suite(), prop::sample::select(FRAME_SIZES.to_vec()), any::<bool>())
+    (
+        suite(),
+        prop::sample::select(FRAME_SIZES.to_vec()),
+        any::<bool>(),
+    )
         .prop_flat_map(|(suite, fs, ctx)| (Just(suite), Just(fs), size_for(fs), Just(ctx)))
 }
 
-fn stream_encrypt(plaintext: &[u8], wrappers: &[&dyn kms_core::wrap::KeyWrapper], opts: &EncryptOptions, chunk: usize) -> Vec<u8> {
+fn stream_encrypt(
+    plaintext: &[u8],
+    wrappers: &[&dyn kms_core::wrap::KeyWrapper],
+    opts: &EncryptOptions,
+    chunk: usize,
+) -> Vec<u8> {
     let mut enc = Encryptor::new(Vec::new(), wrappers, opts).unwrap();
     for piece in plaintext.chunks(chunk.max(1)) {
         enc.write_all(piece).unwrap();
@@ -50,8 +67,22 @@ fn stream_encrypt(plaintext: &[u8], wrappers: &[&dyn kms_core::wrap::KeyWrapper]
     enc.finish().unwrap()
 }
 
-fn stream_decrypt(envelope: &[u8], unwrappers: &[&dyn kms_core::wrap::KeyWrapper], ctx: &EncryptionContext, step: usize, chunk: usize) -> Vec<u8> {
-    let mut dec = Decryptor::new(Trickle { data: envelope, step }, unwrappers, ctx).unwrap();
+fn stream_decrypt(
+    envelope: &[u8],
+    unwrappers: &[&dyn kms_core::wrap::KeyWrapper],
+    ctx: &EncryptionContext,
+    step: usize,
+    chunk: usize,
+) -> Vec<u8> {
+    let mut dec = Decryptor::new(
+        Trickle {
+            data: envelope,
+            step,
+        },
+        unwrappers,
+        ctx,
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut buf = vec![0u8; chunk];
     loop {
@@ -103,7 +134,10 @@ fn large_writes_use_the_fast_path_and_round_trip() {
     // One write much larger than a batch (64 KiB frames: 32 frames = 2 MiB per batch).
     let key = TestKey::new(3);
     for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
-        let opts = EncryptOptions { suite, ..EncryptOptions::default() };
+        let opts = EncryptOptions {
+            suite,
+            ..EncryptOptions::default()
+        };
         for len in [2 * 1024 * 1024, 2 * 1024 * 1024 + 1, 5 * 1024 * 1024 + 77] {
             let plaintext = pattern(len);
             let mut enc = Encryptor::new(Vec::new(), &[&key], &opts).unwrap();
@@ -112,8 +146,15 @@ fn large_writes_use_the_fast_path_and_round_trip() {
                 written += enc.write(&plaintext[written..]).unwrap();
             }
             let envelope = enc.finish().unwrap();
-            assert_eq!(decrypt(&envelope, &[&key], &opts.context).unwrap(), plaintext, "{suite} {len}");
-            assert_eq!(stream_decrypt(&envelope, &[&key], &opts.context, usize::MAX, 1 << 20), plaintext);
+            assert_eq!(
+                decrypt(&envelope, &[&key], &opts.context).unwrap(),
+                plaintext,
+                "{suite} {len}"
+            );
+            assert_eq!(
+                stream_decrypt(&envelope, &[&key], &opts.context, usize::MAX, 1 << 20),
+                plaintext
+            );
         }
     }
 }
@@ -121,11 +162,17 @@ fn large_writes_use_the_fast_path_and_round_trip() {
 #[test]
 fn empty_plaintext_is_one_empty_final_frame() {
     let key = TestKey::new(4);
-    let opts = EncryptOptions { frame_size: 64, ..EncryptOptions::default() };
+    let opts = EncryptOptions {
+        frame_size: 64,
+        ..EncryptOptions::default()
+    };
     let envelope = encrypt(b"", &[&key], &opts).unwrap();
     let (_, header_len) = parse_header(&envelope).unwrap();
     assert_eq!(envelope.len(), header_len + 16);
-    let streamed = Encryptor::new(Vec::new(), &[&key], &opts).unwrap().finish().unwrap();
+    let streamed = Encryptor::new(Vec::new(), &[&key], &opts)
+        .unwrap()
+        .finish()
+        .unwrap();
     assert_eq!(streamed.len(), header_len + 16);
     assert_eq!(decrypt(&streamed, &[&key], &opts.context).unwrap(), b"");
 }
@@ -134,7 +181,10 @@ fn empty_plaintext_is_one_empty_final_frame() {
 fn frame_size_limits() {
     let key = TestKey::new(5);
     for bad in [0, 1, 63, 16 * 1024 * 1024 + 1, u32::MAX] {
-        let opts = EncryptOptions { frame_size: bad, ..EncryptOptions::default() };
+        let opts = EncryptOptions {
+            frame_size: bad,
+            ..EncryptOptions::default()
+        };
         assert!(matches!(
             encrypt(b"x", &[&key], &opts),
             Err(kms_core::EncryptError::Format(kms_core::FormatError::UnsupportedFrameSize(n))) if n == bad
@@ -145,8 +195,14 @@ fn frame_size_limits() {
         ));
     }
     for good in [kms_core::MIN_FRAME_SIZE, kms_core::MAX_FRAME_SIZE] {
-        let opts = EncryptOptions { frame_size: good, ..EncryptOptions::default() };
+        let opts = EncryptOptions {
+            frame_size: good,
+            ..EncryptOptions::default()
+        };
         let envelope = encrypt(&pattern(1000), &[&key], &opts).unwrap();
-        assert_eq!(decrypt(&envelope, &[&key], &opts.context).unwrap(), pattern(1000));
+        assert_eq!(
+            decrypt(&envelope, &[&key], &opts.context).unwrap(),
+            pattern(1000)
+        );
     }
 }

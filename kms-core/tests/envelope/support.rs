@@ -21,11 +21,23 @@ pub(crate) struct TestKey {
 
 impl TestKey {
     pub(crate) fn new(seed: u8) -> Self {
-        Self { key: [seed; 32], key_ref: KeyRef::PublicKey { fingerprint: [seed ^ 0xA5; 32] }, generates: false }
+        Self {
+            key: [seed; 32],
+            key_ref: KeyRef::PublicKey {
+                fingerprint: [seed ^ 0xA5; 32],
+            },
+            generates: false,
+        }
     }
 
     pub(crate) fn kms(seed: u8) -> Self {
-        Self { key: [seed; 32], key_ref: KeyRef::Kms { key_id: format!("test-key-{seed}") }, generates: true }
+        Self {
+            key: [seed; 32],
+            key_ref: KeyRef::Kms {
+                key_id: format!("test-key-{seed}"),
+            },
+            generates: true,
+        }
     }
 
     fn method(&self) -> WrapMethod {
@@ -36,7 +48,11 @@ impl TestKey {
     }
 
     fn aad(&self, context: &EncryptionContext) -> Vec<u8> {
-        if self.generates { context.to_canonical_bytes().unwrap() } else { Vec::new() }
+        if self.generates {
+            context.to_canonical_bytes().unwrap()
+        } else {
+            Vec::new()
+        }
     }
 
     fn aead(&self) -> LessSafeKey {
@@ -49,19 +65,37 @@ impl TestKey {
         getrandom::fill(&mut nonce).unwrap();
         let mut buf = key.to_vec();
         let aad = self.aad(context);
-        self.aead().seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut buf).unwrap();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                &mut buf,
+            )
+            .unwrap();
         let mut ciphertext = nonce.to_vec();
         ciphertext.extend_from_slice(&buf);
-        WrappedKey { method: self.method(), key_ref: self.key_ref.clone(), ciphertext }
+        WrappedKey {
+            method: self.method(),
+            key_ref: self.key_ref.clone(),
+            ciphertext,
+        }
     }
 }
 
 impl KeyWrapper for TestKey {
-    fn wrap(&self, data_key: &DataKey, context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
         Ok(self.wrap_bytes(data_key.expose_secret(), context))
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, context: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         if wrapped.key_ref != self.key_ref || wrapped.method != self.method() {
             return Ok(None);
         }
@@ -72,11 +106,19 @@ impl KeyWrapper for TestKey {
         let mut buf = rest.to_vec();
         let aad = self.aad(context);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| WrapError::Crypto)?;
-        let plain = self.aead().open_in_place(nonce, Aad::from(&aad), &mut buf).map_err(|_| WrapError::Crypto)?;
-        DataKey::from_slice(plain).map(Some).ok_or(WrapError::Crypto)
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(&aad), &mut buf)
+            .map_err(|_| WrapError::Crypto)?;
+        DataKey::from_slice(plain)
+            .map(Some)
+            .ok_or(WrapError::Crypto)
     }
 
-    fn generate(&self, context: &EncryptionContext) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
+    fn generate(
+        &self,
+        context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
         if !self.generates {
             return Ok(None);
         }
@@ -94,10 +136,18 @@ impl KeyWrapper for TestKey {
 pub(crate) struct PublicOnly(pub(crate) TestKey);
 
 impl KeyWrapper for PublicOnly {
-    fn wrap(&self, data_key: &DataKey, context: &EncryptionContext) -> Result<WrappedKey, WrapError> {
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError> {
         self.0.wrap(data_key, context)
     }
-    fn unwrap(&self, wrapped: &WrappedKey, _: &EncryptionContext) -> Result<Option<DataKey>, WrapError> {
+    fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _: &EncryptionContext,
+    ) -> Result<Option<DataKey>, WrapError> {
         if wrapped.key_ref == self.0.key_ref {
             Err(WrapError::NoPrivateKey)
         } else {
@@ -117,7 +167,10 @@ pub(crate) fn inner(err: &io::Error) -> &DecryptError {
 }
 
 /// Reads everything a reader yields until its first error. Returns the bytes and the error.
-pub(crate) fn read_until_error<R: Read>(mut reader: R, chunk: usize) -> (Vec<u8>, Option<io::Error>) {
+pub(crate) fn read_until_error<R: Read>(
+    mut reader: R,
+    chunk: usize,
+) -> (Vec<u8>, Option<io::Error>) {
     let mut out = Vec::new();
     let mut buf = vec![0u8; chunk];
     loop {
@@ -151,13 +204,23 @@ pub(crate) fn pattern(len: usize) -> Vec<u8> {
 
 // --- An independent key schedule, written from docs/envelope-format.md ---
 
-pub(crate) fn spec_expand(suite: Suite, data_key: &[u8], message_id: &[u8], label: &str, len: usize) -> Vec<u8> {
+pub(crate) fn spec_expand(
+    suite: Suite,
+    data_key: &[u8],
+    message_id: &[u8],
+    label: &str,
+    len: usize,
+) -> Vec<u8> {
     let mut info = label.as_bytes().to_vec();
     info.extend_from_slice(&suite.id().to_be_bytes());
     let mut okm = vec![0u8; len];
     match suite {
-        Suite::Aes256Gcm => hkdf::Hkdf::<sha2::Sha256>::new(Some(message_id), data_key).expand(&info, &mut okm).unwrap(),
-        Suite::Sm4Gcm => hkdf::Hkdf::<sm3::Sm3>::new(Some(message_id), data_key).expand(&info, &mut okm).unwrap(),
+        Suite::Aes256Gcm => hkdf::Hkdf::<sha2::Sha256>::new(Some(message_id), data_key)
+            .expand(&info, &mut okm)
+            .unwrap(),
+        Suite::Sm4Gcm => hkdf::Hkdf::<sm3::Sm3>::new(Some(message_id), data_key)
+            .expand(&info, &mut okm)
+            .unwrap(),
         _ => unreachable!(),
     }
     okm

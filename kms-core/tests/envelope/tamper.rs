@@ -1,6 +1,9 @@
 //! Every modification of an envelope fails, with the precise error kind.
 
-use kms_core::{DecryptError, EncryptOptions, EncryptionContext, FormatError, Suite, decrypt, encrypt, parse_header};
+use kms_core::{
+    DecryptError, EncryptOptions, EncryptionContext, FormatError, Suite, decrypt, encrypt,
+    parse_header,
+};
 use proptest::prelude::*;
 
 use crate::support::{TestKey, pattern};
@@ -10,7 +13,11 @@ const SLOT: usize = FS + 16;
 
 fn sealed(suite: Suite, len: usize) -> (Vec<u8>, usize, EncryptionContext) {
     let context = EncryptionContext::new().with("app", "tkms");
-    let opts = EncryptOptions { suite, context: context.clone(), frame_size: FS as u32 };
+    let opts = EncryptOptions {
+        suite,
+        context: context.clone(),
+        frame_size: FS as u32,
+    };
     let envelope = encrypt(&pattern(len), &[&TestKey::new(7)], &opts).unwrap();
     let (_, header_len) = parse_header(&envelope).unwrap();
     (envelope, header_len, context)
@@ -57,22 +64,47 @@ fn every_header_byte_is_protected_with_the_right_error() {
                 let name = field(offset);
                 let ok = match (name, &err) {
                     ("magic", DecryptError::Format(FormatError::NotEnvelope)) => true,
-                    ("version", DecryptError::Format(FormatError::UnknownVersion(v))) => *v == 1 ^ flip,
+                    ("version", DecryptError::Format(FormatError::UnknownVersion(v))) => {
+                        *v == 1 ^ flip
+                    }
                     ("suite", DecryptError::Format(FormatError::UnknownSuite(_))) => true,
                     // The new size may be out of range, or in range and then the tag fails.
-                    ("frame_size", DecryptError::Format(FormatError::UnsupportedFrameSize(_))) => true,
-                    ("context", DecryptError::ContextMismatch | DecryptError::Format(FormatError::MalformedHeader(_))) => true,
+                    ("frame_size", DecryptError::Format(FormatError::UnsupportedFrameSize(_))) => {
+                        true
+                    }
+                    (
+                        "context",
+                        DecryptError::ContextMismatch
+                        | DecryptError::Format(FormatError::MalformedHeader(_)),
+                    ) => true,
                     ("count", DecryptError::Format(FormatError::MalformedHeader(_))) => true,
-                    ("method", DecryptError::Format(FormatError::UnknownWrapMethod(_)) | DecryptError::NoMatchingKey(_)) => true,
-                    ("key_ref_kind" | "key_ref_len", DecryptError::Format(FormatError::MalformedHeader(_))) => true,
+                    (
+                        "method",
+                        DecryptError::Format(FormatError::UnknownWrapMethod(_))
+                        | DecryptError::NoMatchingKey(_),
+                    ) => true,
+                    (
+                        "key_ref_kind" | "key_ref_len",
+                        DecryptError::Format(FormatError::MalformedHeader(_)),
+                    ) => true,
                     ("key_ref", DecryptError::NoMatchingKey(_)) => true,
                     // A different length shifts every later field: a malformed or truncated header,
                     // or a wrapped key that fails to unwrap.
-                    ("ciphertext_len", DecryptError::Format(FormatError::MalformedHeader(_)) | DecryptError::DecryptionFailed) => true,
-                    ("frame_size" | "message_id" | "ciphertext" | "commitment" | "header_tag", DecryptError::DecryptionFailed) => true,
+                    (
+                        "ciphertext_len",
+                        DecryptError::Format(FormatError::MalformedHeader(_))
+                        | DecryptError::DecryptionFailed,
+                    ) => true,
+                    (
+                        "frame_size" | "message_id" | "ciphertext" | "commitment" | "header_tag",
+                        DecryptError::DecryptionFailed,
+                    ) => true,
                     _ => false,
                 };
-                assert!(ok, "{suite}: byte {offset} ({name}) ^ {flip:#x} gave {err:?}");
+                assert!(
+                    ok,
+                    "{suite}: byte {offset} ({name}) ^ {flip:#x} gave {err:?}"
+                );
             }
         }
     }
@@ -86,15 +118,26 @@ fn truncation_at_every_frame_boundary_and_byte_fails() {
             let body = envelope.len() - header_len;
             for cut in (0..body).step_by(SLOT).chain([body - 1]) {
                 let err = open(&envelope[..header_len + cut], &context).unwrap_err();
-                assert!(matches!(err, DecryptError::DecryptionFailed), "{suite} len {len} cut {cut}: {err:?}");
+                assert!(
+                    matches!(err, DecryptError::DecryptionFailed),
+                    "{suite} len {len} cut {cut}: {err:?}"
+                );
             }
             for cut in 0..body {
-                assert!(matches!(open(&envelope[..header_len + cut], &context), Err(DecryptError::DecryptionFailed)));
+                assert!(matches!(
+                    open(&envelope[..header_len + cut], &context),
+                    Err(DecryptError::DecryptionFailed)
+                ));
             }
             for cut in 0..header_len {
                 let err = open(&envelope[..cut], &context).unwrap_err();
                 assert!(
-                    matches!(err, DecryptError::Format(FormatError::NotEnvelope | FormatError::MalformedHeader(_))),
+                    matches!(
+                        err,
+                        DecryptError::Format(
+                            FormatError::NotEnvelope | FormatError::MalformedHeader(_)
+                        )
+                    ),
                     "cut in header at {cut}: {err:?}"
                 );
             }
@@ -115,10 +158,25 @@ fn reordered_duplicated_and_dropped_frames_fail() {
         }
         out
     };
-    for order in [&[1, 0, 2, 3, 4][..], &[0, 1, 1, 2, 3, 4], &[0, 2, 3, 4], &[0, 1, 2, 3, 3, 4], &[0, 1, 2, 4]] {
-        assert!(matches!(open(&rebuild(order), &context), Err(DecryptError::DecryptionFailed)), "{order:?}");
+    for order in [
+        &[1, 0, 2, 3, 4][..],
+        &[0, 1, 1, 2, 3, 4],
+        &[0, 2, 3, 4],
+        &[0, 1, 2, 3, 3, 4],
+        &[0, 1, 2, 4],
+    ] {
+        assert!(
+            matches!(
+                open(&rebuild(order), &context),
+                Err(DecryptError::DecryptionFailed)
+            ),
+            "{order:?}"
+        );
     }
-    assert_eq!(open(&rebuild(&[0, 1, 2, 3, 4]), &context).unwrap(), pattern(4 * FS + 10));
+    assert_eq!(
+        open(&rebuild(&[0, 1, 2, 3, 4]), &context).unwrap(),
+        pattern(4 * FS + 10)
+    );
 }
 
 #[test]
@@ -127,7 +185,10 @@ fn bodies_and_headers_of_two_messages_do_not_mix() {
     let (b, b_len, _) = sealed(Suite::Aes256Gcm, 100);
     let mut mixed = a[..a_len].to_vec();
     mixed.extend_from_slice(&b[b_len..]);
-    assert!(matches!(open(&mixed, &context), Err(DecryptError::DecryptionFailed)));
+    assert!(matches!(
+        open(&mixed, &context),
+        Err(DecryptError::DecryptionFailed)
+    ));
 }
 
 #[test]
@@ -136,9 +197,14 @@ fn wrong_context_is_a_context_mismatch() {
     for wrong in [
         EncryptionContext::new(),
         EncryptionContext::new().with("app", "tkmz"),
-        EncryptionContext::new().with("app", "tkms").with("extra", ""),
+        EncryptionContext::new()
+            .with("app", "tkms")
+            .with("extra", ""),
     ] {
-        assert!(matches!(open(&envelope, &wrong), Err(DecryptError::ContextMismatch)));
+        assert!(matches!(
+            open(&envelope, &wrong),
+            Err(DecryptError::ContextMismatch)
+        ));
     }
 }
 
@@ -147,17 +213,35 @@ fn format_errors_are_specific() {
     let (envelope, _, context) = sealed(Suite::Aes256Gcm, 10);
     let mut v2 = envelope.clone();
     v2[7] = 2;
-    assert!(matches!(open(&v2, &context), Err(DecryptError::Format(FormatError::UnknownVersion(2)))));
-    assert_eq!(parse_header(&v2).unwrap_err(), FormatError::UnknownVersion(2));
+    assert!(matches!(
+        open(&v2, &context),
+        Err(DecryptError::Format(FormatError::UnknownVersion(2)))
+    ));
+    assert_eq!(
+        parse_header(&v2).unwrap_err(),
+        FormatError::UnknownVersion(2)
+    );
     let mut suite = envelope.clone();
     suite[8..10].copy_from_slice(&[0x12, 0x34]);
-    assert_eq!(parse_header(&suite).unwrap_err(), FormatError::UnknownSuite(0x1234));
+    assert_eq!(
+        parse_header(&suite).unwrap_err(),
+        FormatError::UnknownSuite(0x1234)
+    );
     let mut fs = envelope.clone();
     fs[10..14].copy_from_slice(&32u32.to_be_bytes());
-    assert_eq!(parse_header(&fs).unwrap_err(), FormatError::UnsupportedFrameSize(32));
+    assert_eq!(
+        parse_header(&fs).unwrap_err(),
+        FormatError::UnsupportedFrameSize(32)
+    );
     assert_eq!(parse_header(b"").unwrap_err(), FormatError::NotEnvelope);
-    assert_eq!(parse_header(b"PK\x03\x04 a zip file").unwrap_err(), FormatError::NotEnvelope);
-    assert!(matches!(parse_header(&envelope[..100]).unwrap_err(), FormatError::MalformedHeader(_)));
+    assert_eq!(
+        parse_header(b"PK\x03\x04 a zip file").unwrap_err(),
+        FormatError::NotEnvelope
+    );
+    assert!(matches!(
+        parse_header(&envelope[..100]).unwrap_err(),
+        FormatError::MalformedHeader(_)
+    ));
 }
 
 proptest! {
@@ -188,9 +272,15 @@ fn a_modified_context_fails_even_when_the_caller_asks_for_it() {
     assert_eq!(&envelope[55..59], b"tkms");
     envelope[58] = b't';
     let forged = EncryptionContext::new().with("app", "tkmt");
-    assert!(matches!(open(&envelope, &forged), Err(DecryptError::DecryptionFailed)));
+    assert!(matches!(
+        open(&envelope, &forged),
+        Err(DecryptError::DecryptionFailed)
+    ));
     // A different frame size still in range.
     let (mut envelope, _, context) = sealed(Suite::Sm4Gcm, 1000);
     envelope[10..14].copy_from_slice(&80u32.to_be_bytes());
-    assert!(matches!(open(&envelope, &context), Err(DecryptError::DecryptionFailed)));
+    assert!(matches!(
+        open(&envelope, &context),
+        Err(DecryptError::DecryptionFailed)
+    ));
 }
