@@ -51,9 +51,10 @@ pub fn encrypt(
         return Err(FormatError::UnsupportedFrameSize(options.frame_size).into());
     }
     let (header, cipher) = seal_header(wrappers, options)?;
-    let mut out = Vec::with_capacity(header.len() + sealed_len(plaintext.len(), frame_size));
-    out.extend_from_slice(&header);
-    out.resize(header.len() + sealed_len(plaintext.len(), frame_size), 0);
+    // `vec![0; n]` gets zeroed pages from the allocator without a memset; every byte is then
+    // written exactly once.
+    let mut out = vec![0u8; header.len() + sealed_len(plaintext.len(), frame_size)];
+    out[..header.len()].copy_from_slice(&header);
     seal_frames(
         &cipher,
         plaintext,
