@@ -48,16 +48,10 @@ impl MessageKeys {
         data_key: &DataKey,
         message_id: &[u8; MESSAGE_ID_LEN],
     ) -> Self {
-        let ikm = data_key.expose_secret();
-        let content = expand(
-            suite,
-            ikm,
-            message_id,
-            LABEL_CONTENT_KEY,
-            suite.content_key_len(),
-        );
-        let header = expand(suite, ikm, message_id, LABEL_HEADER_KEY, HEADER_TAG_LEN);
-        let commitment = expand(suite, ikm, message_id, LABEL_COMMITMENT, COMMITMENT_LEN);
+        let prk = Prk::extract(suite, data_key.expose_secret(), message_id);
+        let content = prk.expand(LABEL_CONTENT_KEY, suite.content_key_len());
+        let header = prk.expand(LABEL_HEADER_KEY, HEADER_TAG_LEN);
+        let commitment = prk.expand(LABEL_COMMITMENT, COMMITMENT_LEN);
         let mut header_key = Zeroizing::new([0u8; HEADER_TAG_LEN]);
         header_key.copy_from_slice(&header);
         let mut commitment_bytes = [0u8; COMMITMENT_LEN];
@@ -88,24 +82,40 @@ impl MessageKeys {
     }
 }
 
-/// HKDF with the suite's hash; `info = label || u16 suite id`.
-pub(crate) fn expand(
-    suite: Suite,
-    ikm: &[u8],
-    salt: &[u8],
-    label: &[u8],
-    len: usize,
-) -> Zeroizing<Vec<u8>> {
-    let mut info = Vec::with_capacity(label.len() + 2);
-    info.extend_from_slice(label);
-    info.extend_from_slice(&suite.id().to_be_bytes());
-    let mut okm = Zeroizing::new(vec![0u8; len]);
-    let result = match suite {
-        Suite::Aes256Gcm => Hkdf::<Sha256>::new(Some(salt), ikm).expand(&info, &mut okm),
-        Suite::Sm4Gcm => Hkdf::<Sm3>::new(Some(salt), ikm).expand(&info, &mut okm),
-    };
-    result.expect("every derived length is far below 255 hash lengths");
-    okm
+/// HKDF with the suite's hash: one extract, then one expand per derived value.
+enum Prk {
+    Sha256(Hkdf<Sha256>),
+    Sm3(Hkdf<Sm3>),
+}
+
+impl Prk {
+    fn extract(suite: Suite, ikm: &[u8], salt: &[u8]) -> Self {
+        match suite {
+            Suite::Aes256Gcm => Self::Sha256(Hkdf::new(Some(salt), ikm)),
+            Suite::Sm4Gcm => Self::Sm3(Hkdf::new(Some(salt), ikm)),
+        }
+    }
+
+    fn suite(&self) -> Suite {
+        match self {
+            Self::Sha256(_) => Suite::Aes256Gcm,
+            Self::Sm3(_) => Suite::Sm4Gcm,
+        }
+    }
+
+    /// `info = label || u16 suite id`.
+    fn expand(&self, label: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
+        let mut info = Vec::with_capacity(label.len() + 2);
+        info.extend_from_slice(label);
+        info.extend_from_slice(&self.suite().id().to_be_bytes());
+        let mut okm = Zeroizing::new(vec![0u8; len]);
+        let result = match self {
+            Self::Sha256(hkdf) => hkdf.expand(&info, &mut okm),
+            Self::Sm3(hkdf) => hkdf.expand(&info, &mut okm),
+        };
+        result.expect("every derived length is far below 255 hash lengths");
+        okm
+    }
 }
 
 fn hmac(suite: Suite, key: &[u8], bytes: &[u8]) -> [u8; HEADER_TAG_LEN] {
@@ -148,7 +158,7 @@ mod tests {
 
     fn derived(suite: Suite, label: &[u8], len: usize) -> String {
         let (key, id) = inputs();
-        hex::encode(&*expand(suite, key.expose_secret(), &id, label, len))
+        hex::encode(&*Prk::extract(suite, key.expose_secret(), &id).expand(label, len))
     }
 
     // The expected values were computed independently with OpenSSL 3.0's HKDF, e.g.

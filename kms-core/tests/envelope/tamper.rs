@@ -284,3 +284,18 @@ fn a_modified_context_fails_even_when_the_caller_asks_for_it() {
         Err(DecryptError::DecryptionFailed)
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The parser never panics: on arbitrary bytes, and on arbitrary bytes behind a valid prefix.
+    #[test]
+    fn parser_never_panics(noise in prop::collection::vec(any::<u8>(), 0..400), keep in 0usize..222) {
+        let _ = parse_header(&noise);
+        let (envelope, _, context) = sealed(Suite::Aes256Gcm, 10);
+        let mut mixed = envelope[..keep].to_vec();
+        mixed.extend_from_slice(&noise);
+        let _ = parse_header(&mixed);
+        prop_assert!(open(&mixed, &context).is_err() || mixed == envelope);
+    }
+}
