@@ -59,40 +59,67 @@ fn index_u32(index: u64) -> u32 {
         .expect("frame indices are checked against MAX_FRAMES before sealing or opening")
 }
 
-/// Seals `plaintext` as frames `first_index..` into `out` (exactly `sealed_len` bytes); the last
-/// frame gets the final flag when `ends_message`. The caller checks the frame count limit.
+/// Up to this many bytes, one-shot calls copy the input serially into an output that was never
+/// zero-filled, then seal or open in parallel; above it, each task copies its own frames into a
+/// zeroed output (parallel copies beat one saved memset on large inputs).
+const SERIAL_COPY_MAX: usize = 4 * 1024 * 1024;
+
+/// True when the one-shot APIs should copy serially (see [`SERIAL_COPY_MAX`]).
+pub(crate) fn copy_serially(len: usize) -> bool {
+    len <= SERIAL_COPY_MAX || rayon::current_num_threads() == 1
+}
+
+/// Appends `plaintext` to `out` in sealed layout (each frame followed by 16 placeholder bytes
+/// for its tag), ready for [`seal_frames`] with no source.
+pub(crate) fn push_slots(out: &mut Vec<u8>, plaintext: &[u8], frame_size: usize) {
+    out.reserve(sealed_len(plaintext.len(), frame_size));
+    if plaintext.is_empty() {
+        out.extend_from_slice(&[0u8; TAG_LEN]);
+    }
+    for frame in plaintext.chunks(frame_size) {
+        out.extend_from_slice(frame);
+        out.extend_from_slice(&[0u8; TAG_LEN]);
+    }
+}
+
+/// Seals frames `first_index..` in `slots` (sealed layout: each slot is a frame's plaintext then
+/// room for its tag; the last slot may be shorter). With `source`, each frame's plaintext is
+/// first copied from it; without, `slots` already holds it. The last frame gets the final flag
+/// when `ends_message`. The caller checks the frame count limit.
 pub(crate) fn seal_frames(
     cipher: &FrameCipher,
-    plaintext: &[u8],
-    out: &mut [u8],
+    source: Option<&[u8]>,
+    slots: &mut [u8],
     frame_size: usize,
     first_index: u64,
     ends_message: bool,
 ) {
-    debug_assert_eq!(out.len(), sealed_len(plaintext.len(), frame_size));
-    let frames = frame_count(plaintext.len(), frame_size);
-    out.par_chunks_mut(frame_size + TAG_LEN)
+    let frames = slots.len().div_ceil(frame_size + TAG_LEN);
+    slots
+        .par_chunks_mut(frame_size + TAG_LEN)
         .with_min_len(min_frames_per_task(frame_size))
         .enumerate()
         .for_each(|(i, slot)| {
-            let start = i * frame_size;
-            let source = &plaintext[start..plaintext.len().min(start + frame_size)];
-            let (body, tag) = slot.split_at_mut(source.len());
-            body.copy_from_slice(source);
+            let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+            if let Some(source) = source {
+                body.copy_from_slice(&source[i * frame_size..][..body.len()]);
+            }
             let last = ends_message && i + 1 == frames;
-            tag.copy_from_slice(
-                &cipher.seal_in_place(&frame_nonce(index_u32(first_index + i as u64), last), body),
-            );
+            let nonce = frame_nonce(index_u32(first_index + i as u64), last);
+            tag.copy_from_slice(&cipher.seal_in_place(&nonce, body));
         });
 }
 
-/// Opens frames `first_index..` of `sealed` into `out` (the plaintext length from [`split_sealed`]).
+/// Opens frames `first_index..` of `sealed` (sealed layout) into `out`, the contiguous
+/// plaintext (length from [`split_sealed`]). With `copy`, each frame's ciphertext is first
+/// copied from `sealed`; without, `out` already holds the ciphertexts back to back.
 /// On failure returns the position (within this call) of the first frame that did not
 /// authenticate: `out` then holds the plaintext of the frames before it and zeros after.
 pub(crate) fn open_frames(
     cipher: &FrameCipher,
     sealed: &[u8],
     out: &mut [u8],
+    copy: bool,
     frame_size: usize,
     first_index: u64,
     ends_message: bool,
@@ -102,16 +129,13 @@ pub(crate) fn open_frames(
     debug_assert_eq!(out.len() + frames * TAG_LEN, sealed.len());
     let open_one = |i: usize, input: &[u8], output: &mut [u8]| -> bool {
         let (body, tag) = input.split_at(input.len() - TAG_LEN);
-        output.copy_from_slice(body);
+        if copy {
+            output.copy_from_slice(body);
+        }
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("split at TAG_LEN from the end");
         let last = ends_message && i + 1 == frames;
-        cipher
-            .open_in_place(
-                &frame_nonce(index_u32(first_index + i as u64), last),
-                output,
-                tag,
-            )
-            .is_ok()
+        let nonce = frame_nonce(index_u32(first_index + i as u64), last);
+        cipher.open_in_place(&nonce, output, tag).is_ok()
     };
     let results: Vec<bool> = if out.is_empty() {
         // The one empty frame of an empty message.
@@ -125,11 +149,41 @@ pub(crate) fn open_frames(
             .map(|(i, (input, output))| open_one(i, input, output))
             .collect()
     };
+    first_failure(results, out, frame_size)
+}
+
+/// Opens frames `first_index..` in place in `slots` (sealed layout): afterwards slot `i` starts
+/// with frame `i`'s plaintext. Failure as in [`open_frames`] (slots from the bad one are zeroed).
+pub(crate) fn open_slots(
+    cipher: &FrameCipher,
+    slots: &mut [u8],
+    frame_size: usize,
+    first_index: u64,
+    ends_message: bool,
+) -> Result<(), usize> {
+    let slot_len = frame_size + TAG_LEN;
+    let frames = slots.len().div_ceil(slot_len);
+    let results: Vec<bool> = slots
+        .par_chunks_mut(slot_len)
+        .with_min_len(min_frames_per_task(frame_size))
+        .enumerate()
+        .map(|(i, slot)| {
+            let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+            let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("split at TAG_LEN from the end");
+            let last = ends_message && i + 1 == frames;
+            let nonce = frame_nonce(index_u32(first_index + i as u64), last);
+            cipher.open_in_place(&nonce, body, tag).is_ok()
+        })
+        .collect();
+    first_failure(results, slots, slot_len)
+}
+
+fn first_failure(results: Vec<bool>, out: &mut [u8], stride: usize) -> Result<(), usize> {
     match results.iter().position(|ok| !ok) {
         None => Ok(()),
         Some(bad) => {
             // Frames after a bad one may have opened, but a stream stops at its first failure.
-            out[bad * frame_size..].fill(0);
+            out[bad * stride..].fill(0);
             Err(bad)
         }
     }
@@ -182,19 +236,36 @@ mod tests {
         let cipher = FrameCipher::new(Suite::Aes256Gcm, &[1u8; 32]);
         let plaintext: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         let mut sealed = vec![0u8; sealed_len(plaintext.len(), 64)];
-        seal_frames(&cipher, &plaintext, &mut sealed, 64, 0, true);
+        seal_frames(&cipher, Some(&plaintext), &mut sealed, 64, 0, true);
+        // Sealing from a source and sealing slots filled by `push_slots` agree.
+        let mut slots = Vec::new();
+        push_slots(&mut slots, &plaintext, 64);
+        seal_frames(&cipher, None, &mut slots, 64, 0, true);
+        assert_eq!(slots, sealed);
         let mut out = vec![0u8; plaintext.len()];
-        open_frames(&cipher, &sealed, &mut out, 64, 0, true).unwrap();
+        open_frames(&cipher, &sealed, &mut out, true, 64, 0, true).unwrap();
         assert_eq!(out, plaintext);
         // Wrong position in the stream or missing final flag: everything fails from frame 0.
-        assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 1, true), Err(0));
         assert_eq!(
-            open_frames(&cipher, &sealed, &mut out, 64, 0, false),
+            open_frames(&cipher, &sealed, &mut out, true, 64, 1, true),
+            Err(0)
+        );
+        assert_eq!(
+            open_frames(&cipher, &sealed, &mut out, true, 64, 0, false),
             Err(15)
         );
         sealed[80 * 4 + 3] ^= 0x80;
-        assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 0, true), Err(4));
+        assert_eq!(
+            open_frames(&cipher, &sealed, &mut out, true, 64, 0, true),
+            Err(4)
+        );
         assert_eq!(&out[..256], &plaintext[..256]);
         assert!(out[256..].iter().all(|&b| b == 0));
+        // In place: slots before the bad one hold plaintext, the rest is zeroed.
+        slots[80 * 2 + 70] ^= 1;
+        assert_eq!(open_slots(&cipher, &mut slots, 64, 0, true), Err(2));
+        assert_eq!(&slots[..64], &plaintext[..64]);
+        assert_eq!(&slots[80..144], &plaintext[64..128]);
+        assert!(slots[160..].iter().all(|&b| b == 0));
     }
 }

@@ -8,7 +8,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use zeroize::Zeroizing;
 
 use crate::aead::{FrameCipher, TAG_LEN};
-use crate::body::{open_frames, seal_frames, sealed_len, split_sealed};
+use crate::body::{open_slots, seal_frames, split_sealed};
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError};
 use crate::format::{Header, MAX_FRAMES, read_versioned};
@@ -41,10 +41,9 @@ pub struct Encryptor<W: Write> {
     out: W,
     cipher: FrameCipher,
     frame_size: usize,
-    /// Plaintext not yet sealed: at most one batch. Zeroized on drop.
-    pending: Zeroizing<Vec<u8>>,
-    /// Reused output buffer for one sealed batch.
-    sealed: Vec<u8>,
+    /// One batch in sealed layout: complete frames (plaintext then room for the tag), then the
+    /// plaintext of a partial frame. Sealed in place. Zeroized on drop.
+    batch: Zeroizing<Vec<u8>>,
     next_index: u64,
     /// Set when writing failed: the envelope is unusable.
     broken: bool,
@@ -59,26 +58,28 @@ impl<W: Write> Encryptor<W> {
     ) -> Result<Self, EncryptError> {
         let (header, cipher) = seal_header(wrappers, options)?;
         out.write_all(&header)?;
-        let frame_size = options.frame_size as usize;
-        let batch = batch_frames(frame_size) * frame_size;
         Ok(Self {
             out,
             cipher,
-            frame_size,
-            pending: Zeroizing::new(Vec::with_capacity(batch)),
-            sealed: Vec::new(),
+            frame_size: options.frame_size as usize,
+            batch: Zeroizing::new(Vec::new()),
             next_index: 0,
             broken: false,
         })
     }
 
-    fn batch_len(&self) -> usize {
-        batch_frames(self.frame_size) * self.frame_size
+    fn slot(&self) -> usize {
+        self.frame_size + TAG_LEN
     }
 
-    /// Seals whole frames of `plaintext` that are known not to be the last, and writes them.
-    fn seal_and_write(&mut self, plaintext: &[u8], ends_message: bool) -> io::Result<()> {
-        let frames = crate::body::frame_count(plaintext.len(), self.frame_size) as u64;
+    /// Bytes of a full batch in sealed layout.
+    fn batch_capacity(&self) -> usize {
+        batch_frames(self.frame_size) * self.slot()
+    }
+
+    /// Seals the frames in `batch` and writes them.
+    fn seal_batch(&mut self, ends_message: bool) -> io::Result<()> {
+        let frames = self.batch.len().div_ceil(self.slot()) as u64;
         // Non-final frames need room for at least one more frame after them.
         let limit = if ends_message {
             MAX_FRAMES
@@ -89,31 +90,21 @@ impl<W: Write> Encryptor<W> {
             self.broken = true;
             return Err(too_many_frames());
         }
-        self.sealed
-            .resize(sealed_len(plaintext.len(), self.frame_size), 0);
         seal_frames(
             &self.cipher,
-            plaintext,
-            &mut self.sealed,
+            None,
+            &mut self.batch,
             self.frame_size,
             self.next_index,
             ends_message,
         );
         self.next_index += frames;
-        if let Err(err) = self.out.write_all(&self.sealed) {
+        let result = self.out.write_all(&self.batch);
+        // Ciphertext only from here on; the capacity is reused for the next batch.
+        self.batch.clear();
+        if result.is_err() {
             self.broken = true;
-            return Err(err);
         }
-        Ok(())
-    }
-
-    fn seal_pending(&mut self, ends_message: bool) -> io::Result<()> {
-        let pending = core::mem::take(&mut *self.pending);
-        let result = self.seal_and_write(&pending, ends_message);
-        // Keep the allocation; zeroize the plaintext it held.
-        let mut pending = Zeroizing::new(pending);
-        zeroize::Zeroize::zeroize(&mut *pending);
-        core::mem::swap(&mut self.pending, &mut pending);
         result
     }
 
@@ -124,7 +115,12 @@ impl<W: Write> Encryptor<W> {
                 io::Error::other("an earlier write failed; the envelope is incomplete").into(),
             );
         }
-        self.seal_pending(true)?;
+        let partial = self.batch.len() % self.slot();
+        if partial > 0 || self.batch.is_empty() {
+            // Room for the tag of the last (partial, or the one empty) frame.
+            self.batch.extend_from_slice(&[0u8; TAG_LEN]);
+        }
+        self.seal_batch(true)?;
         self.out.flush()?;
         let Self { out, .. } = self;
         Ok(out)
@@ -138,25 +134,27 @@ impl<W: Write> Write for Encryptor<W> {
                 "an earlier write failed; the envelope is incomplete",
             ));
         }
-        if buf.is_empty() {
-            return Ok(0);
+        let capacity = self.batch_capacity();
+        if self.batch.capacity() < capacity {
+            // Untouched capacity costs no memory until written, so reserve a whole batch.
+            let additional = capacity - self.batch.len();
+            self.batch.reserve_exact(additional);
         }
-        let batch = self.batch_len();
-        let mut consumed = 0;
-        if self.pending.len() == batch {
-            // More plaintext exists, so the pending frames are not the last.
-            self.seal_pending(false)?;
-        } else if self.pending.is_empty() && buf.len() > batch {
-            // Fast path: seal straight from the caller's buffer, no copy into `pending`.
-            self.seal_and_write(&buf[..batch], false)?;
-            consumed = batch;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.batch.len() == capacity {
+                // More plaintext exists, so every frame in the batch is not the last.
+                self.seal_batch(false)?;
+            }
+            let in_frame = self.batch.len() % self.slot();
+            let take = rest.len().min(self.frame_size - in_frame);
+            self.batch.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if in_frame + take == self.frame_size {
+                self.batch.extend_from_slice(&[0u8; TAG_LEN]);
+            }
         }
-        // Always keep at least one byte pending once frames were written, so `finish`
-        // has a non-empty final frame to seal.
-        let take = (buf.len() - consumed).min(batch - self.pending.len());
-        self.pending
-            .extend_from_slice(&buf[consumed..consumed + take]);
-        Ok(consumed + take)
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -167,19 +165,23 @@ impl<W: Write> Write for Encryptor<W> {
 /// Opens a stream: reads yield only authenticated plaintext.
 ///
 /// A batch of frames is read ahead (one byte beyond it tells whether the batch ends the
-/// message), opened in parallel, and its plaintext released only up to the first frame that
-/// fails; that failure is then returned (as [`DecryptError::DecryptionFailed`] inside an
-/// `io::Error`) and repeated on every later read.
+/// message), opened in place in parallel, and its plaintext released only up to the first
+/// frame that fails; that failure is then returned (as [`DecryptError::DecryptionFailed`]
+/// inside an `io::Error`) and repeated on every later read.
 pub struct Decryptor<R: Read> {
     input: R,
     header: Header,
     cipher: FrameCipher,
     frame_size: usize,
-    /// Ciphertext read but not yet opened: one batch plus one look-ahead byte.
-    sealed: Vec<u8>,
-    /// Authenticated plaintext not yet returned. Zeroized on drop.
-    plain: Zeroizing<Vec<u8>>,
-    plain_pos: usize,
+    /// One batch in sealed layout plus a look-ahead byte; opened in place, so it holds
+    /// plaintext after opening. Zeroized on drop.
+    batch: Zeroizing<Vec<u8>>,
+    /// Frames of `batch` that opened and may be released.
+    ready_frames: usize,
+    /// Bytes of `batch` that belong to the opened frames (without the look-ahead byte).
+    batch_end: usize,
+    /// Next plaintext byte to release, as a position in `batch`.
+    pos: usize,
     next_index: u64,
     /// The final frame was opened.
     done: bool,
@@ -197,15 +199,15 @@ impl<R: Read> Decryptor<R> {
         let parsed = read_versioned(&mut input)?;
         let (header, cipher) = open_header(parsed, unwrappers, context)?;
         let frame_size = header.frame_size as usize;
-        let batch = batch_frames(frame_size);
         Ok(Self {
             input,
             header,
             cipher,
             frame_size,
-            sealed: Vec::with_capacity(batch * (frame_size + TAG_LEN) + 1),
-            plain: Zeroizing::new(Vec::with_capacity(batch * frame_size)),
-            plain_pos: 0,
+            batch: Zeroizing::new(Vec::new()),
+            ready_frames: 0,
+            batch_end: 0,
+            pos: 0,
             next_index: 0,
             done: false,
             failed: false,
@@ -217,84 +219,69 @@ impl<R: Read> Decryptor<R> {
         &self.header
     }
 
-    /// Reads until `sealed` holds `target` bytes or the input ends. True at end of input.
-    fn fill(&mut self, target: usize) -> io::Result<bool> {
-        let mut filled = self.sealed.len();
-        self.sealed.resize(target, 0);
-        while filled < target {
-            match self.input.read(&mut self.sealed[filled..]) {
-                Ok(0) => {
-                    self.sealed.truncate(filled);
-                    return Ok(true);
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.sealed.truncate(filled);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(false)
+    fn slot(&self) -> usize {
+        self.frame_size + TAG_LEN
     }
 
-    /// Opens the next batch into `plain`.
+    /// End (exclusive) of the plaintext of the frame that holds position `pos`.
+    fn frame_plain_end(&self, pos: usize) -> usize {
+        let start = pos / self.slot() * self.slot();
+        (start + self.frame_size).min(self.batch_end - TAG_LEN)
+    }
+
+    /// Reads and opens the next batch.
     fn next_batch(&mut self) -> io::Result<()> {
-        let slot = self.frame_size + TAG_LEN;
+        let slot = self.slot();
         let batch = batch_frames(self.frame_size);
-        let at_end = self.fill(batch * slot + 1)?;
-        let (sealed_part, frames, ends_message) = if at_end {
-            (self.sealed.len(), None, true)
-        } else {
-            (batch * slot, Some(batch), false)
-        };
-        let (frames, plaintext_len) = match frames {
-            Some(frames) => (frames, frames * self.frame_size),
-            None => match split_sealed(sealed_part, self.frame_size, self.next_index) {
-                Some(split) => split,
+        // Drop the released batch but keep its look-ahead byte.
+        self.batch.drain(..self.batch_end);
+        let target = batch * slot + 1;
+        let want = target - self.batch.len();
+        self.batch.reserve_exact(want);
+        // `read_to_end` fills spare capacity without zero-filling it first.
+        (&mut self.input)
+            .take(want as u64)
+            .read_to_end(&mut self.batch)?;
+        let at_end = self.batch.len() < target;
+        let (sealed_len, frames) = if at_end {
+            match split_sealed(self.batch.len(), self.frame_size, self.next_index) {
+                Some((frames, _)) => (self.batch.len(), frames),
                 None => return self.fail(),
-            },
-        };
-        if self.next_index + frames as u64
-            > if ends_message {
-                MAX_FRAMES
-            } else {
-                MAX_FRAMES - 1
             }
-        {
+        } else {
+            (batch * slot, batch)
+        };
+        let limit = if at_end { MAX_FRAMES } else { MAX_FRAMES - 1 };
+        if self.next_index + frames as u64 > limit {
             return self.fail();
         }
-        self.plain.clear();
-        self.plain.resize(plaintext_len, 0);
-        self.plain_pos = 0;
-        let result = open_frames(
+        let result = open_slots(
             &self.cipher,
-            &self.sealed[..sealed_part],
-            &mut self.plain,
+            &mut self.batch[..sealed_len],
             self.frame_size,
             self.next_index,
-            ends_message,
+            at_end,
         );
-        // Keep the look-ahead byte for the next batch.
-        self.sealed.drain(..sealed_part);
         self.next_index += frames as u64;
+        self.batch_end = sealed_len;
+        self.pos = 0;
         match result {
             Ok(()) => {
-                self.done = ends_message;
-                Ok(())
+                self.ready_frames = frames;
+                self.done = at_end;
             }
             Err(bad) => {
-                self.plain.truncate(bad * self.frame_size);
+                self.ready_frames = bad;
                 self.failed = true;
-                Ok(())
             }
         }
+        Ok(())
     }
 
     fn fail(&mut self) -> io::Result<()> {
         self.failed = true;
-        self.plain.clear();
-        self.plain_pos = 0;
+        self.ready_frames = 0;
+        self.pos = 0;
         Ok(())
     }
 }
@@ -305,11 +292,21 @@ impl<R: Read> Read for Decryptor<R> {
             return Ok(0);
         }
         loop {
-            if self.plain_pos < self.plain.len() {
-                let n = buf.len().min(self.plain.len() - self.plain_pos);
-                buf[..n].copy_from_slice(&self.plain[self.plain_pos..self.plain_pos + n]);
-                self.plain_pos += n;
-                return Ok(n);
+            // Copy across as many released frames as fit, skipping their tags.
+            let ready_end = (self.ready_frames * self.slot()).min(self.batch_end);
+            let mut written = 0;
+            while written < buf.len() && self.pos < ready_end {
+                let end = self.frame_plain_end(self.pos);
+                let n = (buf.len() - written).min(end.saturating_sub(self.pos));
+                buf[written..written + n].copy_from_slice(&self.batch[self.pos..self.pos + n]);
+                written += n;
+                self.pos += n;
+                if self.pos >= end {
+                    self.pos = (self.pos / self.slot() + 1) * self.slot();
+                }
+            }
+            if written > 0 {
+                return Ok(written);
             }
             if self.failed {
                 return Err(DecryptError::DecryptionFailed.into());
