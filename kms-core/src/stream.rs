@@ -5,7 +5,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use crate::aead::{FrameCipher, TAG_LEN};
 use crate::body::{open_slots, seal_frames, split_sealed};
@@ -19,6 +19,30 @@ use crate::wrap::KeyWrapper;
 const MAX_BATCH_FRAMES: usize = 32;
 /// Target plaintext bytes in one batch (fewer frames when frames are large).
 const BATCH_TARGET_BYTES: usize = 2 * 1024 * 1024;
+
+/// A buffer whose initialised bytes are zeroized on drop (with zeroize's bulk wipe, which is
+/// much faster than `Zeroizing<Vec<u8>>`'s element-by-element one). Its users keep plaintext
+/// out of the spare capacity.
+struct WipeOnDrop(Vec<u8>);
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        self.0.as_mut_slice().zeroize();
+    }
+}
+
+impl core::ops::Deref for WipeOnDrop {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for WipeOnDrop {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
 
 fn batch_frames(frame_size: usize) -> usize {
     (BATCH_TARGET_BYTES / frame_size).clamp(1, MAX_BATCH_FRAMES)
@@ -43,7 +67,7 @@ pub struct Encryptor<W: Write> {
     frame_size: usize,
     /// One batch in sealed layout: complete frames (plaintext then room for the tag), then the
     /// plaintext of a partial frame. Sealed in place. Zeroized on drop.
-    batch: Zeroizing<Vec<u8>>,
+    batch: WipeOnDrop,
     next_index: u64,
     /// Set when writing failed: the envelope is unusable.
     broken: bool,
@@ -62,7 +86,7 @@ impl<W: Write> Encryptor<W> {
             out,
             cipher,
             frame_size: options.frame_size as usize,
-            batch: Zeroizing::new(Vec::new()),
+            batch: WipeOnDrop(Vec::new()),
             next_index: 0,
             broken: false,
         })
@@ -175,7 +199,7 @@ pub struct Decryptor<R: Read> {
     frame_size: usize,
     /// One batch in sealed layout plus a look-ahead byte; opened in place, so it holds
     /// plaintext after opening. Zeroized on drop.
-    batch: Zeroizing<Vec<u8>>,
+    batch: WipeOnDrop,
     /// Frames of `batch` that opened and may be released.
     ready_frames: usize,
     /// Bytes of `batch` that belong to the opened frames (without the look-ahead byte).
@@ -204,7 +228,7 @@ impl<R: Read> Decryptor<R> {
             header,
             cipher,
             frame_size,
-            batch: Zeroizing::new(Vec::new()),
+            batch: WipeOnDrop(Vec::new()),
             ready_frames: 0,
             batch_end: 0,
             pos: 0,
@@ -233,8 +257,11 @@ impl<R: Read> Decryptor<R> {
     fn next_batch(&mut self) -> io::Result<()> {
         let slot = self.slot();
         let batch = batch_frames(self.frame_size);
-        // Drop the released batch but keep its look-ahead byte.
-        self.batch.drain(..self.batch_end);
+        // Wipe the released plaintext, then drop it but keep the look-ahead byte: plaintext is
+        // never left in the vector's spare capacity.
+        let released = self.batch_end;
+        self.batch[..released].zeroize();
+        self.batch.drain(..released);
         let target = batch * slot + 1;
         let want = target - self.batch.len();
         self.batch.reserve_exact(want);
