@@ -1,7 +1,8 @@
 //! The frame AEADs, each behind one seal-in-place / open-in-place pair.
 //!
-//! Frames are sealed in place with a detached 16-byte tag. The SM4-GCM backend lives in its own
-//! module [`sm4_gcm`] so a faster implementation can replace it by changing that module only.
+//! Frames are sealed with a detached 16-byte tag, in place (streaming) or from one buffer into
+//! another (one-shot, saving a copy). The SM4-GCM backend lives in its own module [`sm4_gcm`]
+//! so a faster implementation can replace it by changing that module only.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
@@ -61,6 +62,50 @@ impl FrameCipher {
         }
     }
 
+    /// Encrypts `input` into `output` (same length) and returns the tag.
+    pub(crate) fn seal_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        match self {
+            Self::Aes256Gcm(key) => {
+                let mut tag = [0u8; TAG_LEN];
+                key.seal_out_of_place_scatter(Nonce::assume_unique_for_key(*nonce), Aad::empty(), input, output, &[], &mut tag)
+                    .expect("output and tag lengths match by construction; frames are far below the GCM limit");
+                tag
+            }
+            Self::Sm4Gcm(key) => key.seal_into(nonce, input, output),
+        }
+    }
+
+    /// Checks `tag` and decrypts `input` into `output` (same length). On failure `output` is zeroed.
+    pub(crate) fn open_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        input: &[u8],
+        tag: &[u8; TAG_LEN],
+        output: &mut [u8],
+    ) -> Result<(), AeadFailed> {
+        let result = match self {
+            Self::Aes256Gcm(key) => key
+                .open_separate_gather(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::empty(),
+                    input,
+                    tag,
+                    output,
+                )
+                .map_err(|_| AeadFailed),
+            Self::Sm4Gcm(key) => key.open_into(nonce, input, tag, output),
+        };
+        if result.is_err() {
+            output.fill(0);
+        }
+        result
+    }
+
     /// Checks `tag` and decrypts `in_out` in place. On failure `in_out` is zeroed.
     pub(crate) fn open_in_place(
         &self,
@@ -89,10 +134,11 @@ impl FrameCipher {
 }
 
 /// The SM4-GCM backend: RustCrypto's generic GCM over the `sm4` block cipher.
-/// Replace this module (same three functions) to switch to a faster SM4-GCM.
+/// Replace this module (same `Key` type and five functions) to switch to a faster SM4-GCM.
 pub(crate) mod sm4_gcm {
     use aes_gcm::aead::AeadInOut;
     use aes_gcm::aead::array::Array;
+    use aes_gcm::aead::inout::InOutBuf;
     use aes_gcm::{AesGcm, KeyInit};
     use cipher::consts::U12;
 
@@ -123,6 +169,37 @@ pub(crate) mod sm4_gcm {
                 .encrypt_inout_detached(&Array::from(*nonce), &[], in_out.into())
                 .expect("frames are at most 16 MiB, far below the GCM length limit");
             tag.into()
+        }
+
+        /// Encrypts `input` into `output` (same length) and returns the tag.
+        pub(crate) fn seal_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            input: &[u8],
+            output: &mut [u8],
+        ) -> [u8; TAG_LEN] {
+            let buf = InOutBuf::new(input, output)
+                .expect("input and output lengths match by construction");
+            let tag = self
+                .0
+                .encrypt_inout_detached(&Array::from(*nonce), &[], buf)
+                .expect("frames are at most 16 MiB, far below the GCM length limit");
+            tag.into()
+        }
+
+        /// Checks `tag` and decrypts `input` into `output` (same length).
+        pub(crate) fn open_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            input: &[u8],
+            tag: &[u8; TAG_LEN],
+            output: &mut [u8],
+        ) -> Result<(), AeadFailed> {
+            let buf = InOutBuf::new(input, output)
+                .expect("input and output lengths match by construction");
+            self.0
+                .decrypt_inout_detached(&Array::from(*nonce), &[], buf, &Array::from(*tag))
+                .map_err(|_| AeadFailed)
         }
 
         /// Checks `tag` and decrypts `in_out` in place.
@@ -201,6 +278,20 @@ mod tests {
                 bad.iter().all(|&b| b == 0),
                 "a failed open leaves no plaintext behind"
             );
+            // Out of place agrees with in place, both ways.
+            let mut out = vec![0u8; buf.len()];
+            assert_eq!(cipher.seal_into(&nonce, b"frame plaintext", &mut out), tag);
+            assert_eq!(out, buf);
+            let mut plain = vec![0u8; buf.len()];
+            cipher.open_into(&nonce, &buf, &tag, &mut plain).unwrap();
+            assert_eq!(&plain[..], b"frame plaintext");
+            let mut wrong = tag;
+            wrong[0] ^= 1;
+            assert_eq!(
+                cipher.open_into(&nonce, &buf, &wrong, &mut plain),
+                Err(AeadFailed)
+            );
+            assert!(plain.iter().all(|&b| b == 0));
             let mut other_nonce = buf.clone();
             assert_eq!(
                 cipher.open_in_place(&[2u8; NONCE_LEN], &mut other_nonce, &tag),

@@ -59,32 +59,9 @@ fn index_u32(index: u64) -> u32 {
         .expect("frame indices are checked against MAX_FRAMES before sealing or opening")
 }
 
-/// Up to this many bytes, one-shot calls copy the input serially into an output that was never
-/// zero-filled, then seal or open in parallel; above it, each task copies its own frames into a
-/// zeroed output (parallel copies beat one saved memset on large inputs).
-const SERIAL_COPY_MAX: usize = 4 * 1024 * 1024;
-
-/// True when the one-shot APIs should copy serially (see [`SERIAL_COPY_MAX`]).
-pub(crate) fn copy_serially(len: usize) -> bool {
-    len <= SERIAL_COPY_MAX || rayon::current_num_threads() == 1
-}
-
-/// Appends `plaintext` to `out` in sealed layout (each frame followed by 16 placeholder bytes
-/// for its tag), ready for [`seal_frames`] with no source.
-pub(crate) fn push_slots(out: &mut Vec<u8>, plaintext: &[u8], frame_size: usize) {
-    out.reserve(sealed_len(plaintext.len(), frame_size));
-    if plaintext.is_empty() {
-        out.extend_from_slice(&[0u8; TAG_LEN]);
-    }
-    for frame in plaintext.chunks(frame_size) {
-        out.extend_from_slice(frame);
-        out.extend_from_slice(&[0u8; TAG_LEN]);
-    }
-}
-
-/// Seals frames `first_index..` in `slots` (sealed layout: each slot is a frame's plaintext then
-/// room for its tag; the last slot may be shorter). With `source`, each frame's plaintext is
-/// first copied from it; without, `slots` already holds it. The last frame gets the final flag
+/// Seals frames `first_index..` into `slots` (sealed layout: each slot is a frame's plaintext then
+/// room for its tag; the last slot may be shorter). With `source`, each frame is sealed from it
+/// straight into its slot; without, `slots` already holds the plaintext and is sealed in place. The last frame gets the final flag
 /// when `ends_message`. The caller checks the frame count limit.
 pub(crate) fn seal_frames(
     cipher: &FrameCipher,
@@ -101,25 +78,26 @@ pub(crate) fn seal_frames(
         .enumerate()
         .for_each(|(i, slot)| {
             let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
-            if let Some(source) = source {
-                body.copy_from_slice(&source[i * frame_size..][..body.len()]);
-            }
             let last = ends_message && i + 1 == frames;
             let nonce = frame_nonce(index_u32(first_index + i as u64), last);
-            tag.copy_from_slice(&cipher.seal_in_place(&nonce, body));
+            let sealed_tag = match source {
+                Some(source) => {
+                    cipher.seal_into(&nonce, &source[i * frame_size..][..body.len()], body)
+                }
+                None => cipher.seal_in_place(&nonce, body),
+            };
+            tag.copy_from_slice(&sealed_tag);
         });
 }
 
 /// Opens frames `first_index..` of `sealed` (sealed layout) into `out`, the contiguous
-/// plaintext (length from [`split_sealed`]). With `copy`, each frame's ciphertext is first
-/// copied from `sealed`; without, `out` already holds the ciphertexts back to back.
+/// plaintext (length from [`split_sealed`]), each frame straight from its slot.
 /// On failure returns the position (within this call) of the first frame that did not
 /// authenticate: `out` then holds the plaintext of the frames before it and zeros after.
 pub(crate) fn open_frames(
     cipher: &FrameCipher,
     sealed: &[u8],
     out: &mut [u8],
-    copy: bool,
     frame_size: usize,
     first_index: u64,
     ends_message: bool,
@@ -129,13 +107,10 @@ pub(crate) fn open_frames(
     debug_assert_eq!(out.len() + frames * TAG_LEN, sealed.len());
     let open_one = |i: usize, input: &[u8], output: &mut [u8]| -> bool {
         let (body, tag) = input.split_at(input.len() - TAG_LEN);
-        if copy {
-            output.copy_from_slice(body);
-        }
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("split at TAG_LEN from the end");
         let last = ends_message && i + 1 == frames;
         let nonce = frame_nonce(index_u32(first_index + i as u64), last);
-        cipher.open_in_place(&nonce, output, tag).is_ok()
+        cipher.open_into(&nonce, body, tag, output).is_ok()
     };
     let results: Vec<bool> = if out.is_empty() {
         // The one empty frame of an empty message.
@@ -237,28 +212,25 @@ mod tests {
         let plaintext: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         let mut sealed = vec![0u8; sealed_len(plaintext.len(), 64)];
         seal_frames(&cipher, Some(&plaintext), &mut sealed, 64, 0, true);
-        // Sealing from a source and sealing slots filled by `push_slots` agree.
+        // Sealing from a source and sealing slots in place agree.
         let mut slots = Vec::new();
-        push_slots(&mut slots, &plaintext, 64);
+        for frame in plaintext.chunks(64) {
+            slots.extend_from_slice(frame);
+            slots.extend_from_slice(&[0u8; TAG_LEN]);
+        }
         seal_frames(&cipher, None, &mut slots, 64, 0, true);
         assert_eq!(slots, sealed);
         let mut out = vec![0u8; plaintext.len()];
-        open_frames(&cipher, &sealed, &mut out, true, 64, 0, true).unwrap();
+        open_frames(&cipher, &sealed, &mut out, 64, 0, true).unwrap();
         assert_eq!(out, plaintext);
         // Wrong position in the stream or missing final flag: everything fails from frame 0.
+        assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 1, true), Err(0));
         assert_eq!(
-            open_frames(&cipher, &sealed, &mut out, true, 64, 1, true),
-            Err(0)
-        );
-        assert_eq!(
-            open_frames(&cipher, &sealed, &mut out, true, 64, 0, false),
+            open_frames(&cipher, &sealed, &mut out, 64, 0, false),
             Err(15)
         );
         sealed[80 * 4 + 3] ^= 0x80;
-        assert_eq!(
-            open_frames(&cipher, &sealed, &mut out, true, 64, 0, true),
-            Err(4)
-        );
+        assert_eq!(open_frames(&cipher, &sealed, &mut out, 64, 0, true), Err(4));
         assert_eq!(&out[..256], &plaintext[..256]);
         assert!(out[256..].iter().all(|&b| b == 0));
         // In place: slots before the bad one hold plaintext, the rest is zeroed.

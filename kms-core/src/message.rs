@@ -4,8 +4,7 @@
 use zeroize::Zeroizing;
 
 use crate::aead::FrameCipher;
-use crate::aead::TAG_LEN;
-use crate::body::{copy_serially, open_frames, push_slots, seal_frames, sealed_len, split_sealed};
+use crate::body::{open_frames, seal_frames, sealed_len, split_sealed};
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError, FormatError, WrapError};
 use crate::format::{
@@ -52,22 +51,18 @@ pub fn encrypt(
         return Err(FormatError::UnsupportedFrameSize(options.frame_size).into());
     }
     let (header, cipher) = seal_header(wrappers, options)?;
-    let body_len = sealed_len(plaintext.len(), frame_size);
-    let out = if copy_serially(plaintext.len()) {
-        // One copy pass into memory that was never zero-filled, then parallel sealing in place.
-        let mut out = Vec::with_capacity(header.len() + body_len);
-        out.extend_from_slice(&header);
-        push_slots(&mut out, plaintext, frame_size);
-        seal_frames(&cipher, None, &mut out[header.len()..], frame_size, 0, true);
-        out
-    } else {
-        // Each task copies and seals its own frames.
-        let mut out = vec![0u8; header.len() + body_len];
-        out[..header.len()].copy_from_slice(&header);
-        let body = &mut out[header.len()..];
-        seal_frames(&cipher, Some(plaintext), body, frame_size, 0, true);
-        out
-    };
+    // Zeroed memory from the allocator (often fresh pages, no memset); each task seals its
+    // frames from the plaintext straight into place.
+    let mut out = vec![0u8; header.len() + sealed_len(plaintext.len(), frame_size)];
+    out[..header.len()].copy_from_slice(&header);
+    seal_frames(
+        &cipher,
+        Some(plaintext),
+        &mut out[header.len()..],
+        frame_size,
+        0,
+        true,
+    );
     Ok(out)
 }
 
@@ -88,17 +83,8 @@ pub fn decrypt(
     let (_, plaintext_len) =
         split_sealed(body.len(), frame_size, 0).ok_or(DecryptError::DecryptionFailed)?;
     // Zeroized if any frame fails: partial plaintext never outlives this call.
-    let mut out = Zeroizing::new(Vec::new());
-    let copy_in_tasks = !copy_serially(plaintext_len);
-    if copy_in_tasks {
-        out.resize(plaintext_len, 0);
-    } else {
-        out.reserve_exact(plaintext_len);
-        for frame in body.chunks(frame_size + TAG_LEN) {
-            out.extend_from_slice(&frame[..frame.len() - TAG_LEN]);
-        }
-    }
-    open_frames(&cipher, body, &mut out, copy_in_tasks, frame_size, 0, true)
+    let mut out = Zeroizing::new(vec![0u8; plaintext_len]);
+    open_frames(&cipher, body, &mut out, frame_size, 0, true)
         .map_err(|_| DecryptError::DecryptionFailed)?;
     Ok(core::mem::take(&mut *out))
 }
