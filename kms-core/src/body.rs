@@ -50,6 +50,15 @@ pub(crate) fn frame_count(plaintext_len: usize, frame_size: usize) -> usize {
     plaintext_len.div_ceil(frame_size).max(1)
 }
 
+/// Below this many bytes, handing the work to the rayon pool costs more than it saves.
+const PARALLEL_MIN_BYTES: usize = 2 * MIN_BYTES_PER_TASK;
+
+/// Whether to spread `len` bytes of frames over the rayon pool, or seal/open them on the
+/// calling thread (small inputs, or a one-thread pool where the hand-off is pure overhead).
+fn in_parallel(len: usize) -> bool {
+    len >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1
+}
+
 fn min_frames_per_task(frame_size: usize) -> usize {
     (MIN_BYTES_PER_TASK / frame_size).max(1)
 }
@@ -72,22 +81,28 @@ pub(crate) fn seal_frames(
     ends_message: bool,
 ) {
     let frames = slots.len().div_ceil(frame_size + TAG_LEN);
-    slots
-        .par_chunks_mut(frame_size + TAG_LEN)
-        .with_min_len(min_frames_per_task(frame_size))
-        .enumerate()
-        .for_each(|(i, slot)| {
-            let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
-            let last = ends_message && i + 1 == frames;
-            let nonce = frame_nonce(index_u32(first_index + i as u64), last);
-            let sealed_tag = match source {
-                Some(source) => {
-                    cipher.seal_into(&nonce, &source[i * frame_size..][..body.len()], body)
-                }
-                None => cipher.seal_in_place(&nonce, body),
-            };
-            tag.copy_from_slice(&sealed_tag);
-        });
+    let seal_one = |(i, slot): (usize, &mut [u8])| {
+        let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+        let last = ends_message && i + 1 == frames;
+        let nonce = frame_nonce(index_u32(first_index + i as u64), last);
+        let sealed_tag = match source {
+            Some(source) => cipher.seal_into(&nonce, &source[i * frame_size..][..body.len()], body),
+            None => cipher.seal_in_place(&nonce, body),
+        };
+        tag.copy_from_slice(&sealed_tag);
+    };
+    if in_parallel(slots.len()) {
+        slots
+            .par_chunks_mut(frame_size + TAG_LEN)
+            .with_min_len(min_frames_per_task(frame_size))
+            .enumerate()
+            .for_each(seal_one);
+    } else {
+        slots
+            .chunks_mut(frame_size + TAG_LEN)
+            .enumerate()
+            .for_each(seal_one);
+    }
 }
 
 /// Opens frames `first_index..` of `sealed` (sealed layout) into `out`, the contiguous
@@ -115,11 +130,18 @@ pub(crate) fn open_frames(
     let results: Vec<bool> = if out.is_empty() {
         // The one empty frame of an empty message.
         vec![open_one(0, sealed, &mut [])]
-    } else {
+    } else if in_parallel(sealed.len()) {
         sealed
             .par_chunks(slot)
             .zip(out.par_chunks_mut(frame_size))
             .with_min_len(min_frames_per_task(frame_size))
+            .enumerate()
+            .map(|(i, (input, output))| open_one(i, input, output))
+            .collect()
+    } else {
+        sealed
+            .chunks(slot)
+            .zip(out.chunks_mut(frame_size))
             .enumerate()
             .map(|(i, (input, output))| open_one(i, input, output))
             .collect()
@@ -138,18 +160,27 @@ pub(crate) fn open_slots(
 ) -> Result<(), usize> {
     let slot_len = frame_size + TAG_LEN;
     let frames = slots.len().div_ceil(slot_len);
-    let results: Vec<bool> = slots
-        .par_chunks_mut(slot_len)
-        .with_min_len(min_frames_per_task(frame_size))
-        .enumerate()
-        .map(|(i, slot)| {
-            let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
-            let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("split at TAG_LEN from the end");
-            let last = ends_message && i + 1 == frames;
-            let nonce = frame_nonce(index_u32(first_index + i as u64), last);
-            cipher.open_in_place(&nonce, body, tag).is_ok()
-        })
-        .collect();
+    let open_one = |(i, slot): (usize, &mut [u8])| {
+        let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+        let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("split at TAG_LEN from the end");
+        let last = ends_message && i + 1 == frames;
+        let nonce = frame_nonce(index_u32(first_index + i as u64), last);
+        cipher.open_in_place(&nonce, body, tag).is_ok()
+    };
+    let results: Vec<bool> = if in_parallel(slots.len()) {
+        slots
+            .par_chunks_mut(slot_len)
+            .with_min_len(min_frames_per_task(frame_size))
+            .enumerate()
+            .map(open_one)
+            .collect()
+    } else {
+        slots
+            .chunks_mut(slot_len)
+            .enumerate()
+            .map(open_one)
+            .collect()
+    };
     first_failure(results, slots, slot_len)
 }
 
