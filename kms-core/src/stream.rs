@@ -1,7 +1,7 @@
 //! Streaming encryption (`std::io::Write`) and decryption (`std::io::Read`).
 //!
-//! Both sides work on a bounded batch of frames at a time (sealed or opened in parallel), so
-//! memory stays flat whatever the input size: at most about two batches of up to 2 MiB each.
+//! Both sides hold one batch of frames (up to 32 frames, about 2 MiB) and seal or open it in
+//! place, in parallel, so memory stays flat whatever the input size.
 
 use std::io::{self, ErrorKind, Read, Write};
 
