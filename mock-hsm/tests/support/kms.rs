@@ -124,3 +124,13 @@ pub fn unb64(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text).expect("base64")
 }
+
+pub trait DispatchRaw {
+    fn dispatch_raw(&self, ctx: &CallContext, action: &str, body: &[u8]) -> Result<Value, ApiError>;
+}
+
+impl DispatchRaw for Hsm {
+    fn dispatch_raw(&self, ctx: &CallContext, action: &str, body: &[u8]) -> Result<Value, ApiError> {
+        self.dispatch(ctx, action, body).map(|out| serde_json::from_slice(&out).unwrap())
+    }
+}
