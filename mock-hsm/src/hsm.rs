@@ -133,6 +133,8 @@ pub struct HsmConfig {
     pub default_region: String,
     /// Symmetric algorithm choice.
     pub symmetric: SymmetricPolicy,
+    /// A seed file applied at open (existing keys are never overwritten).
+    pub seed_file: Option<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for HsmConfig {
@@ -143,6 +145,7 @@ impl core::fmt::Debug for HsmConfig {
             .field("mock_clock", &self.mock_clock.is_some())
             .field("default_region", &self.default_region)
             .field("symmetric", &self.symmetric)
+            .field("seed_file", &self.seed_file)
             .finish()
     }
 }
@@ -166,7 +169,14 @@ impl HsmConfig {
             mock_clock: None,
             default_region: "ap-guangzhou".into(),
             symmetric: SymmetricPolicy::ByRegion,
+            seed_file: None,
         }
+    }
+
+    /// Applies this seed file at open.
+    pub fn with_seed_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.seed_file = Some(path.into());
+        self
     }
 
     /// Uses a fresh [`MockClock`] (reachable through [`Hsm::mock_clock`]).
@@ -373,11 +383,14 @@ impl Hsm {
         let store = Store::open(&config.storage, &config.root_key)?;
         let hsm = Self {
             store,
-            clock: config.clock,
-            mock_clock: config.mock_clock,
-            default_region: config.default_region,
+            clock: config.clock.clone(),
+            mock_clock: config.mock_clock.clone(),
+            default_region: config.default_region.clone(),
             symmetric: config.symmetric,
         };
+        if let Some(seed) = &config.seed_file {
+            hsm.apply_seed_file(seed)?;
+        }
         hsm.run_due_rotations().map_err(|e| OpenError::Database(e.message))?;
         Ok(hsm)
     }
