@@ -69,7 +69,12 @@ pub(crate) fn aad(header: &[u8; HEADER_LEN], canonical_context: &[u8]) -> Vec<u8
 
 /// Renders a blob.
 pub(crate) fn encode(header: &[u8; HEADER_LEN], nonce: &[u8; NONCE_LEN], sealed: &[u8]) -> String {
-    format!("{}{SEPARATOR}{}{SEPARATOR}{}", B64.encode(header), B64.encode(nonce), B64.encode(sealed))
+    format!(
+        "{}{SEPARATOR}{}{SEPARATOR}{}",
+        B64.encode(header),
+        B64.encode(nonce),
+        B64.encode(sealed)
+    )
 }
 
 /// Parses a blob; `None` for anything that is not a well-formed version-1 blob.
@@ -93,7 +98,9 @@ pub(crate) fn parse(text: &str) -> Option<Blob> {
         ALG_SM4_GCM => Algorithm::Sm4,
         _ => return None,
     };
-    let key_id = core::str::from_utf8(&header[5..5 + KEY_ID_LEN]).ok()?.to_owned();
+    let key_id = core::str::from_utf8(&header[5..5 + KEY_ID_LEN])
+        .ok()?
+        .to_owned();
     if !crate::hsm::is_valid_key_id(&key_id) {
         return None;
     }
@@ -101,7 +108,14 @@ pub(crate) fn parse(text: &str) -> Option<Blob> {
     if version == 0 {
         return None;
     }
-    Some(Blob { header, algorithm, key_id, version, nonce, sealed })
+    Some(Blob {
+        header,
+        algorithm,
+        key_id,
+        version,
+        nonce,
+        sealed,
+    })
 }
 
 #[cfg(test)]
@@ -116,7 +130,10 @@ mod tests {
         let text = encode(&h, &[1; 12], &[2; 20]);
         assert_eq!(text.matches("-k-").count(), 2);
         let blob = parse(&text).unwrap();
-        assert_eq!((blob.key_id.as_str(), blob.version, blob.algorithm), (ID, 7, Algorithm::Sm4));
+        assert_eq!(
+            (blob.key_id.as_str(), blob.version, blob.algorithm),
+            (ID, 7, Algorithm::Sm4)
+        );
         assert_eq!(blob.sealed, vec![2; 20]);
     }
 
@@ -133,7 +150,11 @@ mod tests {
             &format!("{good}-k-AAAA"),
             &good.replacen(&B64.encode([1u8; 12]), &B64.encode([1u8; 11]), 1),
             &encode(&h, &[1; 12], &[2; 15]),
-            &encode(&header(Algorithm::Aes256, ID, 0).unwrap(), &[1; 12], &[2; 20]),
+            &encode(
+                &header(Algorithm::Aes256, ID, 0).unwrap(),
+                &[1; 12],
+                &[2; 20],
+            ),
         ] {
             assert!(parse(bad).is_none(), "{bad}");
         }

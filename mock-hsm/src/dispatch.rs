@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use crate::api::{ApiError, CallContext, KmsApi};
 use crate::hsm::{
-    ARCHIVED, DISABLED, ENABLED, Hsm, KeyFilter, KeyInfo, NewKey, PENDING_DELETE, PENDING_IMPORT, REGIONS, Scope,
-    USAGE_SYMMETRIC, err,
+    ARCHIVED, DISABLED, ENABLED, Hsm, KeyFilter, KeyInfo, NewKey, PENDING_DELETE, PENDING_IMPORT,
+    REGIONS, Scope, USAGE_SYMMETRIC, err,
 };
 use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
 
@@ -54,7 +54,12 @@ const UNSUPPORTED_ACTIONS: &[&str] = &[
 ];
 
 impl KmsApi for Hsm {
-    fn dispatch(&self, ctx: &CallContext, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    fn dispatch(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        params: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         let scope = self.scope(ctx);
         let p = params;
         match action {
@@ -85,8 +90,15 @@ impl KmsApi for Hsm {
             }
             "ScheduleKeyDeletion" => {
                 let r: ScheduleReq = parse(p)?;
-                let deletion_date = self.schedule_deletion(scope, &r.key_id, r.pending_window_in_days)?;
-                respond(ctx, ScheduleResp { deletion_date, key_id: r.key_id })
+                let deletion_date =
+                    self.schedule_deletion(scope, &r.key_id, r.pending_window_in_days)?;
+                respond(
+                    ctx,
+                    ScheduleResp {
+                        deletion_date,
+                        key_id: r.key_id,
+                    },
+                )
             }
             "CancelKeyDeletion" => {
                 let r: KeyIdReq = parse(p)?;
@@ -111,12 +123,22 @@ impl KmsApi for Hsm {
             "GetKeyRotationStatus" => {
                 let r: KeyIdReq = parse(p)?;
                 let key_rotation_enabled = self.rotation_status(scope, &r.key_id)?;
-                respond(ctx, RotationStatusResp { key_rotation_enabled })
+                respond(
+                    ctx,
+                    RotationStatusResp {
+                        key_rotation_enabled,
+                    },
+                )
             }
             "RotateKey" => {
                 let r: KeyIdReq = parse(p)?;
                 self.rotate_now(scope, &r.key_id)?;
-                respond(ctx, TaskResp { task_id: uuid::Uuid::new_v4().to_string() })
+                respond(
+                    ctx,
+                    TaskResp {
+                        task_id: uuid::Uuid::new_v4().to_string(),
+                    },
+                )
             }
             "Encrypt" => respond(ctx, encrypt(self, scope, p)?),
             "Decrypt" => respond(ctx, decrypt(self, scope, p)?),
@@ -129,12 +151,25 @@ impl KmsApi for Hsm {
                 }
                 let bytes = crate::material::random_bytes(r.number_of_bytes as usize)
                     .map_err(|_| err("InternalError", "random generator failed"))?;
-                respond(ctx, PlaintextResp { key_id: None, plaintext: Zeroizing::new(B64.encode(&bytes[..])) })
+                respond(
+                    ctx,
+                    PlaintextResp {
+                        key_id: None,
+                        plaintext: Zeroizing::new(B64.encode(&bytes[..])),
+                    },
+                )
             }
             "GetPublicKey" => {
                 let r: KeyIdReq = parse(p)?;
                 let der = self.public_key(scope, &r.key_id)?;
-                respond(ctx, PublicKeyResp { public_key: B64.encode(&der), public_key_pem: public_key_pem(&der), key_id: r.key_id })
+                respond(
+                    ctx,
+                    PublicKeyResp {
+                        public_key: B64.encode(&der),
+                        public_key_pem: public_key_pem(&der),
+                        key_id: r.key_id,
+                    },
+                )
             }
             "AsymmetricRsaDecrypt" => {
                 let r: RsaDecryptReq = parse(p)?;
@@ -143,26 +178,55 @@ impl KmsApi for Hsm {
                 })?;
                 let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
                 let plaintext = self.rsa_decrypt(scope, &r.key_id, padding, &ciphertext)?;
-                respond(ctx, PlaintextResp { key_id: Some(r.key_id), plaintext: Zeroizing::new(B64.encode(&plaintext[..])) })
+                respond(
+                    ctx,
+                    PlaintextResp {
+                        key_id: Some(r.key_id),
+                        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
+                    },
+                )
             }
             "AsymmetricSm2Decrypt" => {
                 let r: Sm2DecryptReq = parse(p)?;
                 let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
                 let plaintext = self.sm2_decrypt(scope, &r.key_id, &ciphertext)?;
-                respond(ctx, PlaintextResp { key_id: Some(r.key_id), plaintext: Zeroizing::new(B64.encode(&plaintext[..])) })
+                respond(
+                    ctx,
+                    PlaintextResp {
+                        key_id: Some(r.key_id),
+                        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
+                    },
+                )
             }
             "SignByAsymmetricKey" => {
                 let r: SignReq = parse(p)?;
-                let (algorithm, message) = sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
-                let signature = self.sign(scope, &r.key_id, algorithm, sign_input(&message, r.message_type.as_deref())?)?;
-                respond(ctx, SignResp { signature: B64.encode(signature) })
+                let (algorithm, message) =
+                    sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
+                let signature = self.sign(
+                    scope,
+                    &r.key_id,
+                    algorithm,
+                    sign_input(&message, r.message_type.as_deref())?,
+                )?;
+                respond(
+                    ctx,
+                    SignResp {
+                        signature: B64.encode(signature),
+                    },
+                )
             }
             "VerifyByAsymmetricKey" => {
                 let r: VerifyReq = parse(p)?;
-                let (algorithm, message) = sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
+                let (algorithm, message) =
+                    sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
                 let signature = decode_b64(&r.signature_value, "SignatureValue")?;
-                let signature_valid =
-                    self.verify(scope, &r.key_id, algorithm, sign_input(&message, r.message_type.as_deref())?, &signature)?;
+                let signature_valid = self.verify(
+                    scope,
+                    &r.key_id,
+                    algorithm,
+                    sign_input(&message, r.message_type.as_deref())?,
+                    &signature,
+                )?;
                 respond(ctx, VerifyResp { signature_valid })
             }
             "GetParametersForImport" => {
@@ -187,7 +251,13 @@ impl KmsApi for Hsm {
             "ImportKeyMaterial" => {
                 let r: ImportReq = parse(p)?;
                 let material = decode_b64(&r.encrypted_key_material, "EncryptedKeyMaterial")?;
-                self.import_key_material(scope, &r.key_id, &r.import_token, &material, r.valid_to.unwrap_or(0))?;
+                self.import_key_material(
+                    scope,
+                    &r.key_id,
+                    &r.import_token,
+                    &material,
+                    r.valid_to.unwrap_or(0),
+                )?;
                 respond(ctx, Empty {})
             }
             "DeleteImportedKeyMaterial" => {
@@ -197,12 +267,22 @@ impl KmsApi for Hsm {
             }
             "ListAlgorithms" => respond(ctx, list_algorithms(self, scope)),
             "GetServiceStatus" => respond(ctx, service_status()),
-            "GetRegions" => respond(ctx, RegionsResp { regions: regions(self) }),
+            "GetRegions" => respond(
+                ctx,
+                RegionsResp {
+                    regions: regions(self),
+                },
+            ),
             other if UNSUPPORTED_ACTIONS.contains(&other) => Err(err(
                 "UnsupportedOperation",
-                format!("{other} (white-box keys, hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"),
+                format!(
+                    "{other} (white-box keys, hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
+                ),
             )),
-            other => Err(err("InvalidAction", format!("action {other} does not exist in KMS 2019-01-18"))),
+            other => Err(err(
+                "InvalidAction",
+                format!("action {other} does not exist in KMS 2019-01-18"),
+            )),
         }
     }
 }
@@ -210,21 +290,40 @@ impl KmsApi for Hsm {
 // ---- parsing ----
 
 fn parse<T: DeserializeOwned>(params: &[u8]) -> Result<T, ApiError> {
-    let params: &[u8] = if params.iter().all(u8::is_ascii_whitespace) { b"{}" } else { params };
+    let params: &[u8] = if params.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        params
+    };
     serde_json::from_slice(params).map_err(|e| {
         let text = e.to_string();
         if let Some(rest) = text.strip_prefix("missing field `") {
             let field = rest.split('`').next().unwrap_or("");
-            err("MissingParameter", format!("the required parameter {field} is missing"))
+            err(
+                "MissingParameter",
+                format!("the required parameter {field} is missing"),
+            )
         } else if e.is_data() {
             // Never echo values (they may be secrets): keep only what was expected.
-            let expected = text.split(", expected ").nth(1).map(|s| s.split(" at line").next().unwrap_or(s));
+            let expected = text
+                .split(", expected ")
+                .nth(1)
+                .map(|s| s.split(" at line").next().unwrap_or(s));
             match expected {
-                Some(exp) => err("InvalidParameter", format!("a parameter has the wrong type: expected {exp}")),
-                None => err("InvalidParameter", "a parameter has the wrong type or value"),
+                Some(exp) => err(
+                    "InvalidParameter",
+                    format!("a parameter has the wrong type: expected {exp}"),
+                ),
+                None => err(
+                    "InvalidParameter",
+                    "a parameter has the wrong type or value",
+                ),
             }
         } else {
-            err("InvalidParameter", "the request parameters are not a JSON object")
+            err(
+                "InvalidParameter",
+                "the request parameters are not a JSON object",
+            )
         }
     })
 }
@@ -240,7 +339,11 @@ fn de_u64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> 
     match Option::<Num>::deserialize(d)? {
         None => Ok(None),
         Some(Num::N(n)) => Ok(Some(n)),
-        Some(Num::S(s)) => s.trim().parse().map(Some).map_err(|_| serde::de::Error::custom("invalid type: string, expected u64")),
+        Some(Num::S(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("invalid type: string, expected u64")),
     }
 }
 
@@ -249,9 +352,12 @@ fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 fn decode_b64(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    B64.decode(text.trim())
-        .map(Zeroizing::new)
-        .map_err(|_| err("InvalidParameter", format!("{field} must be standard base64")))
+    B64.decode(text.trim()).map(Zeroizing::new).map_err(|_| {
+        err(
+            "InvalidParameter",
+            format!("{field} must be standard base64"),
+        )
+    })
 }
 
 // ---- requests ----
@@ -479,8 +585,14 @@ struct WithRequestId<'a, T: Serialize> {
 fn respond(ctx: &CallContext, body: impl Serialize) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     // Pre-sized so the buffer (which may hold secrets) is not reallocated and left behind.
     let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
-    serde_json::to_writer(&mut *out, &WithRequestId { body, request_id: &ctx.request_id })
-        .map_err(|_| err("InternalError", "response serialisation failed"))?;
+    serde_json::to_writer(
+        &mut *out,
+        &WithRequestId {
+            body,
+            request_id: &ctx.request_id,
+        },
+    )
+    .map_err(|_| err("InternalError", "response serialisation failed"))?;
     Ok(out)
 }
 
@@ -635,7 +747,10 @@ fn metadata(info: &KeyInfo) -> KeyMetadata {
 fn check_cluster(cluster: Option<&str>) -> Result<(), ApiError> {
     match cluster {
         None | Some("") | Some("default") => Ok(()),
-        Some(_) => Err(err("InvalidParameterValue.InvalidHsmClusterId", "the mock has only the shared cluster (HsmClusterId \"\" or \"default\")")),
+        Some(_) => Err(err(
+            "InvalidParameterValue.InvalidHsmClusterId",
+            "the mock has only the shared cluster (HsmClusterId \"\" or \"default\")",
+        )),
     }
 }
 
@@ -645,7 +760,12 @@ fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
     let external = match r.r#type.unwrap_or(1) {
         1 => false,
         2 => true,
-        _ => return Err(err("InvalidParameterValue.InvalidType", "Type must be 1 (KMS-generated) or 2 (EXTERNAL)")),
+        _ => {
+            return Err(err(
+                "InvalidParameterValue.InvalidType",
+                "Type must be 1 (KMS-generated) or 2 (EXTERNAL)",
+            ));
+        }
     };
     let row = hsm.create_key(
         scope,
@@ -654,7 +774,11 @@ fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
             description: r.description,
             key_usage: r.key_usage,
             external,
-            tags: r.tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
+            tags: r
+                .tags
+                .into_iter()
+                .map(|t| (t.tag_key, t.tag_value))
+                .collect(),
         },
     )?;
     #[derive(Serialize)]
@@ -691,7 +815,9 @@ fn describe_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize,
     struct Resp {
         key_metadata: KeyMetadata,
     }
-    Ok(Resp { key_metadata: metadata(&info) })
+    Ok(Resp {
+        key_metadata: metadata(&info),
+    })
 }
 
 fn describe_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
@@ -702,7 +828,9 @@ fn describe_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize
     struct Resp {
         key_metadatas: Vec<KeyMetadata>,
     }
-    Ok(Resp { key_metadatas: infos.iter().map(metadata).collect() })
+    Ok(Resp {
+        key_metadatas: infos.iter().map(metadata).collect(),
+    })
 }
 
 fn page(r: &ListReq) -> Result<(usize, usize), ApiError> {
@@ -721,7 +849,14 @@ fn list_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, Ap
     let mut keys = if r.role.unwrap_or(0) == 1 {
         Vec::new() // no keys created by cloud products
     } else {
-        hsm.list_keys(scope, &KeyFilter { key_usage: Some("ALL".into()), ascending: true, ..KeyFilter::default() })?
+        hsm.list_keys(
+            scope,
+            &KeyFilter {
+                key_usage: Some("ALL".into()),
+                ascending: true,
+                ..KeyFilter::default()
+            },
+        )?
     };
     keys.retain(|k| [ENABLED, DISABLED, PENDING_IMPORT].contains(&k.row.key_state.as_str()));
     #[derive(Serialize)]
@@ -731,7 +866,14 @@ fn list_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, Ap
         total_count: usize,
     }
     let total_count = keys.len();
-    let keys = keys.into_iter().skip(offset).take(limit).map(|k| KeyIdResp { key_id: k.row.key_id }).collect();
+    let keys = keys
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|k| KeyIdResp {
+            key_id: k.row.key_id,
+        })
+        .collect();
     Ok(Resp { keys, total_count })
 }
 
@@ -748,17 +890,28 @@ fn list_key_detail(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Seriali
         search: r.search_key_alias.clone(),
         origin: r.origin.clone(),
         key_usage: r.key_usage.clone(),
-        tag_filters: r.tag_filters.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(),
+        tag_filters: r
+            .tag_filters
+            .iter()
+            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+            .collect(),
         ascending: r.order_type.unwrap_or(0) == 1,
     };
-    let keys = if r.role.unwrap_or(0) == 1 { Vec::new() } else { hsm.list_keys(scope, &filter)? };
+    let keys = if r.role.unwrap_or(0) == 1 {
+        Vec::new()
+    } else {
+        hsm.list_keys(scope, &filter)?
+    };
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct Resp {
         total_count: usize,
         key_metadatas: Vec<KeyMetadata>,
     }
-    Ok(Resp { total_count: keys.len(), key_metadatas: keys.iter().skip(offset).take(limit).map(metadata).collect() })
+    Ok(Resp {
+        total_count: keys.len(),
+        key_metadatas: keys.iter().skip(offset).take(limit).map(metadata).collect(),
+    })
 }
 
 fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
@@ -766,16 +919,36 @@ fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiE
     let plaintext = B64
         .decode(r.plaintext.trim())
         .map(Zeroizing::new)
-        .map_err(|_| err("InvalidParameterValue.InvalidPlaintext", "Plaintext must be standard base64"))?;
-    let ciphertext_blob = hsm.encrypt(scope, &r.key_id, &plaintext, r.encryption_context.as_deref())?;
-    Ok(EncryptResp { ciphertext_blob, key_id: r.key_id })
+        .map_err(|_| {
+            err(
+                "InvalidParameterValue.InvalidPlaintext",
+                "Plaintext must be standard base64",
+            )
+        })?;
+    let ciphertext_blob = hsm.encrypt(
+        scope,
+        &r.key_id,
+        &plaintext,
+        r.encryption_context.as_deref(),
+    )?;
+    Ok(EncryptResp {
+        ciphertext_blob,
+        key_id: r.key_id,
+    })
 }
 
 fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
     let r: DecryptReq = parse(p)?;
     let opened = hsm.decrypt(scope, &r.ciphertext_blob, r.encryption_context.as_deref())?;
-    let out = hsm.seal_for_caller(opened.plaintext, r.encryption_public_key.as_deref(), r.encryption_algorithm.as_deref())?;
-    Ok(PlaintextResp { key_id: Some(opened.key_id), plaintext: Zeroizing::new(B64.encode(&out[..])) })
+    let out = hsm.seal_for_caller(
+        opened.plaintext,
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+    )?;
+    Ok(PlaintextResp {
+        key_id: Some(opened.key_id),
+        plaintext: Zeroizing::new(B64.encode(&out[..])),
+    })
 }
 
 fn re_encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
@@ -787,45 +960,97 @@ fn re_encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
         r.source_encryption_context.as_deref(),
         r.destination_encryption_context.as_deref(),
     )?;
-    Ok(ReEncryptResp { ciphertext_blob: out.blob, key_id: out.key_id, source_key_id: out.source_key_id, re_encrypted: out.re_encrypted })
+    Ok(ReEncryptResp {
+        ciphertext_blob: out.blob,
+        key_id: out.key_id,
+        source_key_id: out.source_key_id,
+        re_encrypted: out.re_encrypted,
+    })
 }
 
 fn generate_data_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
     let r: DataKeyReq = parse(p)?;
     if r.is_hosted_by_kms.unwrap_or(0) != 0 {
-        return Err(err("UnsupportedOperation", "data keys hosted by KMS (IsHostedByKms=1) are not supported by the tkms mock"));
+        return Err(err(
+            "UnsupportedOperation",
+            "data keys hosted by KMS (IsHostedByKms=1) are not supported by the tkms mock",
+        ));
     }
     let len = match (r.number_of_bytes, r.key_spec.as_deref()) {
         (Some(n), _) if (1..=1024).contains(&n) => n as usize,
         (Some(_), _) => return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024")),
         (None, Some("AES_128")) => 16,
         (None, Some("AES_256")) => 32,
-        (None, Some(_)) => return Err(err("InvalidParameter", "KeySpec must be AES_128 or AES_256")),
-        (None, None) => return Err(err("InvalidParameter", "one of KeySpec and NumberOfBytes is required")),
+        (None, Some(_)) => {
+            return Err(err(
+                "InvalidParameter",
+                "KeySpec must be AES_128 or AES_256",
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                "InvalidParameter",
+                "one of KeySpec and NumberOfBytes is required",
+            ));
+        }
     };
-    let (data_key, ciphertext_blob) = hsm.generate_data_key(scope, &r.key_id, len, r.encryption_context.as_deref())?;
-    let out = hsm.seal_for_caller(data_key, r.encryption_public_key.as_deref(), r.encryption_algorithm.as_deref())?;
-    Ok(DataKeyResp { key_id: r.key_id, plaintext: Zeroizing::new(B64.encode(&out[..])), ciphertext_blob })
+    let (data_key, ciphertext_blob) =
+        hsm.generate_data_key(scope, &r.key_id, len, r.encryption_context.as_deref())?;
+    let out = hsm.seal_for_caller(
+        data_key,
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+    )?;
+    Ok(DataKeyResp {
+        key_id: r.key_id,
+        plaintext: Zeroizing::new(B64.encode(&out[..])),
+        ciphertext_blob,
+    })
 }
 
-fn sign_inputs(algorithm: &str, message: &str, message_type: Option<&str>) -> Result<(SignAlgorithm, Zeroizing<Vec<u8>>), ApiError> {
+fn sign_inputs(
+    algorithm: &str,
+    message: &str,
+    message_type: Option<&str>,
+) -> Result<(SignAlgorithm, Zeroizing<Vec<u8>>), ApiError> {
     let algorithm = SignAlgorithm::from_name(algorithm).ok_or_else(|| {
-        err("InvalidParameter", "Algorithm must be SM2DSA, ECC_P256_R1, RSA_PSS_SHA_256 or RSA_PKCS1_SHA_256")
+        err(
+            "InvalidParameter",
+            "Algorithm must be SM2DSA, ECC_P256_R1, RSA_PSS_SHA_256 or RSA_PKCS1_SHA_256",
+        )
     })?;
     let message = decode_b64(message, "Message")?;
     match message_type.unwrap_or("RAW") {
         "RAW" | "" if message.len() <= 4096 => {}
-        "RAW" | "" => return Err(err("InvalidParameter", "a RAW Message must be at most 4096 bytes")),
+        "RAW" | "" => {
+            return Err(err(
+                "InvalidParameter",
+                "a RAW Message must be at most 4096 bytes",
+            ));
+        }
         "DIGEST" if message.len() == 32 => {}
-        "DIGEST" => return Err(err("InvalidParameter", "a DIGEST Message must be exactly 32 bytes")),
+        "DIGEST" => {
+            return Err(err(
+                "InvalidParameter",
+                "a DIGEST Message must be exactly 32 bytes",
+            ));
+        }
         _ => return Err(err("InvalidParameter", "MessageType must be RAW or DIGEST")),
     }
     Ok((algorithm, message))
 }
 
-fn sign_input<'a>(message: &'a [u8], message_type: Option<&str>) -> Result<SignInput<'a>, ApiError> {
+fn sign_input<'a>(
+    message: &'a [u8],
+    message_type: Option<&str>,
+) -> Result<SignInput<'a>, ApiError> {
     Ok(match message_type.unwrap_or("RAW") {
-        "DIGEST" => SignInput::Digest(message.try_into().map_err(|_| err("InvalidParameter", "a DIGEST Message must be exactly 32 bytes"))?),
+        "DIGEST" => SignInput::Digest(message.try_into().map_err(|_| {
+            err(
+                "InvalidParameter",
+                "a DIGEST Message must be exactly 32 bytes",
+            )
+        })?),
         _ => SignInput::Raw(message),
     })
 }
@@ -845,10 +1070,16 @@ fn list_algorithms(hsm: &Hsm, scope: Scope<'_>) -> impl Serialize {
         asymmetric_sign_verify_algorithms: Vec<AlgorithmInfo>,
     }
     let symmetric = hsm.symmetric.algorithm_for(scope.region);
-    let info = |key_usage, algorithm| AlgorithmInfo { key_usage, algorithm };
+    let info = |key_usage, algorithm| AlgorithmInfo {
+        key_usage,
+        algorithm,
+    };
     Resp {
         symmetric_algorithms: vec![info(USAGE_SYMMETRIC, symmetric.name())],
-        asymmetric_algorithms: vec![info("ASYMMETRIC_DECRYPT_SM2", "SM2"), info("ASYMMETRIC_DECRYPT_RSA_2048", "RSA_2048")],
+        asymmetric_algorithms: vec![
+            info("ASYMMETRIC_DECRYPT_SM2", "SM2"),
+            info("ASYMMETRIC_DECRYPT_RSA_2048", "RSA_2048"),
+        ],
         asymmetric_sign_verify_algorithms: vec![
             info("ASYMMETRIC_SIGN_VERIFY_SM2", "SM2"),
             info("ASYMMETRIC_SIGN_VERIFY_RSA_2048", "RSA_2048"),

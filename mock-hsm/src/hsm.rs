@@ -24,8 +24,8 @@ use crate::api::{ApiError, CallContext};
 use crate::blob;
 use crate::clock::{Clock, MockClock, SystemClock};
 use crate::material::{
-    Algorithm, Material, ParsedKey, RsaPadding, SealAlgorithm, SealError, SignAlgorithm, SignInput, aead_open,
-    aead_seal, random_bytes, random_nonce, seal_to_public_key,
+    Algorithm, Material, ParsedKey, RsaPadding, SealAlgorithm, SealError, SignAlgorithm, SignInput,
+    aead_open, aead_seal, random_bytes, random_nonce, seal_to_public_key,
 };
 use crate::store::{KeyRow, OpenError, RootKeySource, Storage, Store, Tx};
 
@@ -229,7 +229,10 @@ pub struct Hsm {
 
 impl core::fmt::Debug for Hsm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Hsm").field("path", &self.store.path()).field("default_region", &self.default_region).finish()
+        f.debug_struct("Hsm")
+            .field("path", &self.store.path())
+            .field("default_region", &self.default_region)
+            .finish()
     }
 }
 
@@ -267,14 +270,19 @@ fn check_key_id(id: &str) -> Result<(), ApiError> {
     if is_valid_key_id(id) {
         Ok(())
     } else {
-        Err(err("InvalidParameterValue.InvalidKeyId", "KeyId must be a lower-case UUID such as 23e80852-1e38-11e9-b129-5cb9019b4b01"))
+        Err(err(
+            "InvalidParameterValue.InvalidKeyId",
+            "KeyId must be a lower-case UUID such as 23e80852-1e38-11e9-b129-5cb9019b4b01",
+        ))
     }
 }
 
 /// Alias rules: 1-60 of letters, digits, `-`, `_`; first a letter or digit; `kms-` reserved.
 pub(crate) fn check_alias(alias: &str) -> Result<(), ApiError> {
     let ok = (1..=60).contains(&alias.len())
-        && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && alias
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && alias.as_bytes()[0].is_ascii_alphanumeric()
         && !alias.to_ascii_lowercase().starts_with("kms-");
     if ok {
@@ -289,19 +297,28 @@ pub(crate) fn check_alias(alias: &str) -> Result<(), ApiError> {
 
 fn check_description(description: &str) -> Result<(), ApiError> {
     if description.len() > 1024 {
-        return Err(err("InvalidParameter", "Description is longer than 1024 bytes"));
+        return Err(err(
+            "InvalidParameter",
+            "Description is longer than 1024 bytes",
+        ));
     }
     Ok(())
 }
 
 fn not_found(id: &str) -> ApiError {
-    err("ResourceUnavailable.CmkNotFound", format!("CMK {id} does not exist in this account and region"))
+    err(
+        "ResourceUnavailable.CmkNotFound",
+        format!("CMK {id} does not exist in this account and region"),
+    )
 }
 
 fn state_not_supported(row: &KeyRow, action: &str) -> ApiError {
     err(
         "ResourceUnavailable.CmkStateNotSupport",
-        format!("{action} is not allowed for CMK {} in state {}", row.key_id, row.key_state),
+        format!(
+            "{action} is not allowed for CMK {} in state {}",
+            row.key_id, row.key_state
+        ),
     )
 }
 
@@ -311,7 +328,10 @@ fn state_not_supported(row: &KeyRow, action: &str) -> ApiError {
 pub(crate) fn canonical_context(context: Option<&str>) -> Result<Vec<u8>, ApiError> {
     let text = context.unwrap_or("");
     if text.chars().count() > MAX_CONTEXT_CHARS {
-        return Err(err("InvalidParameterValue", "EncryptionContext is longer than 1024 characters"));
+        return Err(err(
+            "InvalidParameterValue",
+            "EncryptionContext is longer than 1024 characters",
+        ));
     }
     let mut ctx = kms_core::EncryptionContext::new();
     if !text.trim().is_empty() {
@@ -320,12 +340,16 @@ pub(crate) fn canonical_context(context: Option<&str>) -> Result<Vec<u8>, ApiErr
         })?;
         for (k, v) in map {
             let serde_json::Value::String(v) = v else {
-                return Err(err("InvalidParameterValue", format!("EncryptionContext value of \"{k}\" must be a string")));
+                return Err(err(
+                    "InvalidParameterValue",
+                    format!("EncryptionContext value of \"{k}\" must be a string"),
+                ));
             };
             ctx.insert(k, v);
         }
     }
-    ctx.to_canonical_bytes().map_err(|e| err("InvalidParameterValue", format!("EncryptionContext: {e}")))
+    ctx.to_canonical_bytes()
+        .map_err(|e| err("InvalidParameterValue", format!("EncryptionContext: {e}")))
 }
 
 /// A CMK with its tags (DescribeKey and friends).
@@ -391,7 +415,8 @@ impl Hsm {
         if let Some(seed) = &config.seed_file {
             hsm.apply_seed_file(seed)?;
         }
-        hsm.run_due_rotations().map_err(|e| OpenError::Database(e.message))?;
+        hsm.run_due_rotations()
+            .map_err(|e| OpenError::Database(e.message))?;
         Ok(hsm)
     }
 
@@ -427,7 +452,9 @@ impl Hsm {
                 let before = row.clone();
                 match self.maintain(tx, row, now)? {
                     None => done.destroyed += 1,
-                    Some(after) if after.current_version != before.current_version => done.rotated += 1,
+                    Some(after) if after.current_version != before.current_version => {
+                        done.rotated += 1
+                    }
                     Some(after) if after.key_state != before.key_state => done.expired += 1,
                     Some(_) => {}
                 }
@@ -438,13 +465,23 @@ impl Hsm {
     }
 
     pub(crate) fn scope<'a>(&'a self, ctx: &'a CallContext) -> Scope<'a> {
-        let region = if ctx.region.is_empty() { self.default_region.as_str() } else { ctx.region.as_str() };
-        Scope { uin: ctx.account_uin, region }
+        let region = if ctx.region.is_empty() {
+            self.default_region.as_str()
+        } else {
+            ctx.region.as_str()
+        };
+        Scope {
+            uin: ctx.account_uin,
+            region,
+        }
     }
 
     fn needs_maintenance(row: &KeyRow, now: u64) -> bool {
         (row.key_state == PENDING_DELETE && row.deletion_date <= now)
-            || (row.key_state == ENABLED && row.rotation_enabled && row.next_rotate_time <= now && can_rotate(row))
+            || (row.key_state == ENABLED
+                && row.rotation_enabled
+                && row.next_rotate_time <= now
+                && can_rotate(row))
             || (row.key_state == ENABLED && row.valid_to > 0 && row.valid_to <= now)
     }
 
@@ -454,14 +491,22 @@ impl Hsm {
             tx.delete_key(&row.key_id)?;
             return Ok(None);
         }
-        if row.key_state == ENABLED && row.valid_to > 0 && row.valid_to <= now && row.origin == ORIGIN_EXTERNAL {
+        if row.key_state == ENABLED
+            && row.valid_to > 0
+            && row.valid_to <= now
+            && row.origin == ORIGIN_EXTERNAL
+        {
             // Imported material expired: it is deleted, the key waits for a new import.
             tx.delete_versions(&row.key_id)?;
             row.key_state = PENDING_IMPORT.into();
             row.valid_to = 0;
             tx.update_key(&row)?;
         }
-        if row.key_state == ENABLED && row.rotation_enabled && row.next_rotate_time <= now && can_rotate(&row) {
+        if row.key_state == ENABLED
+            && row.rotation_enabled
+            && row.next_rotate_time <= now
+            && can_rotate(&row)
+        {
             self.rotate(tx, &mut row, now)?;
         }
         Ok(Some(row))
@@ -469,7 +514,8 @@ impl Hsm {
 
     /// Adds a new version (stored before anything can use it) and moves the schedule on.
     fn rotate(&self, tx: &Tx<'_>, row: &mut KeyRow, now: u64) -> Result<(), ApiError> {
-        let material = Material::generate(row.algorithm).map_err(|_| crypto_internal("key generation"))?;
+        let material =
+            Material::generate(row.algorithm).map_err(|_| crypto_internal("key generation"))?;
         let version = row.current_version + 1;
         tx.insert_version(&row.key_id, version, now, &material)?;
         row.current_version = version;
@@ -482,7 +528,8 @@ impl Hsm {
     /// Loads a key for reading, applying due schedules first (in their own write transaction).
     fn load(&self, tx: &Tx<'_>, scope: Scope<'_>, key_id: &str) -> Result<KeyRow, ApiError> {
         check_key_id(key_id)?;
-        tx.key(scope.uin, scope.region, key_id)?.ok_or_else(|| not_found(key_id))
+        tx.key(scope.uin, scope.region, key_id)?
+            .ok_or_else(|| not_found(key_id))
     }
 
     /// Runs `f` on a key in a read transaction, after catching up its schedules.
@@ -494,15 +541,26 @@ impl Hsm {
     ) -> Result<T, ApiError> {
         check_key_id(key_id)?;
         let now = self.now();
-        let needs = self.store.read(|tx| tx.key(scope.uin, scope.region, key_id).map_err(ApiError::from))?;
-        if needs.as_ref().is_some_and(|row| Self::needs_maintenance(row, now)) {
-            self.store.write(|tx| match tx.key(scope.uin, scope.region, key_id)? {
-                Some(row) if Self::needs_maintenance(&row, now) => self.maintain(tx, row, now).map(|_| ()),
-                _ => Ok(()),
-            })?;
+        let needs = self.store.read(|tx| {
+            tx.key(scope.uin, scope.region, key_id)
+                .map_err(ApiError::from)
+        })?;
+        if needs
+            .as_ref()
+            .is_some_and(|row| Self::needs_maintenance(row, now))
+        {
+            self.store
+                .write(|tx| match tx.key(scope.uin, scope.region, key_id)? {
+                    Some(row) if Self::needs_maintenance(&row, now) => {
+                        self.maintain(tx, row, now).map(|_| ())
+                    }
+                    _ => Ok(()),
+                })?;
         }
         self.store.read(|tx| {
-            let row = tx.key(scope.uin, scope.region, key_id)?.ok_or_else(|| not_found(key_id))?;
+            let row = tx
+                .key(scope.uin, scope.region, key_id)?
+                .ok_or_else(|| not_found(key_id))?;
             f(tx, &row)
         })
     }
@@ -518,7 +576,9 @@ impl Hsm {
         let now = self.now();
         self.store.write(|tx| {
             let row = self.load(tx, scope, key_id)?;
-            let mut row = self.maintain(tx, row, now)?.ok_or_else(|| not_found(key_id))?;
+            let mut row = self
+                .maintain(tx, row, now)?
+                .ok_or_else(|| not_found(key_id))?;
             let out = f(tx, &mut row, now)?;
             tx.update_key(&row)?;
             Ok(out)
@@ -530,16 +590,25 @@ impl Hsm {
     pub(crate) fn create_key(&self, scope: Scope<'_>, new: NewKey) -> Result<KeyRow, ApiError> {
         check_alias(&new.alias)?;
         check_description(&new.description)?;
-        let usage = new.key_usage.filter(|u| !u.is_empty()).unwrap_or_else(|| USAGE_SYMMETRIC.into());
+        let usage = new
+            .key_usage
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| USAGE_SYMMETRIC.into());
         let algorithm = match USAGES.iter().find(|(u, _)| *u == usage) {
             Some((_, Some(alg))) => *alg,
             Some((_, None)) => self.symmetric.algorithm_for(scope.region),
             None => {
-                return Err(err("InvalidParameterValue.InvalidKeyUsage", format!("KeyUsage {usage} is not supported")));
+                return Err(err(
+                    "InvalidParameterValue.InvalidKeyUsage",
+                    format!("KeyUsage {usage} is not supported"),
+                ));
             }
         };
         if new.external && usage != USAGE_SYMMETRIC {
-            return Err(err("InvalidParameterValue.InvalidKeyUsage", "only ENCRYPT_DECRYPT CMKs can have imported material (Type 2)"));
+            return Err(err(
+                "InvalidParameterValue.InvalidKeyUsage",
+                "only ENCRYPT_DECRYPT CMKs can have imported material (Type 2)",
+            ));
         }
         check_tags(&new.tags)?;
         let now = self.now();
@@ -552,8 +621,18 @@ impl Hsm {
             description: new.description,
             key_usage: usage,
             algorithm,
-            origin: if new.external { ORIGIN_EXTERNAL } else { ORIGIN_KMS }.into(),
-            key_state: if new.external { PENDING_IMPORT } else { ENABLED }.into(),
+            origin: if new.external {
+                ORIGIN_EXTERNAL
+            } else {
+                ORIGIN_KMS
+            }
+            .into(),
+            key_state: if new.external {
+                PENDING_IMPORT
+            } else {
+                ENABLED
+            }
+            .into(),
             create_time: now,
             deletion_date: 0,
             valid_to: 0,
@@ -571,7 +650,10 @@ impl Hsm {
         };
         self.store.write(|tx| {
             if tx.alias_taken(scope.uin, scope.region, &row.alias, "")? {
-                return Err(err("InvalidParameterValue.AliasAlreadyExists", format!("alias {} is already in use", row.alias)));
+                return Err(err(
+                    "InvalidParameterValue.AliasAlreadyExists",
+                    format!("alias {} is already in use", row.alias),
+                ));
             }
             tx.insert_key(&row)?;
             if let Some(material) = &material {
@@ -586,16 +668,32 @@ impl Hsm {
     }
 
     pub(crate) fn describe_key(&self, scope: Scope<'_>, key_id: &str) -> Result<KeyInfo, ApiError> {
-        self.with_key(scope, key_id, |tx, row| Ok(KeyInfo { row: row.clone(), tags: tx.tags(&row.key_id)? }))
+        self.with_key(scope, key_id, |tx, row| {
+            Ok(KeyInfo {
+                row: row.clone(),
+                tags: tx.tags(&row.key_id)?,
+            })
+        })
     }
 
-    pub(crate) fn describe_keys(&self, scope: Scope<'_>, key_ids: &[String]) -> Result<Vec<KeyInfo>, ApiError> {
+    pub(crate) fn describe_keys(
+        &self,
+        scope: Scope<'_>,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyInfo>, ApiError> {
         check_id_list(key_ids)?;
-        key_ids.iter().map(|id| self.describe_key(scope, id)).collect()
+        key_ids
+            .iter()
+            .map(|id| self.describe_key(scope, id))
+            .collect()
     }
 
     /// Keys in the scope, after applying due schedules, filtered; ordered by creation.
-    pub(crate) fn list_keys(&self, scope: Scope<'_>, filter: &KeyFilter) -> Result<Vec<KeyInfo>, ApiError> {
+    pub(crate) fn list_keys(
+        &self,
+        scope: Scope<'_>,
+        filter: &KeyFilter,
+    ) -> Result<Vec<KeyInfo>, ApiError> {
         self.run_due_rotations()?;
         let mut keys = self.store.read(|tx| {
             let mut out = Vec::new();
@@ -612,21 +710,34 @@ impl Hsm {
         Ok(keys)
     }
 
-    pub(crate) fn update_alias(&self, scope: Scope<'_>, key_id: &str, alias: &str) -> Result<(), ApiError> {
+    pub(crate) fn update_alias(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        alias: &str,
+    ) -> Result<(), ApiError> {
         check_alias(alias)?;
         self.mutate(scope, key_id, |tx, row, _| {
             if row.key_state == PENDING_DELETE {
                 return Err(state_not_supported(row, "UpdateAlias"));
             }
             if tx.alias_taken(scope.uin, scope.region, alias, &row.key_id)? {
-                return Err(err("InvalidParameterValue.AliasAlreadyExists", format!("alias {alias} is already in use")));
+                return Err(err(
+                    "InvalidParameterValue.AliasAlreadyExists",
+                    format!("alias {alias} is already in use"),
+                ));
             }
             row.alias = alias.into();
             Ok(())
         })
     }
 
-    pub(crate) fn update_description(&self, scope: Scope<'_>, key_id: &str, description: &str) -> Result<(), ApiError> {
+    pub(crate) fn update_description(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        description: &str,
+    ) -> Result<(), ApiError> {
         check_description(description)?;
         self.mutate(scope, key_id, |_, row, _| {
             if row.key_state == PENDING_DELETE {
@@ -638,7 +749,12 @@ impl Hsm {
     }
 
     /// EnableKey(s) / DisableKey(s): all keys or none, in one transaction.
-    pub(crate) fn set_enabled(&self, scope: Scope<'_>, key_ids: &[String], enable: bool) -> Result<(), ApiError> {
+    pub(crate) fn set_enabled(
+        &self,
+        scope: Scope<'_>,
+        key_ids: &[String],
+        enable: bool,
+    ) -> Result<(), ApiError> {
         check_id_list(key_ids)?;
         for id in key_ids {
             check_key_id(id)?;
@@ -661,9 +777,17 @@ impl Hsm {
         })
     }
 
-    pub(crate) fn schedule_deletion(&self, scope: Scope<'_>, key_id: &str, days: u64) -> Result<u64, ApiError> {
+    pub(crate) fn schedule_deletion(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        days: u64,
+    ) -> Result<u64, ApiError> {
         if !(7..=30).contains(&days) {
-            return Err(err("InvalidParameter.InvalidPendingWindowInDays", "PendingWindowInDays must be 7 to 30"));
+            return Err(err(
+                "InvalidParameter.InvalidPendingWindowInDays",
+                "PendingWindowInDays must be 7 to 30",
+            ));
         }
         self.mutate(scope, key_id, |_, row, now| {
             match row.key_state.as_str() {
@@ -671,7 +795,10 @@ impl Hsm {
                 ENABLED => {
                     return Err(err(
                         "ResourceUnavailable.CmkShouldBeDisabled",
-                        format!("CMK {} must be disabled before its deletion is scheduled", row.key_id),
+                        format!(
+                            "CMK {} must be disabled before its deletion is scheduled",
+                            row.key_id
+                        ),
                     ));
                 }
                 _ => return Err(state_not_supported(row, "ScheduleKeyDeletion")),
@@ -696,12 +823,26 @@ impl Hsm {
         })
     }
 
-    pub(crate) fn archive(&self, scope: Scope<'_>, key_id: &str, archive: bool) -> Result<(), ApiError> {
+    pub(crate) fn archive(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        archive: bool,
+    ) -> Result<(), ApiError> {
         self.mutate(scope, key_id, |_, row, _| {
             match (row.key_state.as_str(), archive) {
                 (ENABLED, true) => row.key_state = ARCHIVED.into(),
                 (ARCHIVED, false) => row.key_state = ENABLED.into(),
-                _ => return Err(state_not_supported(row, if archive { "ArchiveKey" } else { "CancelKeyArchive" })),
+                _ => {
+                    return Err(state_not_supported(
+                        row,
+                        if archive {
+                            "ArchiveKey"
+                        } else {
+                            "CancelKeyArchive"
+                        },
+                    ));
+                }
             }
             Ok(())
         })
@@ -709,7 +850,12 @@ impl Hsm {
 
     // ---- Rotation ----
 
-    pub(crate) fn enable_rotation(&self, scope: Scope<'_>, key_id: &str, days: Option<u64>) -> Result<(), ApiError> {
+    pub(crate) fn enable_rotation(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        days: Option<u64>,
+    ) -> Result<(), ApiError> {
         let days = days.unwrap_or(365);
         if !(7..=365).contains(&days) {
             return Err(err("InvalidParameterValue", "RotateDays must be 7 to 365"));
@@ -721,7 +867,11 @@ impl Hsm {
             }
             row.rotation_enabled = true;
             row.rotate_days = days;
-            let anchor = if row.last_rotate_time > 0 { row.last_rotate_time } else { row.create_time };
+            let anchor = if row.last_rotate_time > 0 {
+                row.last_rotate_time
+            } else {
+                row.create_time
+            };
             let next = anchor + days * DAY;
             row.next_rotate_time = if next > now { next } else { now + days * DAY };
             Ok(())
@@ -745,12 +895,18 @@ impl Hsm {
     pub(crate) fn rotate_now(&self, scope: Scope<'_>, key_id: &str) -> Result<u32, ApiError> {
         self.mutate(scope, key_id, |tx, row, now| {
             check_rotatable(row).map_err(|_| {
-                err("UnsupportedOperation.RotateNotSupported", "only TENCENT_KMS ENCRYPT_DECRYPT CMKs rotate")
+                err(
+                    "UnsupportedOperation.RotateNotSupported",
+                    "only TENCENT_KMS ENCRYPT_DECRYPT CMKs rotate",
+                )
             })?;
             if !row.rotation_enabled {
                 return Err(err(
                     "UnsupportedOperation.RotateNotSupported",
-                    format!("key rotation is not enabled for CMK {} (EnableKeyRotation first)", row.key_id),
+                    format!(
+                        "key rotation is not enabled for CMK {} (EnableKeyRotation first)",
+                        row.key_id
+                    ),
                 ));
             }
             if row.key_state != ENABLED {
@@ -769,33 +925,74 @@ impl Hsm {
 
     // ---- Symmetric crypto ----
 
-    fn encrypt_with(&self, tx: &Tx<'_>, row: &KeyRow, action: &str, plaintext: &[u8], context: &[u8]) -> Result<String, ApiError> {
+    fn encrypt_with(
+        &self,
+        tx: &Tx<'_>,
+        row: &KeyRow,
+        action: &str,
+        plaintext: &[u8],
+        context: &[u8],
+    ) -> Result<String, ApiError> {
         check_symmetric(row)?;
         match row.key_state.as_str() {
             ENABLED => {}
-            DISABLED => return Err(err("ResourceUnavailable.CmkDisabled", format!("CMK {} is disabled", row.key_id))),
+            DISABLED => {
+                return Err(err(
+                    "ResourceUnavailable.CmkDisabled",
+                    format!("CMK {} is disabled", row.key_id),
+                ));
+            }
             ARCHIVED => {
-                return Err(err("ResourceUnavailable.CmkArchived", format!("CMK {} is archived: it decrypts but never encrypts", row.key_id)));
+                return Err(err(
+                    "ResourceUnavailable.CmkArchived",
+                    format!(
+                        "CMK {} is archived: it decrypts but never encrypts",
+                        row.key_id
+                    ),
+                ));
             }
             PENDING_DELETE if action == "GenerateDataKey" => {
-                return Err(err("ResourceUnavailable.KeyPendingDelete", format!("CMK {} is pending deletion", row.key_id)));
+                return Err(err(
+                    "ResourceUnavailable.KeyPendingDelete",
+                    format!("CMK {} is pending deletion", row.key_id),
+                ));
             }
             _ => return Err(state_not_supported(row, action)),
         }
-        let material = tx.material(&row.key_id, row.current_version)?.ok_or_else(|| crypto_internal("loading key material"))?;
-        let header = blob::header(row.algorithm, &row.key_id, row.current_version).ok_or_else(|| crypto_internal("blob header"))?;
+        let material = tx
+            .material(&row.key_id, row.current_version)?
+            .ok_or_else(|| crypto_internal("loading key material"))?;
+        let header = blob::header(row.algorithm, &row.key_id, row.current_version)
+            .ok_or_else(|| crypto_internal("blob header"))?;
         let nonce = random_nonce().map_err(|_| crypto_internal("random generator"))?;
-        let sealed = aead_seal(row.algorithm, material.expose_secret(), &nonce, &blob::aad(&header, context), plaintext)
-            .map_err(|_| crypto_internal("encryption"))?;
+        let sealed = aead_seal(
+            row.algorithm,
+            material.expose_secret(),
+            &nonce,
+            &blob::aad(&header, context),
+            plaintext,
+        )
+        .map_err(|_| crypto_internal("encryption"))?;
         Ok(blob::encode(&header, &nonce, &sealed))
     }
 
-    pub(crate) fn encrypt(&self, scope: Scope<'_>, key_id: &str, plaintext: &[u8], context: Option<&str>) -> Result<String, ApiError> {
+    pub(crate) fn encrypt(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        plaintext: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, ApiError> {
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(err("InvalidParameterValue.InvalidPlaintext", "Plaintext must decode to 1-4096 bytes"));
+            return Err(err(
+                "InvalidParameterValue.InvalidPlaintext",
+                "Plaintext must decode to 1-4096 bytes",
+            ));
         }
         let context = canonical_context(context)?;
-        self.with_key(scope, key_id, |tx, row| self.encrypt_with(tx, row, "Encrypt", plaintext, &context))
+        self.with_key(scope, key_id, |tx, row| {
+            self.encrypt_with(tx, row, "Encrypt", plaintext, &context)
+        })
     }
 
     pub(crate) fn generate_data_key(
@@ -807,27 +1004,50 @@ impl Hsm {
     ) -> Result<(Zeroizing<Vec<u8>>, String), ApiError> {
         let context = canonical_context(context)?;
         let data_key = random_bytes(len).map_err(|_| crypto_internal("random generator"))?;
-        let blob = self.with_key(scope, key_id, |tx, row| self.encrypt_with(tx, row, "GenerateDataKey", &data_key, &context))?;
+        let blob = self.with_key(scope, key_id, |tx, row| {
+            self.encrypt_with(tx, row, "GenerateDataKey", &data_key, &context)
+        })?;
         Ok((data_key, blob))
     }
 
     /// Opens a blob: the key is found from the blob alone.
-    pub(crate) fn decrypt(&self, scope: Scope<'_>, blob_text: &str, context: Option<&str>) -> Result<Opened, ApiError> {
+    pub(crate) fn decrypt(
+        &self,
+        scope: Scope<'_>,
+        blob_text: &str,
+        context: Option<&str>,
+    ) -> Result<Opened, ApiError> {
         let context = canonical_context(context)?;
         let blob = blob::parse(blob_text).ok_or_else(invalid_ciphertext)?;
         self.with_key(scope, &blob.key_id, |tx, row| {
             match row.key_state.as_str() {
                 ENABLED | ARCHIVED => {}
-                DISABLED => return Err(err("ResourceUnavailable.CmkDisabled", format!("CMK {} is disabled", row.key_id))),
+                DISABLED => {
+                    return Err(err(
+                        "ResourceUnavailable.CmkDisabled",
+                        format!("CMK {} is disabled", row.key_id),
+                    ));
+                }
                 _ => return Err(state_not_supported(row, "Decrypt")),
             }
             if row.key_usage != USAGE_SYMMETRIC || row.algorithm != blob.algorithm {
                 return Err(invalid_ciphertext());
             }
-            let material = tx.material(&row.key_id, blob.version)?.ok_or_else(invalid_ciphertext)?;
-            let plaintext = aead_open(row.algorithm, material.expose_secret(), &blob.nonce, &blob::aad(&blob.header, &context), &blob.sealed)
-                .map_err(|_| invalid_ciphertext())?;
-            Ok(Opened { key_id: row.key_id.clone(), plaintext })
+            let material = tx
+                .material(&row.key_id, blob.version)?
+                .ok_or_else(invalid_ciphertext)?;
+            let plaintext = aead_open(
+                row.algorithm,
+                material.expose_secret(),
+                &blob.nonce,
+                &blob::aad(&blob.header, &context),
+                &blob.sealed,
+            )
+            .map_err(|_| invalid_ciphertext())?;
+            Ok(Opened {
+                key_id: row.key_id.clone(),
+                plaintext,
+            })
         })
     }
 
@@ -841,18 +1061,36 @@ impl Hsm {
     ) -> Result<ReEncrypted, ApiError> {
         let opened = self.decrypt(scope, blob_text, source_context)?;
         let source = blob::parse(blob_text).ok_or_else(invalid_ciphertext)?;
-        let dest_id = destination.filter(|d| !d.is_empty()).unwrap_or(&opened.key_id).to_owned();
+        let dest_id = destination
+            .filter(|d| !d.is_empty())
+            .unwrap_or(&opened.key_id)
+            .to_owned();
         let src_ctx = canonical_context(source_context)?;
         let dst_ctx = canonical_context(destination_context)?;
         let result = self.with_key(scope, &dest_id, |tx, row| {
-            if row.key_id == source.key_id && row.current_version == source.version && src_ctx == dst_ctx && row.key_state == ENABLED {
+            if row.key_id == source.key_id
+                && row.current_version == source.version
+                && src_ctx == dst_ctx
+                && row.key_state == ENABLED
+            {
                 return Ok(None);
             }
-            self.encrypt_with(tx, row, "ReEncrypt", &opened.plaintext, &dst_ctx).map(Some)
+            self.encrypt_with(tx, row, "ReEncrypt", &opened.plaintext, &dst_ctx)
+                .map(Some)
         })?;
         Ok(match result {
-            None => ReEncrypted { blob: blob_text.to_owned(), key_id: dest_id, source_key_id: opened.key_id, re_encrypted: false },
-            Some(blob) => ReEncrypted { blob, key_id: dest_id, source_key_id: opened.key_id, re_encrypted: true },
+            None => ReEncrypted {
+                blob: blob_text.to_owned(),
+                key_id: dest_id,
+                source_key_id: opened.key_id,
+                re_encrypted: false,
+            },
+            Some(blob) => ReEncrypted {
+                blob,
+                key_id: dest_id,
+                source_key_id: opened.key_id,
+                re_encrypted: true,
+            },
         })
     }
 
@@ -870,58 +1108,127 @@ impl Hsm {
             if !usages.contains(&row.key_usage.as_str()) {
                 return Err(err(
                     "InvalidParameterValue.InvalidKeyUsage",
-                    format!("{action} needs a CMK with KeyUsage {}; {} is {}", usages.join(" or "), row.key_id, row.key_usage),
+                    format!(
+                        "{action} needs a CMK with KeyUsage {}; {} is {}",
+                        usages.join(" or "),
+                        row.key_id,
+                        row.key_usage
+                    ),
                 ));
             }
             if row.key_state != ENABLED {
                 return Err(state_not_supported(row, action));
             }
-            let parsed = tx.parsed_key(row, row.current_version)?.ok_or_else(|| crypto_internal("loading key material"))?;
+            let parsed = tx
+                .parsed_key(row, row.current_version)?
+                .ok_or_else(|| crypto_internal("loading key material"))?;
             f(row, &parsed)
         })
     }
 
     pub(crate) fn public_key(&self, scope: Scope<'_>, key_id: &str) -> Result<Vec<u8>, ApiError> {
-        let usages: Vec<&str> = USAGES.iter().filter(|(_, a)| a.is_some()).map(|(u, _)| *u).collect();
+        let usages: Vec<&str> = USAGES
+            .iter()
+            .filter(|(_, a)| a.is_some())
+            .map(|(u, _)| *u)
+            .collect();
         self.asymmetric(scope, key_id, &usages, "GetPublicKey", |_, key| {
-            key.public_key_der().map_err(|_| crypto_internal("public key encoding"))
+            key.public_key_der()
+                .map_err(|_| crypto_internal("public key encoding"))
         })
     }
 
-    pub(crate) fn rsa_decrypt(&self, scope: Scope<'_>, key_id: &str, padding: RsaPadding, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        self.asymmetric(scope, key_id, &["ASYMMETRIC_DECRYPT_RSA_2048"], "AsymmetricRsaDecrypt", |_, key| {
-            key.rsa_decrypt(padding, ciphertext).map_err(|_| decrypt_error())
-        })
+    pub(crate) fn rsa_decrypt(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        self.asymmetric(
+            scope,
+            key_id,
+            &["ASYMMETRIC_DECRYPT_RSA_2048"],
+            "AsymmetricRsaDecrypt",
+            |_, key| {
+                key.rsa_decrypt(padding, ciphertext)
+                    .map_err(|_| decrypt_error())
+            },
+        )
     }
 
-    pub(crate) fn sm2_decrypt(&self, scope: Scope<'_>, key_id: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    pub(crate) fn sm2_decrypt(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         if ciphertext.len() > 256 {
-            return Err(err("InvalidParameter", "Ciphertext must be at most 256 bytes of C1C3C2 ASN.1 DER"));
+            return Err(err(
+                "InvalidParameter",
+                "Ciphertext must be at most 256 bytes of C1C3C2 ASN.1 DER",
+            ));
         }
-        self.asymmetric(scope, key_id, &["ASYMMETRIC_DECRYPT_SM2"], "AsymmetricSm2Decrypt", |_, key| {
-            key.sm2_decrypt_der(ciphertext).map_err(|_| decrypt_error())
-        })
+        self.asymmetric(
+            scope,
+            key_id,
+            &["ASYMMETRIC_DECRYPT_SM2"],
+            "AsymmetricSm2Decrypt",
+            |_, key| key.sm2_decrypt_der(ciphertext).map_err(|_| decrypt_error()),
+        )
     }
 
-    pub(crate) fn sign(&self, scope: Scope<'_>, key_id: &str, algorithm: SignAlgorithm, input: SignInput<'_>) -> Result<Vec<u8>, ApiError> {
-        self.asymmetric(scope, key_id, SIGN_USAGES, "SignByAsymmetricKey", |row, key| {
-            check_sign_algorithm(row, algorithm)?;
-            key.sign(algorithm, input).map_err(|_| err("FailedOperation.SignError", "signing failed"))
-        })
+    pub(crate) fn sign(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        algorithm: SignAlgorithm,
+        input: SignInput<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        self.asymmetric(
+            scope,
+            key_id,
+            SIGN_USAGES,
+            "SignByAsymmetricKey",
+            |row, key| {
+                check_sign_algorithm(row, algorithm)?;
+                key.sign(algorithm, input)
+                    .map_err(|_| err("FailedOperation.SignError", "signing failed"))
+            },
+        )
     }
 
-    pub(crate) fn verify(&self, scope: Scope<'_>, key_id: &str, algorithm: SignAlgorithm, input: SignInput<'_>, signature: &[u8]) -> Result<bool, ApiError> {
-        self.asymmetric(scope, key_id, SIGN_USAGES, "VerifyByAsymmetricKey", |row, key| {
-            check_sign_algorithm(row, algorithm)?;
-            Ok(key.verify(algorithm, input, signature))
-        })
+    pub(crate) fn verify(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        algorithm: SignAlgorithm,
+        input: SignInput<'_>,
+        signature: &[u8],
+    ) -> Result<bool, ApiError> {
+        self.asymmetric(
+            scope,
+            key_id,
+            SIGN_USAGES,
+            "VerifyByAsymmetricKey",
+            |row, key| {
+                check_sign_algorithm(row, algorithm)?;
+                Ok(key.verify(algorithm, input, signature))
+            },
+        )
     }
 
     // ---- BYOK ----
 
-    pub(crate) fn parameters_for_import(&self, scope: Scope<'_>, key_id: &str, algorithm: RsaPadding) -> Result<ImportParameters, ApiError> {
+    pub(crate) fn parameters_for_import(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        algorithm: RsaPadding,
+    ) -> Result<ImportParameters, ApiError> {
         let now = self.now();
-        let wrapping = Material::generate(Algorithm::Rsa2048).map_err(|_| crypto_internal("key generation"))?;
+        let wrapping = Material::generate(Algorithm::Rsa2048)
+            .map_err(|_| crypto_internal("key generation"))?;
         let public_key_der = ParsedKey::parse(Algorithm::Rsa2048, &wrapping)
             .and_then(|k| k.public_key_der())
             .map_err(|_| crypto_internal("wrapping key"))?;
@@ -930,15 +1237,31 @@ impl Hsm {
         let valid_to = now + IMPORT_TOKEN_LIFETIME;
         self.mutate(scope, key_id, |tx, row, _| {
             if row.origin != ORIGIN_EXTERNAL {
-                return Err(err("UnsupportedOperation.NotExternalCmk", format!("CMK {} was not created for imported material (Type 2)", row.key_id)));
+                return Err(err(
+                    "UnsupportedOperation.NotExternalCmk",
+                    format!(
+                        "CMK {} was not created for imported material (Type 2)",
+                        row.key_id
+                    ),
+                ));
             }
             if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
                 return Err(state_not_supported(row, "GetParametersForImport"));
             }
-            tx.insert_import_token(&token_id(&token), &row.key_id, algorithm.name(), valid_to, &wrapping)?;
+            tx.insert_import_token(
+                &token_id(&token),
+                &row.key_id,
+                algorithm.name(),
+                valid_to,
+                &wrapping,
+            )?;
             Ok(())
         })?;
-        Ok(ImportParameters { token, public_key_der, valid_to })
+        Ok(ImportParameters {
+            token,
+            public_key_der,
+            valid_to,
+        })
     }
 
     pub(crate) fn import_key_material(
@@ -951,35 +1274,69 @@ impl Hsm {
     ) -> Result<(), ApiError> {
         self.mutate(scope, key_id, |tx, row, now| {
             if row.origin != ORIGIN_EXTERNAL {
-                return Err(err("UnsupportedOperation.NotExternalCmk", format!("CMK {} was not created for imported material (Type 2)", row.key_id)));
+                return Err(err(
+                    "UnsupportedOperation.NotExternalCmk",
+                    format!(
+                        "CMK {} was not created for imported material (Type 2)",
+                        row.key_id
+                    ),
+                ));
             }
             if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
                 return Err(state_not_supported(row, "ImportKeyMaterial"));
             }
             if valid_to != 0 && (valid_to <= now || valid_to > MAX_VALID_TO) {
-                return Err(err("InvalidParameter", format!("ValidTo must be 0 (never) or a time after now and at most {MAX_VALID_TO}")));
+                return Err(err(
+                    "InvalidParameter",
+                    format!(
+                        "ValidTo must be 0 (never) or a time after now and at most {MAX_VALID_TO}"
+                    ),
+                ));
             }
             let stored = tx
                 .import_token(&token_id(token))?
                 .filter(|t| t.key_id == row.key_id)
-                .ok_or_else(|| err("InvalidParameter", "ImportToken is unknown or belongs to another CMK"))?;
+                .ok_or_else(|| {
+                    err(
+                        "InvalidParameter",
+                        "ImportToken is unknown or belongs to another CMK",
+                    )
+                })?;
             if now > stored.valid_to {
-                return Err(err("ResourceUnavailable.TokenExpired", "the ImportToken has expired; call GetParametersForImport again"));
+                return Err(err(
+                    "ResourceUnavailable.TokenExpired",
+                    "the ImportToken has expired; call GetParametersForImport again",
+                ));
             }
-            let padding = RsaPadding::from_name(&stored.algorithm).ok_or_else(|| crypto_internal("import token"))?;
-            let wrapping = ParsedKey::parse(Algorithm::Rsa2048, &stored.private_key).map_err(|_| crypto_internal("wrapping key"))?;
+            let padding = RsaPadding::from_name(&stored.algorithm)
+                .ok_or_else(|| crypto_internal("import token"))?;
+            let wrapping = ParsedKey::parse(Algorithm::Rsa2048, &stored.private_key)
+                .map_err(|_| crypto_internal("wrapping key"))?;
             let material = wrapping
                 .rsa_decrypt(padding, encrypted_material)
-                .map_err(|_| err("InvalidParameter.DecryptMaterialError", "EncryptedKeyMaterial could not be decrypted with the wrapping key"))?;
+                .map_err(|_| {
+                    err(
+                        "InvalidParameter.DecryptMaterialError",
+                        "EncryptedKeyMaterial could not be decrypted with the wrapping key",
+                    )
+                })?;
             let material = Material::new(material);
             if material.validate(row.algorithm).is_err() {
                 let bits = row.algorithm.symmetric_len().unwrap_or(32) * 8;
-                return Err(err("InvalidParameterValue.InvalidImportKeyMaterial", format!("key material for this CMK must be {bits} bits")));
+                return Err(err(
+                    "InvalidParameterValue.InvalidImportKeyMaterial",
+                    format!("key material for this CMK must be {bits} bits"),
+                ));
             }
             let fingerprint = tx.store().fingerprint(material.expose_secret());
             match &row.import_fingerprint {
-                Some(old) if !bool::from(subtle::ConstantTimeEq::ct_eq(&old[..], &fingerprint[..])) => {
-                    return Err(err("InvalidParameterValue.MaterialNotMatch", "the material differs from the material imported before"));
+                Some(old)
+                    if !bool::from(subtle::ConstantTimeEq::ct_eq(&old[..], &fingerprint[..])) =>
+                {
+                    return Err(err(
+                        "InvalidParameterValue.MaterialNotMatch",
+                        "the material differs from the material imported before",
+                    ));
                 }
                 _ => {}
             }
@@ -994,10 +1351,17 @@ impl Hsm {
         })
     }
 
-    pub(crate) fn delete_imported_material(&self, scope: Scope<'_>, key_id: &str) -> Result<(), ApiError> {
+    pub(crate) fn delete_imported_material(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+    ) -> Result<(), ApiError> {
         self.mutate(scope, key_id, |tx, row, _| {
             if row.origin != ORIGIN_EXTERNAL {
-                return Err(err("UnsupportedOperation.NotExternalCmk", format!("CMK {} has no imported material", row.key_id)));
+                return Err(err(
+                    "UnsupportedOperation.NotExternalCmk",
+                    format!("CMK {} has no imported material", row.key_id),
+                ));
             }
             if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
                 return Err(state_not_supported(row, "DeleteImportedKeyMaterial"));
@@ -1017,7 +1381,9 @@ impl Hsm {
         public_key: Option<&str>,
         algorithm: Option<&str>,
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        let Some(pem) = public_key.filter(|p| !p.is_empty()) else { return Ok(plaintext) };
+        let Some(pem) = public_key.filter(|p| !p.is_empty()) else {
+            return Ok(plaintext);
+        };
         let algorithm = SealAlgorithm::from_name(algorithm).ok_or_else(|| {
             err("InvalidParameter", "EncryptionAlgorithm must be SM2, SM2_C1C3C2_ASN1, RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
         })?;
@@ -1029,7 +1395,11 @@ impl Hsm {
     }
 }
 
-const SIGN_USAGES: &[&str] = &["ASYMMETRIC_SIGN_VERIFY_SM2", "ASYMMETRIC_SIGN_VERIFY_RSA_2048", "ASYMMETRIC_SIGN_VERIFY_ECC"];
+const SIGN_USAGES: &[&str] = &[
+    "ASYMMETRIC_SIGN_VERIFY_SM2",
+    "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
+    "ASYMMETRIC_SIGN_VERIFY_ECC",
+];
 
 fn token_id(token: &str) -> String {
     use sha2::Digest as _;
@@ -1042,24 +1412,42 @@ fn can_rotate(row: &KeyRow) -> bool {
 
 fn check_rotatable(row: &KeyRow) -> Result<(), ApiError> {
     if row.origin == ORIGIN_EXTERNAL {
-        return Err(err("UnsupportedOperation.ExternalCmkCanNotRotate", "CMKs with imported material cannot rotate"));
+        return Err(err(
+            "UnsupportedOperation.ExternalCmkCanNotRotate",
+            "CMKs with imported material cannot rotate",
+        ));
     }
     if row.key_usage != USAGE_SYMMETRIC {
-        return Err(err("UnsupportedOperation", "only ENCRYPT_DECRYPT CMKs rotate"));
+        return Err(err(
+            "UnsupportedOperation",
+            "only ENCRYPT_DECRYPT CMKs rotate",
+        ));
     }
     Ok(())
 }
 
 fn check_symmetric(row: &KeyRow) -> Result<(), ApiError> {
     if row.key_usage != USAGE_SYMMETRIC {
-        return Err(err("InvalidParameterValue.InvalidKeyUsage", format!("CMK {} is {}, not ENCRYPT_DECRYPT", row.key_id, row.key_usage)));
+        return Err(err(
+            "InvalidParameterValue.InvalidKeyUsage",
+            format!(
+                "CMK {} is {}, not ENCRYPT_DECRYPT",
+                row.key_id, row.key_usage
+            ),
+        ));
     }
     Ok(())
 }
 
 fn check_sign_algorithm(row: &KeyRow, algorithm: SignAlgorithm) -> Result<(), ApiError> {
     if algorithm.key_algorithm() != row.algorithm {
-        return Err(err("InvalidParameterValue", format!("Algorithm does not fit CMK {} ({})", row.key_id, row.key_usage)));
+        return Err(err(
+            "InvalidParameterValue",
+            format!(
+                "Algorithm does not fit CMK {} ({})",
+                row.key_id, row.key_usage
+            ),
+        ));
     }
     Ok(())
 }
@@ -1071,7 +1459,10 @@ fn check_id_list(ids: &[String]) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::new();
     for id in ids {
         if !seen.insert(id) {
-            return Err(err("InvalidParameterValue.DuplicatedKeyId", format!("KeyId {id} appears twice")));
+            return Err(err(
+                "InvalidParameterValue.DuplicatedKeyId",
+                format!("KeyId {id} appears twice"),
+            ));
         }
     }
     Ok(())
@@ -1084,14 +1475,20 @@ fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
             return Err(err("InvalidParameter", "TagKey must not be empty"));
         }
         if !seen.insert(k) {
-            return Err(err("InvalidParameterValue.TagKeysDuplicated", format!("TagKey {k} appears twice")));
+            return Err(err(
+                "InvalidParameterValue.TagKeysDuplicated",
+                format!("TagKey {k} appears twice"),
+            ));
         }
     }
     Ok(())
 }
 
 fn invalid_ciphertext() -> ApiError {
-    err("InvalidParameterValue.InvalidCiphertext", "CiphertextBlob is not valid for this KMS, or the EncryptionContext does not match")
+    err(
+        "InvalidParameterValue.InvalidCiphertext",
+        "CiphertextBlob is not valid for this KMS, or the EncryptionContext does not match",
+    )
 }
 
 fn decrypt_error() -> ApiError {
@@ -1109,7 +1506,11 @@ impl KeyFilter {
             5 => row.key_state == ARCHIVED,
             _ => true,
         };
-        let search_ok = self.search.as_deref().filter(|s| !s.is_empty()).is_none_or(|s| row.key_id.contains(s) || row.alias.contains(s));
+        let search_ok = self
+            .search
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_none_or(|s| row.key_id.contains(s) || row.alias.contains(s));
         let origin_ok = match self.origin.as_deref() {
             None | Some("") | Some("ALL") => true,
             Some(o) => row.origin == o,
@@ -1120,7 +1521,9 @@ impl KeyFilter {
             Some(u) => row.key_usage == u,
         };
         let tags_ok = self.tag_filters.iter().all(|(k, values)| {
-            key.tags.iter().any(|(tk, tv)| tk == k && (values.is_empty() || values.contains(tv)))
+            key.tags
+                .iter()
+                .any(|(tk, tv)| tk == k && (values.is_empty() || values.contains(tv)))
         });
         state_ok && search_ok && origin_ok && usage_ok && tags_ok
     }
@@ -1137,8 +1540,21 @@ mod tests {
         assert!(!is_valid_key_id("23e80852-1e38-11e9-b129-5cb9019b4b0"));
         assert!(!is_valid_key_id("23e80852x1e38-11e9-b129-5cb9019b4b01"));
         assert!(check_alias("app-key_1").is_ok());
-        for bad in ["", "-x", "_x", "kms-x", "KMS-x", "a b", "é", &"a".repeat(61)] {
-            assert_eq!(check_alias(bad).unwrap_err().code, "InvalidParameterValue.InvalidAlias", "{bad}");
+        for bad in [
+            "",
+            "-x",
+            "_x",
+            "kms-x",
+            "KMS-x",
+            "a b",
+            "é",
+            &"a".repeat(61),
+        ] {
+            assert_eq!(
+                check_alias(bad).unwrap_err().code,
+                "InvalidParameterValue.InvalidAlias",
+                "{bad}"
+            );
         }
         assert!(check_alias(&"a".repeat(60)).is_ok());
     }
@@ -1148,12 +1564,30 @@ mod tests {
         let a = canonical_context(Some(r#"{"b":"2", "a":"1"}"#)).unwrap();
         let b = canonical_context(Some(r#"{"a":"1","b":"2"}"#)).unwrap();
         assert_eq!(a, b);
-        assert_ne!(canonical_context(Some(r#"{"ab":"c"}"#)).unwrap(), canonical_context(Some(r#"{"a":"bc"}"#)).unwrap());
-        assert_eq!(canonical_context(None).unwrap(), canonical_context(Some("{}")).unwrap());
-        assert_eq!(canonical_context(Some("")).unwrap(), canonical_context(Some("{}")).unwrap());
-        assert_eq!(canonical_context(Some(r#"{"a":1}"#)).unwrap_err().code, "InvalidParameterValue");
-        assert_eq!(canonical_context(Some("[1]")).unwrap_err().code, "InvalidParameterValue");
+        assert_ne!(
+            canonical_context(Some(r#"{"ab":"c"}"#)).unwrap(),
+            canonical_context(Some(r#"{"a":"bc"}"#)).unwrap()
+        );
+        assert_eq!(
+            canonical_context(None).unwrap(),
+            canonical_context(Some("{}")).unwrap()
+        );
+        assert_eq!(
+            canonical_context(Some("")).unwrap(),
+            canonical_context(Some("{}")).unwrap()
+        );
+        assert_eq!(
+            canonical_context(Some(r#"{"a":1}"#)).unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            canonical_context(Some("[1]")).unwrap_err().code,
+            "InvalidParameterValue"
+        );
         let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(1020));
-        assert_eq!(canonical_context(Some(&long)).unwrap_err().code, "InvalidParameterValue");
+        assert_eq!(
+            canonical_context(Some(&long)).unwrap_err().code,
+            "InvalidParameterValue"
+        );
     }
 }

@@ -44,14 +44,20 @@ impl InProcess {
     pub fn in_region(&self, region: impl Into<String>) -> Self {
         let mut context = self.context.clone();
         context.region = region.into();
-        Self { hsm: self.hsm.clone(), context }
+        Self {
+            hsm: self.hsm.clone(),
+            context,
+        }
     }
 
     /// The same HSM as another account.
     pub fn as_account(&self, account_uin: u64) -> Self {
         let mut context = self.context.clone();
         context.account_uin = account_uin;
-        Self { hsm: self.hsm.clone(), context }
+        Self {
+            hsm: self.hsm.clone(),
+            context,
+        }
     }
 
     /// The HSM behind this transport.
@@ -64,10 +70,12 @@ impl KmsTransport for InProcess {
     fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         let mut context = self.context.clone();
         context.request_id = uuid::Uuid::new_v4().to_string();
-        self.hsm.dispatch(&context, action, params).map_err(|e| KmsError {
-            code: e.code,
-            message: e.message,
-            request_id: Some(context.request_id),
-        })
+        self.hsm
+            .dispatch(&context, action, params)
+            .map_err(|e| KmsError {
+                code: e.code,
+                message: e.message,
+                request_id: Some(context.request_id),
+            })
     }
 }

@@ -7,8 +7,9 @@
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{
-    KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
-    Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+    KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey,
+    OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey,
+    PrivateDecryptingKey, PublicEncryptingKey,
 };
 use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair as _};
 use sm2::dsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
@@ -102,14 +103,19 @@ impl Material {
     /// Fresh material for `algorithm`.
     pub(crate) fn generate(algorithm: Algorithm) -> Result<Self, CryptoFailure> {
         let bytes = match algorithm {
-            Algorithm::Aes256 | Algorithm::Sm4 => random_bytes(algorithm.symmetric_len().unwrap_or(32))?,
+            Algorithm::Aes256 | Algorithm::Sm4 => {
+                random_bytes(algorithm.symmetric_len().unwrap_or(32))?
+            }
             Algorithm::Rsa2048 => {
-                let key = PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| CryptoFailure)?;
+                let key =
+                    PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| CryptoFailure)?;
                 let der: Pkcs8V1Der<'static> = key.as_der().map_err(|_| CryptoFailure)?;
                 Zeroizing::new(der.as_ref().to_vec())
             }
             Algorithm::Sm2 => {
-                let secret = <sm2::SecretKey as sm2::elliptic_curve::Generate>::generate_from_rng(&mut rand::rng());
+                let secret = <sm2::SecretKey as sm2::elliptic_curve::Generate>::generate_from_rng(
+                    &mut rand::rng(),
+                );
                 Zeroizing::new(secret.to_bytes().to_vec())
             }
             Algorithm::EccP256 => {
@@ -161,17 +167,30 @@ pub(crate) fn aead_seal(
 ) -> Result<Vec<u8>, CryptoFailure> {
     match algorithm {
         Algorithm::Aes256 => {
-            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
+            let key =
+                LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
             let mut buf = plaintext.to_vec();
-            key.seal_in_place_append_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), &mut buf)
-                .map_err(|_| CryptoFailure)?;
+            key.seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(|_| CryptoFailure)?;
             Ok(buf)
         }
         Algorithm::Sm4 => {
             use aes_gcm::aead::{Aead, KeyInit, Payload};
             let cipher = Sm4Gcm::new_from_slice(key).map_err(|_| CryptoFailure)?;
             let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from(*nonce);
-            cipher.encrypt(&nonce, Payload { msg: plaintext, aad }).map_err(|_| CryptoFailure)
+            cipher
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: plaintext,
+                        aad,
+                    },
+                )
+                .map_err(|_| CryptoFailure)
         }
         _ => Err(CryptoFailure),
     }
@@ -187,10 +206,15 @@ pub(crate) fn aead_open(
 ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
     match algorithm {
         Algorithm::Aes256 => {
-            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
+            let key =
+                LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
             let mut buf = Zeroizing::new(sealed.to_vec());
             let len = key
-                .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), &mut buf)
+                .open_in_place(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    &mut buf,
+                )
                 .map_err(|_| CryptoFailure)?
                 .len();
             buf.truncate(len);
@@ -200,7 +224,10 @@ pub(crate) fn aead_open(
             use aes_gcm::aead::{Aead, KeyInit, Payload};
             let cipher = Sm4Gcm::new_from_slice(key).map_err(|_| CryptoFailure)?;
             let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from(*nonce);
-            cipher.decrypt(&nonce, Payload { msg: sealed, aad }).map(Zeroizing::new).map_err(|_| CryptoFailure)
+            cipher
+                .decrypt(&nonce, Payload { msg: sealed, aad })
+                .map(Zeroizing::new)
+                .map_err(|_| CryptoFailure)
         }
         _ => Err(CryptoFailure),
     }
@@ -276,8 +303,14 @@ pub(crate) enum SignInput<'a> {
 
 /// A parsed asymmetric private key, ready for use (cached by the store).
 pub(crate) enum ParsedKey {
-    Rsa { decrypt: PrivateDecryptingKey, sign: aws_lc_rs::rsa::KeyPair },
-    Sm2 { decrypt: sm2::pke::DecryptingKey, sign: sm2::dsa::SigningKey },
+    Rsa {
+        decrypt: PrivateDecryptingKey,
+        sign: aws_lc_rs::rsa::KeyPair,
+    },
+    Sm2 {
+        decrypt: Box<sm2::pke::DecryptingKey>,
+        sign: Box<sm2::dsa::SigningKey>,
+    },
     Ecc(EcdsaKeyPair),
 }
 
@@ -299,12 +332,18 @@ impl ParsedKey {
                     secret.to_nonzero_scalar(),
                     sm2::pke::Mode::C1C3C2,
                 );
-                let sign = sm2::dsa::SigningKey::new(SM2_DEFAULT_ID, &secret).map_err(|_| CryptoFailure)?;
-                Ok(Self::Sm2 { decrypt, sign })
+                let sign = sm2::dsa::SigningKey::new(SM2_DEFAULT_ID, &secret)
+                    .map_err(|_| CryptoFailure)?;
+                Ok(Self::Sm2 {
+                    decrypt: Box::new(decrypt),
+                    sign: Box::new(sign),
+                })
             }
-            Algorithm::EccP256 => EcdsaKeyPair::from_pkcs8(&lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING, bytes)
-                .map(Self::Ecc)
-                .map_err(|_| CryptoFailure),
+            Algorithm::EccP256 => {
+                EcdsaKeyPair::from_pkcs8(&lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING, bytes)
+                    .map(Self::Ecc)
+                    .map_err(|_| CryptoFailure)
+            }
             Algorithm::Aes256 | Algorithm::Sm4 => Err(CryptoFailure),
         }
     }
@@ -313,24 +352,35 @@ impl ParsedKey {
     pub(crate) fn public_key_der(&self) -> Result<Vec<u8>, CryptoFailure> {
         match self {
             Self::Rsa { decrypt, .. } => {
-                let der: PublicKeyX509Der<'static> = decrypt.public_key().as_der().map_err(|_| CryptoFailure)?;
+                let der: PublicKeyX509Der<'static> =
+                    decrypt.public_key().as_der().map_err(|_| CryptoFailure)?;
                 Ok(der.as_ref().to_vec())
             }
             Self::Sm2 { decrypt, .. } => {
                 let public = sm2::PublicKey::from_affine(*decrypt.encrypting_key().as_affine())
                     .map_err(|_| CryptoFailure)?;
-                public.to_public_key_der().map(|d| d.as_bytes().to_vec()).map_err(|_| CryptoFailure)
+                public
+                    .to_public_key_der()
+                    .map(|d| d.as_bytes().to_vec())
+                    .map_err(|_| CryptoFailure)
             }
             Self::Ecc(key) => {
-                let der: PublicKeyX509Der<'static> = key.public_key().as_der().map_err(|_| CryptoFailure)?;
+                let der: PublicKeyX509Der<'static> =
+                    key.public_key().as_der().map_err(|_| CryptoFailure)?;
                 Ok(der.as_ref().to_vec())
             }
         }
     }
 
     /// RSA decryption with the named padding.
-    pub(crate) fn rsa_decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
-        let Self::Rsa { decrypt, .. } = self else { return Err(CryptoFailure) };
+    pub(crate) fn rsa_decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
+        let Self::Rsa { decrypt, .. } = self else {
+            return Err(CryptoFailure);
+        };
         let mut out = Zeroizing::new(vec![0u8; decrypt.key_size_bytes()]);
         let len = match padding {
             RsaPadding::Pkcs1V15 => Pkcs1PrivateDecryptingKey::new(decrypt.clone())
@@ -339,7 +389,11 @@ impl ParsedKey {
                 .map_err(|_| CryptoFailure)?
                 .len(),
             RsaPadding::OaepSha1 | RsaPadding::OaepSha256 => {
-                let alg = if padding == RsaPadding::OaepSha1 { &OAEP_SHA1_MGF1SHA1 } else { &OAEP_SHA256_MGF1SHA256 };
+                let alg = if padding == RsaPadding::OaepSha1 {
+                    &OAEP_SHA1_MGF1SHA1
+                } else {
+                    &OAEP_SHA256_MGF1SHA256
+                };
                 OaepPrivateDecryptingKey::new(decrypt.clone())
                     .map_err(|_| CryptoFailure)?
                     .decrypt(alg, ciphertext, &mut out, None)
@@ -352,13 +406,25 @@ impl ParsedKey {
     }
 
     /// SM2 decryption of C1C3C2 ASN.1 DER ciphertext.
-    pub(crate) fn sm2_decrypt_der(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
-        let Self::Sm2 { decrypt, .. } = self else { return Err(CryptoFailure) };
-        decrypt.decrypt_der(ciphertext).map(Zeroizing::new).map_err(|_| CryptoFailure)
+    pub(crate) fn sm2_decrypt_der(
+        &self,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
+        let Self::Sm2 { decrypt, .. } = self else {
+            return Err(CryptoFailure);
+        };
+        decrypt
+            .decrypt_der(ciphertext)
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoFailure)
     }
 
     /// Signs; returns a DER signature (ECDSA/SM2 `SEQUENCE{r,s}`) or the RSA signature bytes.
-    pub(crate) fn sign(&self, algorithm: SignAlgorithm, input: SignInput<'_>) -> Result<Vec<u8>, CryptoFailure> {
+    pub(crate) fn sign(
+        &self,
+        algorithm: SignAlgorithm,
+        input: SignInput<'_>,
+    ) -> Result<Vec<u8>, CryptoFailure> {
         match (self, algorithm) {
             (Self::Sm2 { sign, .. }, SignAlgorithm::Sm2Dsa) => {
                 let sig: sm2::dsa::Signature = match input {
@@ -371,23 +437,32 @@ impl ParsedKey {
                 let rng = aws_lc_rs::rand::SystemRandom::new();
                 let sig = match input {
                     SignInput::Raw(msg) => key.sign(&rng, msg).map_err(|_| CryptoFailure)?,
-                    SignInput::Digest(d) => key.sign_digest(&sha256_digest(d)?).map_err(|_| CryptoFailure)?,
+                    SignInput::Digest(d) => key
+                        .sign_digest(&sha256_digest(d)?)
+                        .map_err(|_| CryptoFailure)?,
                 };
                 Ok(sig.as_ref().to_vec())
             }
-            (Self::Rsa { sign, .. }, SignAlgorithm::RsaPssSha256 | SignAlgorithm::RsaPkcs1Sha256) => {
-                let encoding: &'static dyn lc_sig::RsaEncoding = if algorithm == SignAlgorithm::RsaPssSha256 {
-                    &lc_sig::RSA_PSS_SHA256
-                } else {
-                    &lc_sig::RSA_PKCS1_SHA256
-                };
+            (
+                Self::Rsa { sign, .. },
+                SignAlgorithm::RsaPssSha256 | SignAlgorithm::RsaPkcs1Sha256,
+            ) => {
+                let encoding: &'static dyn lc_sig::RsaEncoding =
+                    if algorithm == SignAlgorithm::RsaPssSha256 {
+                        &lc_sig::RSA_PSS_SHA256
+                    } else {
+                        &lc_sig::RSA_PKCS1_SHA256
+                    };
                 let mut out = vec![0u8; sign.public_modulus_len()];
                 match input {
                     SignInput::Raw(msg) => {
                         let rng = aws_lc_rs::rand::SystemRandom::new();
-                        sign.sign(encoding, &rng, msg, &mut out).map_err(|_| CryptoFailure)?
+                        sign.sign(encoding, &rng, msg, &mut out)
+                            .map_err(|_| CryptoFailure)?
                     }
-                    SignInput::Digest(d) => sign.sign_digest(encoding, &sha256_digest(d)?, &mut out).map_err(|_| CryptoFailure)?,
+                    SignInput::Digest(d) => sign
+                        .sign_digest(encoding, &sha256_digest(d)?, &mut out)
+                        .map_err(|_| CryptoFailure)?,
                 }
                 Ok(out)
             }
@@ -396,10 +471,17 @@ impl ParsedKey {
     }
 
     /// Verifies; any malformed or wrong signature is `false`.
-    pub(crate) fn verify(&self, algorithm: SignAlgorithm, input: SignInput<'_>, signature: &[u8]) -> bool {
+    pub(crate) fn verify(
+        &self,
+        algorithm: SignAlgorithm,
+        input: SignInput<'_>,
+        signature: &[u8],
+    ) -> bool {
         match (self, algorithm) {
             (Self::Sm2 { sign, .. }, SignAlgorithm::Sm2Dsa) => {
-                let Ok(sig) = sm2::dsa::Signature::from_der(signature) else { return false };
+                let Ok(sig) = sm2::dsa::Signature::from_der(signature) else {
+                    return false;
+                };
                 let key = sign.verifying_key();
                 match input {
                     SignInput::Raw(msg) => key.verify(msg, &sig).is_ok(),
@@ -407,7 +489,10 @@ impl ParsedKey {
                 }
             }
             (Self::Ecc(key), SignAlgorithm::EccP256R1) => {
-                let public = lc_sig::UnparsedPublicKey::new(&lc_sig::ECDSA_P256_SHA256_ASN1, key.public_key().as_ref());
+                let public = lc_sig::UnparsedPublicKey::new(
+                    &lc_sig::ECDSA_P256_SHA256_ASN1,
+                    key.public_key().as_ref(),
+                );
                 match input {
                     SignInput::Raw(msg) => public.verify(msg, signature).is_ok(),
                     SignInput::Digest(d) => match sha256_digest(d) {
@@ -416,12 +501,16 @@ impl ParsedKey {
                     },
                 }
             }
-            (Self::Rsa { sign, .. }, SignAlgorithm::RsaPssSha256 | SignAlgorithm::RsaPkcs1Sha256) => {
-                let params: &'static lc_sig::RsaParameters = if algorithm == SignAlgorithm::RsaPssSha256 {
-                    &lc_sig::RSA_PSS_2048_8192_SHA256
-                } else {
-                    &lc_sig::RSA_PKCS1_2048_8192_SHA256
-                };
+            (
+                Self::Rsa { sign, .. },
+                SignAlgorithm::RsaPssSha256 | SignAlgorithm::RsaPkcs1Sha256,
+            ) => {
+                let params: &'static lc_sig::RsaParameters =
+                    if algorithm == SignAlgorithm::RsaPssSha256 {
+                        &lc_sig::RSA_PSS_2048_8192_SHA256
+                    } else {
+                        &lc_sig::RSA_PKCS1_2048_8192_SHA256
+                    };
                 let public = lc_sig::UnparsedPublicKey::new(params, sign.public_key().as_ref());
                 match input {
                     SignInput::Raw(msg) => public.verify(msg, signature).is_ok(),
@@ -437,7 +526,8 @@ impl ParsedKey {
 }
 
 fn sha256_digest(d: &[u8; 32]) -> Result<aws_lc_rs::digest::Digest, CryptoFailure> {
-    aws_lc_rs::digest::Digest::import_less_safe(d, &aws_lc_rs::digest::SHA256).map_err(|_| CryptoFailure)
+    aws_lc_rs::digest::Digest::import_less_safe(d, &aws_lc_rs::digest::SHA256)
+        .map_err(|_| CryptoFailure)
 }
 
 /// How `EncryptionPublicKey` results are sealed for the caller (§4.6).
@@ -477,13 +567,18 @@ const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 const OID_SM2_CURVE: &str = "1.2.156.10197.1.301";
 
 /// Encrypts `plaintext` to the caller's PEM public key (RSA-2048 or SM2).
-pub(crate) fn seal_to_public_key(pem: &str, algorithm: SealAlgorithm, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+pub(crate) fn seal_to_public_key(
+    pem: &str,
+    algorithm: SealAlgorithm,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
     use der::Decode as _;
     let (label, doc) = der::Document::from_pem(pem.trim()).map_err(|_| SealError::BadKey)?;
     if label != "PUBLIC KEY" {
         return Err(SealError::BadKey);
     }
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(doc.as_bytes()).map_err(|_| SealError::BadKey)?;
+    let spki =
+        spki::SubjectPublicKeyInfoRef::from_der(doc.as_bytes()).map_err(|_| SealError::BadKey)?;
     let oid = spki.algorithm.oid.to_string();
     let is_sm2 = oid == OID_EC_PUBLIC_KEY
         && spki
@@ -499,7 +594,8 @@ pub(crate) fn seal_to_public_key(pem: &str, algorithm: SealAlgorithm, plaintext:
             if !is_sm2 {
                 return Err(SealError::BadKey);
             }
-            let public = sm2::PublicKey::from_public_key_der(doc.as_bytes()).map_err(|_| SealError::BadKey)?;
+            let public = sm2::PublicKey::from_public_key_der(doc.as_bytes())
+                .map_err(|_| SealError::BadKey)?;
             let key = sm2::pke::EncryptingKey::new_with_mode(public, sm2::pke::Mode::C1C3C2);
             let mut rng = rand::rng();
             let out = if algorithm == SealAlgorithm::Sm2Raw {
@@ -516,7 +612,8 @@ pub(crate) fn seal_to_public_key(pem: &str, algorithm: SealAlgorithm, plaintext:
             if oid != OID_RSA {
                 return Err(SealError::BadKey);
             }
-            let public = PublicEncryptingKey::from_der(doc.as_bytes()).map_err(|_| SealError::BadKey)?;
+            let public =
+                PublicEncryptingKey::from_der(doc.as_bytes()).map_err(|_| SealError::BadKey)?;
             rsa_encrypt(public, padding, plaintext).map_err(|_| SealError::Failed)
         }
     }
@@ -536,7 +633,11 @@ pub(crate) fn rsa_encrypt(
             .map_err(|_| CryptoFailure)?
             .len(),
         RsaPadding::OaepSha1 | RsaPadding::OaepSha256 => {
-            let alg = if padding == RsaPadding::OaepSha1 { &OAEP_SHA1_MGF1SHA1 } else { &OAEP_SHA256_MGF1SHA256 };
+            let alg = if padding == RsaPadding::OaepSha1 {
+                &OAEP_SHA1_MGF1SHA1
+            } else {
+                &OAEP_SHA256_MGF1SHA256
+            };
             OaepPublicEncryptingKey::new(public)
                 .map_err(|_| CryptoFailure)?
                 .encrypt(alg, plaintext, &mut out, None)
@@ -569,7 +670,10 @@ mod tests {
     fn sm4_gcm_matches_rfc8998_vector() {
         // RFC 8998 Appendix A.1 (SM4-GCM).
         let key = hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap();
-        let nonce: [u8; 12] = hex::decode("00001234567800000000ABCD").unwrap().try_into().unwrap();
+        let nonce: [u8; 12] = hex::decode("00001234567800000000ABCD")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let aad = hex::decode("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2").unwrap();
         let pt = hex::decode(
             "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDDEEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
@@ -581,7 +685,10 @@ mod tests {
         .unwrap();
         let sealed = aead_seal(Algorithm::Sm4, &key, &nonce, &aad, &pt).unwrap();
         assert_eq!(sealed, expected);
-        assert_eq!(&aead_open(Algorithm::Sm4, &key, &nonce, &aad, &sealed).unwrap()[..], &pt[..]);
+        assert_eq!(
+            &aead_open(Algorithm::Sm4, &key, &nonce, &aad, &sealed).unwrap()[..],
+            &pt[..]
+        );
         let mut bad = sealed.clone();
         bad[0] ^= 1;
         assert!(aead_open(Algorithm::Sm4, &key, &nonce, &aad, &bad).is_err());

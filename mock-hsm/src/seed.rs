@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use crate::api::ApiError;
 use crate::hsm::{
-    ARCHIVED, DISABLED, ENABLED, Hsm, ORIGIN_EXTERNAL, ORIGIN_KMS, PENDING_DELETE, PENDING_IMPORT, USAGE_SYMMETRIC,
-    USAGES, check_alias, is_valid_key_id,
+    ARCHIVED, DISABLED, ENABLED, Hsm, ORIGIN_EXTERNAL, ORIGIN_KMS, PENDING_DELETE, PENDING_IMPORT,
+    USAGE_SYMMETRIC, USAGES, check_alias, is_valid_key_id,
 };
 use crate::inprocess::DEFAULT_ACCOUNT_UIN;
 use crate::material::{Algorithm, Material};
@@ -131,12 +131,20 @@ impl Hsm {
     /// Applies a TOML seed (docs/seed-format.md) in one transaction: every key is created, or,
     /// on any error, none. Keys whose KeyId already exists are skipped, never overwritten.
     pub fn apply_seed(&self, toml_text: &str) -> Result<SeedReport, OpenError> {
-        let file: SeedFile = toml::from_str(toml_text).map_err(|e| OpenError::Seed(e.to_string()))?;
+        let file: SeedFile =
+            toml::from_str(toml_text).map_err(|e| OpenError::Seed(e.to_string()))?;
         if file.version != SEED_VERSION {
-            return Err(OpenError::Seed(format!("unsupported seed version {} (this build reads {SEED_VERSION})", file.version)));
+            return Err(OpenError::Seed(format!(
+                "unsupported seed version {} (this build reads {SEED_VERSION})",
+                file.version
+            )));
         }
         let now = self.now();
-        let prepared = file.keys.into_iter().map(|k| self.prepare(k, now)).collect::<Result<Vec<_>, _>>()?;
+        let prepared = file
+            .keys
+            .into_iter()
+            .map(|k| self.prepare(k, now))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut seen = std::collections::HashSet::new();
         for p in &prepared {
             if !seen.insert(p.row.key_id.clone()) {
@@ -151,8 +159,16 @@ impl Hsm {
                         report.skipped.push(p.row.key_id.clone());
                         continue;
                     }
-                    if tx.alias_taken(p.row.account_uin, &p.row.region, &p.row.alias, &p.row.key_id)? {
-                        return Err(seed_err(&p.row.key_id, format!("alias {} is already used by another key", p.row.alias)));
+                    if tx.alias_taken(
+                        p.row.account_uin,
+                        &p.row.region,
+                        &p.row.alias,
+                        &p.row.key_id,
+                    )? {
+                        return Err(seed_err(
+                            &p.row.key_id,
+                            format!("alias {} is already used by another key", p.row.alias),
+                        ));
                     }
                     tx.insert_key(&p.row)?;
                     for (version, created, material) in &p.versions {
@@ -179,7 +195,10 @@ impl Hsm {
             None => return Err(seed_err(&id, format!("unknown key_usage {}", k.key_usage))),
             Some((_, Some(fixed))) => {
                 if k.algorithm.as_deref().is_some_and(|a| a != fixed.name()) {
-                    return Err(seed_err(&id, format!("{} keys are {}", k.key_usage, fixed.name())));
+                    return Err(seed_err(
+                        &id,
+                        format!("{} keys are {}", k.key_usage, fixed.name()),
+                    ));
                 }
                 *fixed
             }
@@ -187,20 +206,37 @@ impl Hsm {
                 None => self.symmetric.algorithm_for(&region),
                 Some("AES_256") => Algorithm::Aes256,
                 Some("SM4") => Algorithm::Sm4,
-                Some(other) => return Err(seed_err(&id, format!("symmetric algorithm must be AES_256 or SM4, not {other}"))),
+                Some(other) => {
+                    return Err(seed_err(
+                        &id,
+                        format!("symmetric algorithm must be AES_256 or SM4, not {other}"),
+                    ));
+                }
             },
         };
         let external = match k.origin.as_str() {
             ORIGIN_KMS => false,
             ORIGIN_EXTERNAL if k.key_usage == USAGE_SYMMETRIC => true,
-            ORIGIN_EXTERNAL => return Err(seed_err(&id, "only ENCRYPT_DECRYPT keys can be EXTERNAL")),
-            other => return Err(seed_err(&id, format!("origin must be TENCENT_KMS or EXTERNAL, not {other}"))),
+            ORIGIN_EXTERNAL => {
+                return Err(seed_err(&id, "only ENCRYPT_DECRYPT keys can be EXTERNAL"));
+            }
+            other => {
+                return Err(seed_err(
+                    &id,
+                    format!("origin must be TENCENT_KMS or EXTERNAL, not {other}"),
+                ));
+            }
         };
-        if ![ENABLED, DISABLED, PENDING_DELETE, PENDING_IMPORT, ARCHIVED].contains(&k.state.as_str()) {
+        if ![ENABLED, DISABLED, PENDING_DELETE, PENDING_IMPORT, ARCHIVED]
+            .contains(&k.state.as_str())
+        {
             return Err(seed_err(&id, format!("unknown state {}", k.state)));
         }
         if k.state == PENDING_IMPORT && (!external || !k.versions.is_empty()) {
-            return Err(seed_err(&id, "PendingImport keys must be EXTERNAL and have no versions"));
+            return Err(seed_err(
+                &id,
+                "PendingImport keys must be EXTERNAL and have no versions",
+            ));
         }
         if k.state == PENDING_DELETE && k.deletion_date == 0 {
             return Err(seed_err(&id, "PendingDelete keys need a deletion_date"));
@@ -209,37 +245,68 @@ impl Hsm {
             return Err(seed_err(&id, "rotate_days must be 7 to 365"));
         }
         if k.rotation_enabled && (external || k.key_usage != USAGE_SYMMETRIC) {
-            return Err(seed_err(&id, "only TENCENT_KMS ENCRYPT_DECRYPT keys rotate"));
+            return Err(seed_err(
+                &id,
+                "only TENCENT_KMS ENCRYPT_DECRYPT keys rotate",
+            ));
         }
         let create_time = k.create_time.unwrap_or(now);
         let mut versions = Vec::new();
         let mut specs = k.versions;
         if specs.is_empty() && k.state != PENDING_IMPORT {
-            specs.push(SeedVersion { version: 1, created: None, material: None });
+            specs.push(SeedVersion {
+                version: 1,
+                created: None,
+                material: None,
+            });
         }
         specs.sort_by_key(|v| v.version);
         for (i, v) in specs.iter().enumerate() {
             if v.version as usize != i + 1 {
-                return Err(seed_err(&id, "versions must be numbered 1, 2, 3... without gaps"));
+                return Err(seed_err(
+                    &id,
+                    "versions must be numbered 1, 2, 3... without gaps",
+                ));
             }
             let material = match &v.material {
                 Some(text) => {
-                    let bytes = Zeroizing::new(B64.decode(text.trim()).map_err(|_| seed_err(&id, "material is not base64"))?);
+                    let bytes = Zeroizing::new(
+                        B64.decode(text.trim())
+                            .map_err(|_| seed_err(&id, "material is not base64"))?,
+                    );
                     let material = Material::new(bytes);
-                    material
-                        .validate(algorithm)
-                        .map_err(|_| seed_err(&id, format!("material of version {} is not valid {} key material", v.version, algorithm.name())))?;
+                    material.validate(algorithm).map_err(|_| {
+                        seed_err(
+                            &id,
+                            format!(
+                                "material of version {} is not valid {} key material",
+                                v.version,
+                                algorithm.name()
+                            ),
+                        )
+                    })?;
                     material
                 }
-                None => Material::generate(algorithm).map_err(|_| seed_err(&id, "key generation failed"))?,
+                None => Material::generate(algorithm)
+                    .map_err(|_| seed_err(&id, "key generation failed"))?,
             };
             versions.push((v.version, v.created.unwrap_or(create_time), material));
         }
         if external && versions.len() > 1 {
             return Err(seed_err(&id, "EXTERNAL keys have one version"));
         }
-        let import_fingerprint = if external { versions.first().map(|(_, _, m)| self.store.fingerprint(m.expose_secret())) } else { None };
-        let anchor = if k.last_rotate_time > 0 { k.last_rotate_time } else { create_time };
+        let import_fingerprint = if external {
+            versions
+                .first()
+                .map(|(_, _, m)| self.store.fingerprint(m.expose_secret()))
+        } else {
+            None
+        };
+        let anchor = if k.last_rotate_time > 0 {
+            k.last_rotate_time
+        } else {
+            create_time
+        };
         let row = KeyRow {
             key_id: id,
             account_uin: k.account_uin.unwrap_or(DEFAULT_ACCOUNT_UIN),
@@ -260,12 +327,17 @@ impl Hsm {
             current_version: versions.len() as u32,
             import_fingerprint,
         };
-        Ok(Prepared { row, versions, tags: k.tags.into_iter().collect() })
+        Ok(Prepared {
+            row,
+            versions,
+            tags: k.tags.into_iter().collect(),
+        })
     }
 
     /// Reads and applies a seed file.
     pub fn apply_seed_file(&self, path: &std::path::Path) -> Result<SeedReport, OpenError> {
-        let text = std::fs::read_to_string(path).map_err(|e| OpenError::Seed(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| OpenError::Seed(format!("{}: {e}", path.display())))?;
         self.apply_seed(&text)
     }
 
@@ -279,15 +351,21 @@ impl Hsm {
                 let mut versions = Vec::new();
                 for (version, created) in tx.versions(&row.key_id)? {
                     let material = if options.danger_include_key_material {
-                        tx.material(&row.key_id, version)?.map(|m| Zeroizing::new(B64.encode(m.expose_secret())))
+                        tx.material(&row.key_id, version)?
+                            .map(|m| Zeroizing::new(B64.encode(m.expose_secret())))
                     } else {
                         None
                     };
-                    versions.push(SeedVersion { version, created: Some(created), material });
+                    versions.push(SeedVersion {
+                        version,
+                        created: Some(created),
+                        material,
+                    });
                 }
                 let tags = tx.tags(&row.key_id)?.into_iter().collect();
                 keys.push(SeedKey {
-                    algorithm: (row.key_usage == USAGE_SYMMETRIC).then(|| row.algorithm.name().to_owned()),
+                    algorithm: (row.key_usage == USAGE_SYMMETRIC)
+                        .then(|| row.algorithm.name().to_owned()),
                     key_id: row.key_id,
                     account_uin: Some(row.account_uin),
                     region: Some(row.region),
@@ -307,8 +385,13 @@ impl Hsm {
                     versions,
                 });
             }
-            Ok::<_, ApiError>(SeedFile { version: SEED_VERSION, keys })
+            Ok::<_, ApiError>(SeedFile {
+                version: SEED_VERSION,
+                keys,
+            })
         })?;
-        toml::to_string(&file).map(Zeroizing::new).map_err(|e| ApiError::new("InternalError", format!("export failed: {e}")))
+        toml::to_string(&file)
+            .map(Zeroizing::new)
+            .map_err(|e| ApiError::new("InternalError", format!("export failed: {e}")))
     }
 }

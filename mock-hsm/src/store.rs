@@ -14,7 +14,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use crate::material::{Algorithm, Material, NONCE_LEN, ParsedKey, aead_open, aead_seal, random_bytes, random_nonce};
+use crate::material::{
+    Algorithm, Material, NONCE_LEN, ParsedKey, aead_open, aead_seal, random_bytes, random_nonce,
+};
 
 /// Environment variable that may hold the storage root key (base64 of 32 bytes).
 pub const ROOT_KEY_ENV: &str = "TKMS_HSM_ROOT_KEY";
@@ -62,7 +64,9 @@ pub enum OpenError {
     #[error("storage root key: {0}")]
     RootKey(String),
     /// The root key does not open this store.
-    #[error("the storage root key does not match this key store (wrong {ROOT_KEY_ENV} or root.key?)")]
+    #[error(
+        "the storage root key does not match this key store (wrong {ROOT_KEY_ENV} or root.key?)"
+    )]
     WrongRootKey,
     /// The database was written by a newer version of tkms.
     #[error("key store schema version {0} is newer than this build supports ({SCHEMA_VERSION})")]
@@ -83,12 +87,15 @@ pub(crate) struct RootKey(Zeroizing<[u8; 32]>);
 
 impl RootKey {
     fn from_slice(bytes: &[u8]) -> Result<Self, OpenError> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| OpenError::RootKey("must be exactly 32 bytes".into()))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| OpenError::RootKey("must be exactly 32 bytes".into()))?;
         Ok(Self(Zeroizing::new(arr)))
     }
 
     fn random() -> Result<Self, OpenError> {
-        let bytes = random_bytes(32).map_err(|_| OpenError::RootKey("random generator failed".into()))?;
+        let bytes =
+            random_bytes(32).map_err(|_| OpenError::RootKey("random generator failed".into()))?;
         Self::from_slice(&bytes)
     }
 
@@ -127,10 +134,17 @@ fn load_root_key(storage: &Storage, source: &RootKeySource) -> Result<RootKey, O
 }
 
 fn from_env(name: &str) -> Result<Option<RootKey>, OpenError> {
-    let Some(value) = std::env::var_os(name) else { return Ok(None) };
-    let value = Zeroizing::new(value.into_string().map_err(|_| OpenError::RootKey(format!("{name} is not UTF-8")))?);
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    let value = Zeroizing::new(
+        value
+            .into_string()
+            .map_err(|_| OpenError::RootKey(format!("{name} is not UTF-8")))?,
+    );
     let bytes = Zeroizing::new(
-        B64.decode(value.trim()).map_err(|_| OpenError::RootKey(format!("{name} is not base64 of 32 bytes")))?,
+        B64.decode(value.trim())
+            .map_err(|_| OpenError::RootKey(format!("{name} is not base64 of 32 bytes")))?,
     );
     RootKey::from_slice(&bytes).map(Some)
 }
@@ -142,11 +156,21 @@ fn root_key_file(path: &Path) -> Result<RootKey, OpenError> {
     let describe = |e: std::io::Error| OpenError::RootKey(format!("{}: {e}", path.display()));
     if !path.exists() {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let key = random_bytes(32).map_err(|_| OpenError::RootKey("random generator failed".into()))?;
-        let suffix = hex::encode(&random_bytes(8).map_err(|_| OpenError::RootKey("random generator failed".into()))?[..]);
+        let key =
+            random_bytes(32).map_err(|_| OpenError::RootKey("random generator failed".into()))?;
+        let suffix = hex::encode(
+            &random_bytes(8).map_err(|_| OpenError::RootKey("random generator failed".into()))?[..],
+        );
         let tmp = dir.join(format!(".{ROOT_KEY_FILE}.{suffix}.tmp"));
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(describe)?;
-        file.write_all(&key).and_then(|()| file.sync_all()).map_err(describe)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(describe)?;
+        file.write_all(&key)
+            .and_then(|()| file.sync_all())
+            .map_err(describe)?;
         drop(file);
         let linked = fs::hard_link(&tmp, path);
         let _ = fs::remove_file(&tmp);
@@ -208,7 +232,8 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
         alias: row.get(3)?,
         description: row.get(4)?,
         key_usage: row.get(5)?,
-        algorithm: Algorithm::from_name(&algorithm).ok_or_else(|| internal("unknown algorithm in key store"))?,
+        algorithm: Algorithm::from_name(&algorithm)
+            .ok_or_else(|| internal("unknown algorithm in key store"))?,
         origin: row.get(7)?,
         key_state: row.get(8)?,
         create_time: row.get::<_, i64>(9)? as u64,
@@ -231,13 +256,18 @@ pub(crate) struct ImportToken {
     pub(crate) private_key: Material,
 }
 
+/// Parsed private keys by (key id, version), with the nonce of the sealed row they came from.
+type ParsedCache = HashMap<(String, u32), ([u8; NONCE_LEN], Arc<ParsedKey>)>;
+/// An import token row: key id, algorithm, valid to, nonce, sealed private key.
+type TokenRow = (String, String, i64, Vec<u8>, Vec<u8>);
+
 /// The store: one connection behind a mutex (SQLite serialises writers anyway), plus a cache of
 /// parsed asymmetric keys keyed by (key id, version, sealing nonce) so a re-written version is
 /// never served stale.
 pub(crate) struct Store {
     conn: Mutex<Connection>,
     root: RootKey,
-    parsed: Mutex<HashMap<(String, u32), ([u8; NONCE_LEN], Arc<ParsedKey>)>>,
+    parsed: Mutex<ParsedCache>,
     path: Option<PathBuf>,
 }
 
@@ -247,7 +277,8 @@ impl Store {
         let (conn, path) = match storage {
             Storage::InMemory => (Connection::open_in_memory()?, None),
             Storage::Directory(dir) => {
-                fs::create_dir_all(dir).map_err(|e| OpenError::Database(format!("{}: {e}", dir.display())))?;
+                fs::create_dir_all(dir)
+                    .map_err(|e| OpenError::Database(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(DB_FILE);
                 (Connection::open(&path)?, Some(path))
             }
@@ -257,7 +288,12 @@ impl Store {
             let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
-        let store = Self { conn: Mutex::new(conn), root, parsed: Mutex::new(HashMap::new()), path };
+        let store = Self {
+            conn: Mutex::new(conn),
+            root,
+            parsed: Mutex::new(HashMap::new()),
+            path,
+        };
         store.migrate(SCHEMA_VERSION)?;
         store.check_root_key()?;
         Ok(store)
@@ -270,7 +306,9 @@ impl Store {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back on drop).
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies migrations up to `target` in one transaction each.
@@ -278,7 +316,9 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-        let current: Option<i64> = tx.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).optional()?;
+        let current: Option<i64> = tx
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .optional()?;
         let mut current = match current {
             Some(v) => v,
             None => {
@@ -291,7 +331,9 @@ impl Store {
         }
         while current < target {
             let next = current + 1;
-            let sql = MIGRATIONS.get(current as usize).ok_or(OpenError::TooNew(next))?;
+            let sql = MIGRATIONS
+                .get(current as usize)
+                .ok_or(OpenError::TooNew(next))?;
             tx.execute_batch(sql)?;
             tx.execute("UPDATE schema_version SET version = ?1", [next])?;
             current = next;
@@ -303,11 +345,18 @@ impl Store {
     fn check_root_key(&self) -> Result<(), OpenError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let check: Option<Vec<u8>> =
-            tx.query_row("SELECT value FROM meta WHERE name = 'root_key_check'", [], |r| r.get(0)).optional()?;
+        let check: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'root_key_check'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
         match check {
             Some(value) if value.len() > NONCE_LEN => {
-                let opened = self.root.open(ROOT_CHECK_AAD, &value[..NONCE_LEN], &value[NONCE_LEN..]);
+                let opened =
+                    self.root
+                        .open(ROOT_CHECK_AAD, &value[..NONCE_LEN], &value[NONCE_LEN..]);
                 if opened.as_deref().map(|v| &v[..]) != Some(ROOT_CHECK_PLAINTEXT) {
                     return Err(OpenError::WrongRootKey);
                 }
@@ -317,7 +366,10 @@ impl Store {
                 let (nonce, sealed) = self.root.seal(ROOT_CHECK_AAD, ROOT_CHECK_PLAINTEXT)?;
                 let mut value = nonce.to_vec();
                 value.extend_from_slice(&sealed);
-                tx.execute("INSERT INTO meta (name, value) VALUES ('root_key_check', ?1)", [value])?;
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('root_key_check', ?1)",
+                    [value],
+                )?;
             }
         }
         tx.commit()?;
@@ -325,64 +377,107 @@ impl Store {
     }
 
     /// Runs `f` in a read transaction.
-    pub(crate) fn read<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn read<T, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&Tx { tx: &tx, store: self })?;
+        let out = f(&Tx {
+            tx: &tx,
+            store: self,
+        })?;
         tx.finish()?;
         Ok(out)
     }
 
     /// Runs `f` in an immediate (write-locked) transaction and commits it durably when `f`
     /// succeeds; rolls back otherwise. `E` carries both API errors and database errors.
-    pub(crate) fn write<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn write<T, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&Tx { tx: &tx, store: self })?;
+        let out = f(&Tx {
+            tx: &tx,
+            store: self,
+        })?;
         tx.commit()?;
         Ok(out)
     }
 
     /// Parsed private key for a version, from the cache when the stored row is unchanged.
-    pub(crate) fn parsed_key(&self, tx: &Tx<'_>, key: &KeyRow, version: u32) -> rusqlite::Result<Option<Arc<ParsedKey>>> {
-        let Some((nonce, sealed)) = tx.sealed_version(&key.key_id, version)? else { return Ok(None) };
+    pub(crate) fn parsed_key(
+        &self,
+        tx: &Tx<'_>,
+        key: &KeyRow,
+        version: u32,
+    ) -> rusqlite::Result<Option<Arc<ParsedKey>>> {
+        let Some((nonce, sealed)) = tx.sealed_version(&key.key_id, version)? else {
+            return Ok(None);
+        };
         let cache_key = (key.key_id.clone(), version);
-        if let Some((cached_nonce, parsed)) = self.parsed.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key)
+        if let Some((cached_nonce, parsed)) = self
+            .parsed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key)
             && cached_nonce[..] == nonce[..]
         {
             return Ok(Some(parsed.clone()));
         }
         let material = self.open_material(&key.key_id, version, &nonce, &sealed)?;
         let parsed = Arc::new(
-            ParsedKey::parse(key.algorithm, &material).map_err(|_| internal("stored key material does not parse"))?,
+            ParsedKey::parse(key.algorithm, &material)
+                .map_err(|_| internal("stored key material does not parse"))?,
         );
-        let nonce: [u8; NONCE_LEN] = nonce.as_slice().try_into().map_err(|_| internal("bad stored nonce"))?;
-        self.parsed.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, (nonce, parsed.clone()));
+        let nonce: [u8; NONCE_LEN] = nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| internal("bad stored nonce"))?;
+        self.parsed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cache_key, (nonce, parsed.clone()));
         Ok(Some(parsed))
     }
 
-    fn open_material(&self, key_id: &str, version: u32, nonce: &[u8], sealed: &[u8]) -> rusqlite::Result<Material> {
+    fn open_material(
+        &self,
+        key_id: &str,
+        version: u32,
+        nonce: &[u8],
+        sealed: &[u8],
+    ) -> rusqlite::Result<Material> {
         self.root
             .open(&material_aad(key_id, version), nonce, sealed)
             .map(Material::new)
-            .ok_or_else(|| internal("stored key material failed authentication (wrong root key or corruption)"))
+            .ok_or_else(|| {
+                internal("stored key material failed authentication (wrong root key or corruption)")
+            })
     }
 
     /// HMAC-SHA256 fingerprint of imported material under a key derived from the root key, so
     /// re-imports can be compared without keeping the material.
     pub(crate) fn fingerprint(&self, material: &[u8]) -> Vec<u8> {
         use hmac::{KeyInit as _, Mac as _};
-        let mut derive = <hmac::Hmac<sha2::Sha256>>::new_from_slice(&self.root.0[..]).expect("HMAC takes any key length");
+        let mut derive = <hmac::Hmac<sha2::Sha256>>::new_from_slice(&self.root.0[..])
+            .expect("HMAC takes any key length");
         derive.update(b"tkms-import-fingerprint-v1");
         let subkey = Zeroizing::new(derive.finalize().into_bytes().to_vec());
-        let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(&subkey).expect("HMAC takes any key length");
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256>>::new_from_slice(&subkey).expect("HMAC takes any key length");
         mac.update(material);
         mac.finalize().into_bytes().to_vec()
     }
 
     /// Drops every cached parsed key (after a reset).
     pub(crate) fn clear_cache(&self) {
-        self.parsed.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.parsed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -410,7 +505,12 @@ impl Tx<'_> {
         self.store
     }
 
-    pub(crate) fn key(&self, account_uin: u64, region: &str, key_id: &str) -> rusqlite::Result<Option<KeyRow>> {
+    pub(crate) fn key(
+        &self,
+        account_uin: u64,
+        region: &str,
+        key_id: &str,
+    ) -> rusqlite::Result<Option<KeyRow>> {
         self.tx
             .query_row(
                 &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 AND account_uin = ?2 AND region = ?3"),
@@ -422,21 +522,32 @@ impl Tx<'_> {
 
     pub(crate) fn key_by_id(&self, key_id: &str) -> rusqlite::Result<Option<KeyRow>> {
         self.tx
-            .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"), [key_id], key_from_row)
+            .query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"),
+                [key_id],
+                key_from_row,
+            )
             .optional()
     }
 
     /// Every key in a scope, oldest first.
-    pub(crate) fn keys_in_scope(&self, account_uin: u64, region: &str) -> rusqlite::Result<Vec<KeyRow>> {
+    pub(crate) fn keys_in_scope(
+        &self,
+        account_uin: u64,
+        region: &str,
+    ) -> rusqlite::Result<Vec<KeyRow>> {
         let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT {KEY_COLUMNS} FROM keys WHERE account_uin = ?1 AND region = ?2 ORDER BY create_time, rowid"
         ))?;
-        stmt.query_map(params![account_uin as i64, region], key_from_row)?.collect()
+        stmt.query_map(params![account_uin as i64, region], key_from_row)?
+            .collect()
     }
 
     /// Every key, oldest first.
     pub(crate) fn all_keys(&self) -> rusqlite::Result<Vec<KeyRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY create_time, rowid"))?;
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM keys ORDER BY create_time, rowid"
+        ))?;
         stmt.query_map([], key_from_row)?.collect()
     }
 
@@ -450,7 +561,13 @@ impl Tx<'_> {
         stmt.query_map([now as i64], key_from_row)?.collect()
     }
 
-    pub(crate) fn alias_taken(&self, account_uin: u64, region: &str, alias: &str, except: &str) -> rusqlite::Result<bool> {
+    pub(crate) fn alias_taken(
+        &self,
+        account_uin: u64,
+        region: &str,
+        alias: &str,
+        except: &str,
+    ) -> rusqlite::Result<bool> {
         self.tx
             .query_row(
                 "SELECT 1 FROM keys WHERE account_uin = ?1 AND region = ?2 AND alias = ?3 AND key_id != ?4",
@@ -513,16 +630,29 @@ impl Tx<'_> {
     }
 
     pub(crate) fn delete_key(&self, key_id: &str) -> rusqlite::Result<()> {
-        self.tx.execute("DELETE FROM key_versions WHERE key_id = ?1", [key_id])?;
-        self.tx.execute("DELETE FROM tags WHERE key_id = ?1", [key_id])?;
-        self.tx.execute("DELETE FROM import_tokens WHERE key_id = ?1", [key_id])?;
-        self.tx.execute("DELETE FROM keys WHERE key_id = ?1", [key_id])?;
+        self.tx
+            .execute("DELETE FROM key_versions WHERE key_id = ?1", [key_id])?;
+        self.tx
+            .execute("DELETE FROM tags WHERE key_id = ?1", [key_id])?;
+        self.tx
+            .execute("DELETE FROM import_tokens WHERE key_id = ?1", [key_id])?;
+        self.tx
+            .execute("DELETE FROM keys WHERE key_id = ?1", [key_id])?;
         Ok(())
     }
 
     /// Seals and stores a version's material.
-    pub(crate) fn insert_version(&self, key_id: &str, version: u32, created: u64, material: &Material) -> rusqlite::Result<()> {
-        let (nonce, sealed) = self.store.root.seal(&material_aad(key_id, version), material.expose_secret())?;
+    pub(crate) fn insert_version(
+        &self,
+        key_id: &str,
+        version: u32,
+        created: u64,
+        material: &Material,
+    ) -> rusqlite::Result<()> {
+        let (nonce, sealed) = self
+            .store
+            .root
+            .seal(&material_aad(key_id, version), material.expose_secret())?;
         self.tx.execute(
             "INSERT INTO key_versions (key_id, version, created, nonce, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![key_id, version as i64, created as i64, &nonce[..], sealed],
@@ -531,41 +661,74 @@ impl Tx<'_> {
     }
 
     pub(crate) fn delete_versions(&self, key_id: &str) -> rusqlite::Result<()> {
-        self.tx.execute("DELETE FROM key_versions WHERE key_id = ?1", [key_id])?;
+        self.tx
+            .execute("DELETE FROM key_versions WHERE key_id = ?1", [key_id])?;
         Ok(())
     }
 
-    fn sealed_version(&self, key_id: &str, version: u32) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn sealed_version(
+        &self,
+        key_id: &str,
+        version: u32,
+    ) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
         self.tx
-            .prepare_cached("SELECT nonce, sealed FROM key_versions WHERE key_id = ?1 AND version = ?2")?
-            .query_row(params![key_id, version as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT nonce, sealed FROM key_versions WHERE key_id = ?1 AND version = ?2",
+            )?
+            .query_row(params![key_id, version as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
     }
 
     /// A version's material, opened with the root key.
-    pub(crate) fn material(&self, key_id: &str, version: u32) -> rusqlite::Result<Option<Material>> {
+    pub(crate) fn material(
+        &self,
+        key_id: &str,
+        version: u32,
+    ) -> rusqlite::Result<Option<Material>> {
         match self.sealed_version(key_id, version)? {
-            Some((nonce, sealed)) => self.store.open_material(key_id, version, &nonce, &sealed).map(Some),
+            Some((nonce, sealed)) => self
+                .store
+                .open_material(key_id, version, &nonce, &sealed)
+                .map(Some),
             None => Ok(None),
         }
     }
 
     /// Version numbers stored for a key, ascending.
     pub(crate) fn versions(&self, key_id: &str) -> rusqlite::Result<Vec<(u32, u64)>> {
-        let mut stmt = self.tx.prepare_cached("SELECT version, created FROM key_versions WHERE key_id = ?1 ORDER BY version")?;
-        stmt.query_map([key_id], |r| Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64)))?.collect()
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT version, created FROM key_versions WHERE key_id = ?1 ORDER BY version",
+        )?;
+        stmt.query_map([key_id], |r| {
+            Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64))
+        })?
+        .collect()
     }
 
-    pub(crate) fn parsed_key(&self, key: &KeyRow, version: u32) -> rusqlite::Result<Option<Arc<ParsedKey>>> {
+    pub(crate) fn parsed_key(
+        &self,
+        key: &KeyRow,
+        version: u32,
+    ) -> rusqlite::Result<Option<Arc<ParsedKey>>> {
         self.store.parsed_key(self, key, version)
     }
 
     pub(crate) fn tags(&self, key_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
-        let mut stmt = self.tx.prepare_cached("SELECT tag_key, tag_value FROM tags WHERE key_id = ?1 ORDER BY tag_key")?;
-        stmt.query_map([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT tag_key, tag_value FROM tags WHERE key_id = ?1 ORDER BY tag_key",
+        )?;
+        stmt.query_map([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
     }
 
-    pub(crate) fn insert_tag(&self, key_id: &str, tag_key: &str, tag_value: &str) -> rusqlite::Result<()> {
+    pub(crate) fn insert_tag(
+        &self,
+        key_id: &str,
+        tag_key: &str,
+        tag_value: &str,
+    ) -> rusqlite::Result<()> {
         self.tx.execute(
             "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
             params![key_id, tag_key, tag_value],
@@ -581,7 +744,10 @@ impl Tx<'_> {
         valid_to: u64,
         private_key: &Material,
     ) -> rusqlite::Result<()> {
-        let (nonce, sealed) = self.store.root.seal(&token_aad(token_id), private_key.expose_secret())?;
+        let (nonce, sealed) = self
+            .store
+            .root
+            .seal(&token_aad(token_id), private_key.expose_secret())?;
         self.tx.execute(
             "INSERT INTO import_tokens (token_id, key_id, algorithm, valid_to, nonce, sealed) VALUES (?1,?2,?3,?4,?5,?6)",
             params![token_id, key_id, algorithm, valid_to as i64, &nonce[..], sealed],
@@ -590,7 +756,7 @@ impl Tx<'_> {
     }
 
     pub(crate) fn import_token(&self, token_id: &str) -> rusqlite::Result<Option<ImportToken>> {
-        let row: Option<(String, String, i64, Vec<u8>, Vec<u8>)> = self
+        let row: Option<TokenRow> = self
             .tx
             .query_row(
                 "SELECT key_id, algorithm, valid_to, nonce, sealed FROM import_tokens WHERE token_id = ?1",
@@ -598,18 +764,28 @@ impl Tx<'_> {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let Some((key_id, algorithm, valid_to, nonce, sealed)) = row else { return Ok(None) };
+        let Some((key_id, algorithm, valid_to, nonce, sealed)) = row else {
+            return Ok(None);
+        };
         let private_key = self
             .store
             .root
             .open(&token_aad(token_id), &nonce, &sealed)
             .map(Material::new)
             .ok_or_else(|| internal("stored import key failed authentication"))?;
-        Ok(Some(ImportToken { key_id, algorithm, valid_to: valid_to as u64, private_key }))
+        Ok(Some(ImportToken {
+            key_id,
+            algorithm,
+            valid_to: valid_to as u64,
+            private_key,
+        }))
     }
 
     pub(crate) fn delete_expired_tokens(&self, now: u64) -> rusqlite::Result<()> {
-        self.tx.execute("DELETE FROM import_tokens WHERE valid_to < ?1", [now as i64])?;
+        self.tx.execute(
+            "DELETE FROM import_tokens WHERE valid_to < ?1",
+            [now as i64],
+        )?;
         Ok(())
     }
 
@@ -680,7 +856,10 @@ mod tests {
         let storage = Storage::Directory(dir.path().to_path_buf());
         {
             let store = Store::open_at_version(&storage, &RootKeySource::Default, 1).unwrap();
-            let version: i64 = store.lock().query_row("SELECT version FROM schema_version", [], |r| r.get(0)).unwrap();
+            let version: i64 = store
+                .lock()
+                .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+                .unwrap();
             assert_eq!(version, 1);
             store
                 .lock()
@@ -689,14 +868,36 @@ mod tests {
                     [],
                 )
                 .unwrap();
-            let tokens = store.lock().query_row("SELECT count(*) FROM import_tokens", [], |r| r.get::<_, i64>(0));
+            let tokens = store
+                .lock()
+                .query_row("SELECT count(*) FROM import_tokens", [], |r| {
+                    r.get::<_, i64>(0)
+                });
             assert!(tokens.is_err(), "version 1 has no import_tokens table");
         }
         let store = Store::open(&storage, &RootKeySource::Default).unwrap();
-        let version: i64 = store.lock().query_row("SELECT version FROM schema_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = store
+            .lock()
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(store.read(|tx| tx.key_by_id("k")).map_err(|e: rusqlite::Error| e).unwrap().unwrap().alias, "a");
-        assert_eq!(store.lock().query_row("SELECT count(*) FROM import_tokens", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+        assert_eq!(
+            store
+                .read(|tx| tx.key_by_id("k"))
+                .map_err(|e: rusqlite::Error| e)
+                .unwrap()
+                .unwrap()
+                .alias,
+            "a"
+        );
+        assert_eq!(
+            store
+                .lock()
+                .query_row("SELECT count(*) FROM import_tokens", [], |r| r
+                    .get::<_, i64>(0))
+                .unwrap(),
+            0
+        );
     }
 
     #[test]
@@ -705,9 +906,13 @@ mod tests {
         let storage = Storage::Directory(dir.path().to_path_buf());
         drop(Store::open(&storage, &RootKeySource::Default).unwrap());
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-        conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
+        conn.execute("UPDATE schema_version SET version = 99", [])
+            .unwrap();
         drop(conn);
-        assert!(matches!(Store::open(&storage, &RootKeySource::Default), Err(OpenError::TooNew(99))));
+        assert!(matches!(
+            Store::open(&storage, &RootKeySource::Default),
+            Err(OpenError::TooNew(99))
+        ));
     }
 
     #[test]
@@ -717,7 +922,10 @@ mod tests {
         let storage = Storage::Directory(dir.path().to_path_buf());
         drop(Store::open(&storage, &RootKeySource::Default).unwrap());
         let key_path = dir.path().join(ROOT_KEY_FILE);
-        assert_eq!(fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read(&key_path).unwrap().len(), 32);
         let other = dir.path().join("other.key");
         assert!(matches!(
@@ -725,16 +933,30 @@ mod tests {
             Err(OpenError::WrongRootKey)
         ));
         fs::set_permissions(&key_path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Store::open(&storage, &RootKeySource::Default), Err(OpenError::RootKey(_))));
+        assert!(matches!(
+            Store::open(&storage, &RootKeySource::Default),
+            Err(OpenError::RootKey(_))
+        ));
     }
 
     impl Store {
-        fn open_at_version(storage: &Storage, source: &RootKeySource, version: i64) -> Result<Self, OpenError> {
+        fn open_at_version(
+            storage: &Storage,
+            source: &RootKeySource,
+            version: i64,
+        ) -> Result<Self, OpenError> {
             let root = load_root_key(storage, source)?;
-            let Storage::Directory(dir) = storage else { unreachable!() };
+            let Storage::Directory(dir) = storage else {
+                unreachable!()
+            };
             fs::create_dir_all(dir).unwrap();
             let conn = Connection::open(dir.join(DB_FILE))?;
-            let store = Self { conn: Mutex::new(conn), root, parsed: Mutex::new(HashMap::new()), path: None };
+            let store = Self {
+                conn: Mutex::new(conn),
+                root,
+                parsed: Mutex::new(HashMap::new()),
+                path: None,
+            };
             store.migrate(version)?;
             Ok(store)
         }

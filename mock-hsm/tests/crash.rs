@@ -5,6 +5,8 @@
 //! after the call returned. The parent SIGKILLs it at random points 30 times; every line it saw
 //! must still be true when the store is reopened.
 
+#![allow(clippy::unwrap_used)] // a test binary (harness = false), so not cfg(test)
+
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
@@ -28,28 +30,51 @@ fn ctx() -> CallContext {
 }
 
 fn call(hsm: &Hsm, action: &str, params: Value) -> Result<Value, mock_hsm::ApiError> {
-    hsm.dispatch(&ctx(), action, &serde_json::to_vec(&params).unwrap()).map(|v| serde_json::from_slice(&v).unwrap())
+    hsm.dispatch(&ctx(), action, &serde_json::to_vec(&params).unwrap())
+        .map(|v| serde_json::from_slice(&v).unwrap())
 }
 
 fn writer(dir: &Path) {
     let hsm = Hsm::open(HsmConfig::directory(dir)).expect("writer opens the store");
     let out = std::io::stdout();
-    let tag = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
     for n in 0.. {
-        let created = call(&hsm, "CreateKey", json!({"Alias": format!("k-{tag}-{n}")})).expect("CreateKey");
+        let created =
+            call(&hsm, "CreateKey", json!({"Alias": format!("k-{tag}-{n}")})).expect("CreateKey");
         let id = created["KeyId"].as_str().unwrap().to_owned();
         writeln!(out.lock(), "created {id}").unwrap();
-        call(&hsm, "EnableKeyRotation", json!({"KeyId": id, "RotateDays": 30})).expect("EnableKeyRotation");
+        call(
+            &hsm,
+            "EnableKeyRotation",
+            json!({"KeyId": id, "RotateDays": 30}),
+        )
+        .expect("EnableKeyRotation");
         call(&hsm, "RotateKey", json!({"KeyId": id})).expect("RotateKey");
         writeln!(out.lock(), "rotated {id} 2").unwrap();
-        let blob = call(&hsm, "Encrypt", json!({"KeyId": id, "Plaintext": "c3Vydml2ZQ=="})).expect("Encrypt");
-        writeln!(out.lock(), "blob {id} {}", blob["CiphertextBlob"].as_str().unwrap()).unwrap();
+        let blob = call(
+            &hsm,
+            "Encrypt",
+            json!({"KeyId": id, "Plaintext": "c3Vydml2ZQ=="}),
+        )
+        .expect("Encrypt");
+        writeln!(
+            out.lock(),
+            "blob {id} {}",
+            blob["CiphertextBlob"].as_str().unwrap()
+        )
+        .unwrap();
     }
 }
 
 fn spawn(dir: &Path, env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.env(CHILD_ENV, dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.env(CHILD_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -84,28 +109,48 @@ fn kill_and_collect(mut child: Child, after: Duration, acked: &mut Acked) {
 }
 
 fn verify(dir: &Path, acked: &Acked, source: RootKeySource) {
-    let hsm = Arc::new(Hsm::open(HsmConfig::directory(dir).with_root_key(source)).expect("store opens after a crash"));
+    let hsm = Arc::new(
+        Hsm::open(HsmConfig::directory(dir).with_root_key(source))
+            .expect("store opens after a crash"),
+    );
     for id in &acked.created {
-        let v = call(&hsm, "DescribeKey", json!({"KeyId": id})).unwrap_or_else(|e| panic!("acknowledged key {id} lost: {e}"));
+        let v = call(&hsm, "DescribeKey", json!({"KeyId": id}))
+            .unwrap_or_else(|e| panic!("acknowledged key {id} lost: {e}"));
         assert_eq!(v["KeyMetadata"]["KeyState"], "Enabled");
     }
     for (id, version) in &acked.rotated {
         let v = call(&hsm, "DescribeKey", json!({"KeyId": id})).unwrap();
-        assert!(v["KeyMetadata"]["LastRotateTime"].as_u64().unwrap() > 0, "rotation of {id} lost");
+        assert!(
+            v["KeyMetadata"]["LastRotateTime"].as_u64().unwrap() > 0,
+            "rotation of {id} lost"
+        );
         let blob = call(&hsm, "Encrypt", json!({"KeyId": id, "Plaintext": "eA=="})).unwrap();
-        let header = base64_decode(blob["CiphertextBlob"].as_str().unwrap().split("-k-").next().unwrap());
+        let header = base64_decode(
+            blob["CiphertextBlob"]
+                .as_str()
+                .unwrap()
+                .split("-k-")
+                .next()
+                .unwrap(),
+        );
         let newest = u32::from_be_bytes(header[41..45].try_into().unwrap());
-        assert!(newest >= *version, "acknowledged version {version} of {id} lost (newest {newest})");
+        assert!(
+            newest >= *version,
+            "acknowledged version {version} of {id} lost (newest {newest})"
+        );
     }
     for (id, blob) in &acked.blobs {
-        let v = call(&hsm, "Decrypt", json!({"CiphertextBlob": blob})).unwrap_or_else(|e| panic!("blob of {id} no longer opens: {e}"));
+        let v = call(&hsm, "Decrypt", json!({"CiphertextBlob": blob}))
+            .unwrap_or_else(|e| panic!("blob of {id} no longer opens: {e}"));
         assert_eq!(v["Plaintext"], "c3Vydml2ZQ==");
     }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
 }
 
 fn crash_at_random_points() {
@@ -115,14 +160,27 @@ fn crash_at_random_points() {
         let mut delay = [0u8; 2];
         getrandom::fill(&mut delay).unwrap();
         let ms = 5 + u64::from(u16::from_le_bytes(delay)) % 300;
-        kill_and_collect(spawn(dir.path(), &[]), Duration::from_millis(ms), &mut acked);
+        kill_and_collect(
+            spawn(dir.path(), &[]),
+            Duration::from_millis(ms),
+            &mut acked,
+        );
         if round % 10 == 9 {
             verify(dir.path(), &acked, RootKeySource::Default);
         }
     }
     verify(dir.path(), &acked, RootKeySource::Default);
-    assert!(acked.created.len() >= 10, "the writer made progress ({} keys)", acked.created.len());
-    println!("crash_at_random_points: 30 kills, {} keys, {} rotations, {} blobs survived", acked.created.len(), acked.rotated.len(), acked.blobs.len());
+    assert!(
+        acked.created.len() >= 10,
+        "the writer made progress ({} keys)",
+        acked.created.len()
+    );
+    println!(
+        "crash_at_random_points: 30 kills, {} keys, {} rotations, {} blobs survived",
+        acked.created.len(),
+        acked.rotated.len(),
+        acked.blobs.len()
+    );
 }
 
 fn two_processes_share_one_store() {
@@ -143,7 +201,10 @@ fn two_processes_share_one_store() {
     verify(dir.path(), &acked, RootKeySource::Default);
     let listed = call(&reader, "ListKeys", json!({"Limit": 200})).unwrap();
     assert!(listed["TotalCount"].as_u64().unwrap() as usize >= acked.created.len());
-    println!("two_processes_share_one_store: {} keys from two writers", acked.created.len());
+    println!(
+        "two_processes_share_one_store: {} keys from two writers",
+        acked.created.len()
+    );
 }
 
 fn root_key_from_environment() {
@@ -151,12 +212,26 @@ fn root_key_from_environment() {
     let dir = tempfile::tempdir().unwrap();
     let key = [0x42u8; 32];
     let mut acked = Acked::default();
-    let env = [("TKMS_HSM_ROOT_KEY", base64::engine::general_purpose::STANDARD.encode(key))];
-    kill_and_collect(spawn(dir.path(), &env), Duration::from_millis(400), &mut acked);
-    assert!(!dir.path().join("root.key").exists(), "no root key file when the environment supplies it");
+    let env = [(
+        "TKMS_HSM_ROOT_KEY",
+        base64::engine::general_purpose::STANDARD.encode(key),
+    )];
+    kill_and_collect(
+        spawn(dir.path(), &env),
+        Duration::from_millis(400),
+        &mut acked,
+    );
+    assert!(
+        !dir.path().join("root.key").exists(),
+        "no root key file when the environment supplies it"
+    );
     let key_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key_file.path(), key).unwrap();
-    verify(dir.path(), &acked, RootKeySource::File(key_file.path().to_path_buf()));
+    verify(
+        dir.path(),
+        &acked,
+        RootKeySource::File(key_file.path().to_path_buf()),
+    );
     // Any other key is refused with a clear error.
     match Hsm::open(HsmConfig::directory(dir.path())) {
         Err(mock_hsm::OpenError::WrongRootKey) => {}

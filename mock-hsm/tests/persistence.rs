@@ -1,4 +1,5 @@
 //! The on-disk store: state survives reopening, and key material never appears in the files.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
 #[path = "support/kms.rs"]
 mod support;
@@ -19,22 +20,49 @@ fn state_survives_reopen() {
         kms.ok("RotateKey", json!({"KeyId": sym}));
         rotated_blob = kms.encrypt(&sym, b"after rotation", None);
         rsa = kms.create("signer", "ASYMMETRIC_SIGN_VERIFY_RSA_2048");
-        signature = kms.ok("SignByAsymmetricKey", json!({"KeyId": rsa, "Algorithm": "RSA_PKCS1_SHA_256", "Message": b64(b"m")}))["Signature"].clone();
+        signature = kms.ok(
+            "SignByAsymmetricKey",
+            json!({"KeyId": rsa, "Algorithm": "RSA_PKCS1_SHA_256", "Message": b64(b"m")}),
+        )["Signature"]
+            .clone();
         let d = kms.create_sym("disabled");
         kms.ok("DisableKey", json!({"KeyId": d}));
-        kms.ok("UpdateKeyDescription", json!({"KeyId": sym, "Description": "kept"}));
+        kms.ok(
+            "UpdateKeyDescription",
+            json!({"KeyId": sym, "Description": "kept"}),
+        );
     }
     let kms = Kms::open(HsmConfig::directory(dir.path()));
-    assert_eq!(kms.decrypt(&blob, Some(r#"{"a":"b"}"#)).unwrap(), b"persisted");
+    assert_eq!(
+        kms.decrypt(&blob, Some(r#"{"a":"b"}"#)).unwrap(),
+        b"persisted"
+    );
     assert_eq!(kms.decrypt(&rotated_blob, None).unwrap(), b"after rotation");
     let m = kms.meta(&sym);
-    assert_eq!((m["Description"].as_str(), m["RotateDays"].as_u64(), m["KeyRotationEnabled"].as_bool()), (Some("kept"), Some(90), Some(true)));
+    assert_eq!(
+        (
+            m["Description"].as_str(),
+            m["RotateDays"].as_u64(),
+            m["KeyRotationEnabled"].as_bool()
+        ),
+        (Some("kept"), Some(90), Some(true))
+    );
     assert!(m["LastRotateTime"].as_u64().unwrap() > 0);
-    assert_eq!(kms.code("RotateKey", json!({"KeyId": sym})), "RequestLimitExceeded.RotateRateLimited", "rate limit persists");
+    assert_eq!(
+        kms.code("RotateKey", json!({"KeyId": sym})),
+        "RequestLimitExceeded.RotateRateLimited",
+        "rate limit persists"
+    );
     let v = kms.ok("VerifyByAsymmetricKey", json!({"KeyId": rsa, "Algorithm": "RSA_PKCS1_SHA_256", "Message": b64(b"m"), "SignatureValue": signature}));
-    assert_eq!(v["SignatureValid"], true, "the same RSA key after reopening");
+    assert_eq!(
+        v["SignatureValid"], true,
+        "the same RSA key after reopening"
+    );
     assert_eq!(kms.ok("ListKeys", json!({}))["TotalCount"], 3);
-    assert_eq!(kms.code("CreateKey", json!({"Alias": "sym"})), "InvalidParameterValue.AliasAlreadyExists");
+    assert_eq!(
+        kms.code("CreateKey", json!({"Alias": "sym"})),
+        "InvalidParameterValue.AliasAlreadyExists"
+    );
     // reset() wipes everything, durably.
     kms.hsm.reset().unwrap();
     drop(kms);
@@ -57,7 +85,10 @@ fn key_material_is_never_stored_in_clear() {
     // Every seeded material, raw and in the encodings it could leak in.
     let mut needles: Vec<Vec<u8>> = Vec::new();
     for line in seed.lines() {
-        if let Some(b64_value) = line.strip_prefix("material = \"").and_then(|l| l.strip_suffix('"')) {
+        if let Some(b64_value) = line
+            .strip_prefix("material = \"")
+            .and_then(|l| l.strip_suffix('"'))
+        {
             let raw = support::unb64(b64_value);
             // For long PKCS#8 material, any 32-byte window would be a leak; check a few.
             for window in raw.chunks(32).filter(|c| c.len() >= 16).take(8) {
@@ -94,10 +125,13 @@ fn root_key_file_outside_the_data_dir() {
     let key_path = keys.path().join("kms-root.key");
     let id;
     {
-        let kms = Kms::open(HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path.clone())));
+        let kms = Kms::open(
+            HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path.clone())),
+        );
         id = kms.create_sym("k");
     }
     assert!(!dir.path().join("root.key").exists());
-    let kms = Kms::open(HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path)));
+    let kms =
+        Kms::open(HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path)));
     assert_eq!(kms.state(&id), "Enabled");
 }

@@ -1,4 +1,5 @@
 //! Seed files: deterministic keys, golden ciphertexts, no overwrites, export.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
 #[path = "support/kms.rs"]
 mod support;
@@ -22,7 +23,11 @@ fn seeded() -> Kms {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("seed-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&path, SEED).unwrap();
-    let kms = Kms::open(HsmConfig::in_memory().with_mock_clock().with_seed_file(&path));
+    let kms = Kms::open(
+        HsmConfig::in_memory()
+            .with_mock_clock()
+            .with_seed_file(&path),
+    );
     std::fs::remove_file(path).unwrap();
     kms
 }
@@ -36,21 +41,53 @@ fn seeded_keys_have_fixed_ids_metadata_and_states() {
     assert_eq!(m["CreateTime"], 1_700_000_000u64);
     assert_eq!(m["KeyRotationEnabled"], true);
     assert_eq!(m["RotateDays"], 90);
-    assert_eq!(kms.meta(AES)["Type"], 2, "per-key override: AES-256 in an SM region");
-    assert_eq!(kms.state("00000000-0000-4000-8000-000000000003"), "Disabled");
-    assert_eq!(kms.state("00000000-0000-4000-8000-000000000007"), "PendingImport");
-    assert_eq!(kms.meta("00000000-0000-4000-8000-000000000004")["KeyUsage"], "ASYMMETRIC_DECRYPT_RSA_2048");
     assert_eq!(
-        kms.code("DescribeKey", json!({"KeyId": "00000000-0000-4000-8000-000000000008"})),
+        kms.meta(AES)["Type"],
+        2,
+        "per-key override: AES-256 in an SM region"
+    );
+    assert_eq!(
+        kms.state("00000000-0000-4000-8000-000000000003"),
+        "Disabled"
+    );
+    assert_eq!(
+        kms.state("00000000-0000-4000-8000-000000000007"),
+        "PendingImport"
+    );
+    assert_eq!(
+        kms.meta("00000000-0000-4000-8000-000000000004")["KeyUsage"],
+        "ASYMMETRIC_DECRYPT_RSA_2048"
+    );
+    assert_eq!(
+        kms.code(
+            "DescribeKey",
+            json!({"KeyId": "00000000-0000-4000-8000-000000000008"})
+        ),
         "ResourceUnavailable.CmkNotFound",
         "another account's key"
     );
-    assert_eq!(kms.account(42).region("ap-singapore").state("00000000-0000-4000-8000-000000000008"), "Enabled");
-    let tagged = kms.ok("ListKeyDetail", json!({"TagFilters": [{"TagKey": "env", "TagValue": ["ci"]}]}));
+    assert_eq!(
+        kms.account(42)
+            .region("ap-singapore")
+            .state("00000000-0000-4000-8000-000000000008"),
+        "Enabled"
+    );
+    let tagged = kms.ok(
+        "ListKeyDetail",
+        json!({"TagFilters": [{"TagKey": "env", "TagValue": ["ci"]}]}),
+    );
     assert_eq!(tagged["TotalCount"], 1);
     // The seeded SM2 public key is fixed by its scalar.
-    let pk = kms.ok("GetPublicKey", json!({"KeyId": "00000000-0000-4000-8000-000000000005"}));
-    assert!(pk["PublicKey"].as_str().unwrap().starts_with("MFkwEwYHKoZIzj0CAQYIKoEcz1UBgi0DQgAE"));
+    let pk = kms.ok(
+        "GetPublicKey",
+        json!({"KeyId": "00000000-0000-4000-8000-000000000005"}),
+    );
+    assert!(
+        pk["PublicKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("MFkwEwYHKoZIzj0CAQYIKoEcz1UBgi0DQgAE")
+    );
 }
 
 #[test]
@@ -69,7 +106,10 @@ fn golden_ciphertexts_decrypt() {
 #[test]
 fn seeding_never_overwrites_existing_keys() {
     let kms = seeded();
-    kms.ok("UpdateKeyDescription", json!({"KeyId": SM4, "Description": "changed"}));
+    kms.ok(
+        "UpdateKeyDescription",
+        json!({"KeyId": SM4, "Description": "changed"}),
+    );
     let report = kms.hsm.apply_seed(SEED).unwrap();
     assert!(report.created.is_empty());
     assert_eq!(report.skipped.len(), 8);
@@ -81,13 +121,34 @@ fn bad_seeds_are_refused_whole() {
     let kms = Kms::new();
     for (bad, why) in [
         ("version = 2", "version"),
-        ("version = 1\n[[keys]]\nkey_id = \"nope\"\nalias = \"a\"", "key id"),
-        ("version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"kms-a\"", "alias"),
-        ("version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nkey_usage = \"X\"", "usage"),
-        ("version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys.versions]]\nversion = 1\nmaterial = \"AAAA\"", "material length"),
-        ("version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys.versions]]\nversion = 2", "version gap"),
-        ("version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nstate = \"PendingDelete\"", "deletion date"),
-        ("version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nsurprise = 1", "unknown field"),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"nope\"\nalias = \"a\"",
+            "key id",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"kms-a\"",
+            "alias",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nkey_usage = \"X\"",
+            "usage",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys.versions]]\nversion = 1\nmaterial = \"AAAA\"",
+            "material length",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys.versions]]\nversion = 2",
+            "version gap",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nstate = \"PendingDelete\"",
+            "deletion date",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nsurprise = 1",
+            "unknown field",
+        ),
         (
             "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000b\"\nalias = \"a\"",
             "duplicate alias",
@@ -95,7 +156,11 @@ fn bad_seeds_are_refused_whole() {
     ] {
         assert!(kms.hsm.apply_seed(bad).is_err(), "{why}");
     }
-    assert_eq!(kms.ok("ListKeys", json!({}))["TotalCount"], 0, "nothing half-applied");
+    assert_eq!(
+        kms.ok("ListKeys", json!({}))["TotalCount"],
+        0,
+        "nothing half-applied"
+    );
 }
 
 #[test]
@@ -103,19 +168,38 @@ fn export_round_trips_with_material_only_when_asked() {
     let kms = seeded();
     kms.clock().advance(DAY);
     let safe = kms.hsm.export_seed(ExportOptions::default()).unwrap();
-    assert!(!safe.contains("material"), "no key material without the danger option");
+    assert!(
+        !safe.contains("material"),
+        "no key material without the danger option"
+    );
     assert!(safe.contains("golden-sm4"));
-    let full = kms.hsm.export_seed(ExportOptions { danger_include_key_material: true }).unwrap();
+    let full = kms
+        .hsm
+        .export_seed(ExportOptions {
+            danger_include_key_material: true,
+        })
+        .unwrap();
     assert!(full.contains("AAECAwQFBgcICQoLDA0ODw=="));
     // A fresh HSM seeded from the full export opens the golden ciphertexts.
     let copy = Kms::new();
     let report = copy.hsm.apply_seed(&full).unwrap();
     assert_eq!(report.created.len(), 8);
-    assert_eq!(copy.decrypt(GOLDEN_SM4_V1, Some(r#"{"purpose":"golden"}"#)).unwrap(), b"golden sm4 v1");
+    assert_eq!(
+        copy.decrypt(GOLDEN_SM4_V1, Some(r#"{"purpose":"golden"}"#))
+            .unwrap(),
+        b"golden sm4 v1"
+    );
     assert_eq!(copy.meta(SM4)["Alias"], "golden-sm4");
-    assert_eq!(copy.state("00000000-0000-4000-8000-000000000007"), "PendingImport");
+    assert_eq!(
+        copy.state("00000000-0000-4000-8000-000000000007"),
+        "PendingImport"
+    );
     // Seeded from the safe export, keys exist with fresh material: old ciphertexts do not open.
     let fresh = Kms::new();
     fresh.hsm.apply_seed(&safe).unwrap();
-    assert!(fresh.decrypt(GOLDEN_SM4_V1, Some(r#"{"purpose":"golden"}"#)).is_err());
+    assert!(
+        fresh
+            .decrypt(GOLDEN_SM4_V1, Some(r#"{"purpose":"golden"}"#))
+            .is_err()
+    );
 }

@@ -1,5 +1,5 @@
 //! Shared helpers: a JSON front door onto an `Hsm`, as the server and SDKs use it.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::sync::Arc;
 
@@ -41,13 +41,19 @@ impl Kms {
     pub fn region(&self, region: &str) -> Self {
         let mut ctx = self.ctx.clone();
         ctx.region = region.into();
-        Self { hsm: self.hsm.clone(), ctx }
+        Self {
+            hsm: self.hsm.clone(),
+            ctx,
+        }
     }
 
     pub fn account(&self, uin: u64) -> Self {
         let mut ctx = self.ctx.clone();
         ctx.account_uin = uin;
-        Self { hsm: self.hsm.clone(), ctx }
+        Self {
+            hsm: self.hsm.clone(),
+            ctx,
+        }
     }
 
     pub fn clock(&self) -> &MockClock {
@@ -56,14 +62,20 @@ impl Kms {
 
     pub fn call(&self, action: &str, params: Value) -> Result<Value, ApiError> {
         let body = serde_json::to_vec(&params).unwrap();
-        self.hsm.dispatch(&self.ctx, action, &body).map(|out| serde_json::from_slice(&out).expect("response is JSON"))
+        self.hsm
+            .dispatch(&self.ctx, action, &body)
+            .map(|out| serde_json::from_slice(&out).expect("response is JSON"))
     }
 
     #[track_caller]
     pub fn ok(&self, action: &str, params: Value) -> Value {
         match self.call(action, params) {
             Ok(v) => {
-                assert_eq!(v["RequestId"], json!(self.ctx.request_id), "RequestId echoed");
+                assert_eq!(
+                    v["RequestId"],
+                    json!(self.ctx.request_id),
+                    "RequestId echoed"
+                );
                 v
             }
             Err(e) => panic!("{action} failed: {e}"),
@@ -103,7 +115,10 @@ impl Kms {
         if let Some(c) = context {
             p["EncryptionContext"] = json!(c);
         }
-        self.ok("Encrypt", p)["CiphertextBlob"].as_str().unwrap().to_owned()
+        self.ok("Encrypt", p)["CiphertextBlob"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub fn decrypt(&self, blob: &str, context: Option<&str>) -> Result<Vec<u8>, ApiError> {
@@ -111,7 +126,8 @@ impl Kms {
         if let Some(c) = context {
             p["EncryptionContext"] = json!(c);
         }
-        self.call("Decrypt", p).map(|v| unb64(v["Plaintext"].as_str().unwrap()))
+        self.call("Decrypt", p)
+            .map(|v| unb64(v["Plaintext"].as_str().unwrap()))
     }
 }
 
@@ -122,15 +138,24 @@ pub fn b64(bytes: &[u8]) -> String {
 
 pub fn unb64(text: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(text).expect("base64")
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
 }
 
 pub trait DispatchRaw {
-    fn dispatch_raw(&self, ctx: &CallContext, action: &str, body: &[u8]) -> Result<Value, ApiError>;
+    fn dispatch_raw(&self, ctx: &CallContext, action: &str, body: &[u8])
+    -> Result<Value, ApiError>;
 }
 
 impl DispatchRaw for Hsm {
-    fn dispatch_raw(&self, ctx: &CallContext, action: &str, body: &[u8]) -> Result<Value, ApiError> {
-        self.dispatch(ctx, action, body).map(|out| serde_json::from_slice(&out).unwrap())
+    fn dispatch_raw(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        self.dispatch(ctx, action, body)
+            .map(|out| serde_json::from_slice(&out).unwrap())
     }
 }

@@ -1,5 +1,5 @@
 //! Runs the `openssl` command (OpenSSL 3). A missing openssl fails the test: interop is required.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,10 +10,18 @@ pub struct OpenSsl {
 
 impl OpenSsl {
     pub fn new() -> Self {
-        let version = Command::new("openssl").arg("version").output().expect("openssl must be installed for interop tests");
+        let version = Command::new("openssl")
+            .arg("version")
+            .output()
+            .expect("openssl must be installed for interop tests");
         assert!(version.status.success(), "openssl version failed");
-        assert!(String::from_utf8_lossy(&version.stdout).starts_with("OpenSSL 3"), "OpenSSL 3 is required");
-        Self { dir: tempfile::tempdir().unwrap() }
+        assert!(
+            String::from_utf8_lossy(&version.stdout).starts_with("OpenSSL 3"),
+            "OpenSSL 3 is required"
+        );
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -41,7 +49,11 @@ impl OpenSsl {
     }
 
     pub fn try_run(&self, args: &[&str]) -> Result<Vec<u8>, String> {
-        let out = Command::new("openssl").args(args).current_dir(self.dir.path()).output().expect("run openssl");
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run openssl");
         if out.status.success() {
             Ok(out.stdout)
         } else {
