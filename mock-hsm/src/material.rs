@@ -169,13 +169,18 @@ pub(crate) fn aead_seal(
         Algorithm::Aes256 => {
             let key =
                 LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
-            let mut buf = plaintext.to_vec();
-            key.seal_in_place_append_tag(
+            // Room for the tag up front: growing the Vec would leave a plaintext copy behind.
+            let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+            buf.extend_from_slice(plaintext);
+            let sealed = key.seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(*nonce),
                 Aad::from(aad),
                 &mut buf,
-            )
-            .map_err(|_| CryptoFailure)?;
+            );
+            if sealed.is_err() {
+                zeroize::Zeroize::zeroize(&mut buf);
+                return Err(CryptoFailure);
+            }
             Ok(buf)
         }
         Algorithm::Sm4 => {

@@ -135,3 +135,34 @@ fn root_key_file_outside_the_data_dir() {
         Kms::open(HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path)));
     assert_eq!(kms.state(&id), "Enabled");
 }
+
+#[test]
+fn concurrent_threads_share_one_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = std::sync::Arc::new(Kms::open(HsmConfig::directory(dir.path())));
+    let shared = kms.create_sym("shared");
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let kms = kms.clone();
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..10 {
+                    mine.push(kms.create_sym(&format!("t{t}-{i}")));
+                    let pt = format!("thread {t} message {i}");
+                    let blob = kms.encrypt(&shared, pt.as_bytes(), None);
+                    assert_eq!(kms.decrypt(&blob, None).unwrap(), pt.as_bytes());
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 80);
+    assert_eq!(kms.ok("ListKeys", json!({"Limit": 200}))["TotalCount"], 81);
+}
