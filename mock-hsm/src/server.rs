@@ -9,6 +9,7 @@ mod auth;
 mod credentials;
 mod params;
 mod response;
+mod service;
 mod test_server;
 
 use std::future::Future;
@@ -37,6 +38,7 @@ pub use credentials::{
     CredentialSource, CredentialStore, Principal, ROOT_ACCOUNT_UIN, ROOT_CREDENTIALS_FILE,
     RootCredentials, StaticCredentials,
 };
+pub use service::{ServiceConfig, open_hsm, run_service};
 pub use test_server::TestServer;
 
 /// Where `tkms serve` listens by default.

@@ -36,6 +36,16 @@ impl TestServer {
         Self::start_with(backend, root, options)
     }
 
+    /// Starts a server over a fresh in-memory [`Hsm`](crate::Hsm) with a mock clock (moved
+    /// by the test controls), fresh root credentials, test controls on.
+    pub fn start_in_memory() -> std::io::Result<Self> {
+        let config = super::ServiceConfig {
+            test_controls: true,
+            ..super::ServiceConfig::default()
+        };
+        Self::start(Arc::new(super::open_hsm(&config)?))
+    }
+
     /// Starts a server with these options; `root` is what [`secret_id`](Self::secret_id) and
     /// [`secret_key`](Self::secret_key) report (it should be in `options.credentials`). The
     /// listen address is always `127.0.0.1:0`.
