@@ -225,11 +225,16 @@ pub fn serve_blocking(backend: Arc<dyn KmsApi>, options: ServeOptions) -> std::i
 }
 
 fn router(state: Arc<AppState>, test_controls: bool) -> Router {
-    let mut router = Router::new().route("/healthz", get(healthz));
+    // Wrong methods on the extra routes fall through to the Tencent handler too, so nothing
+    // ever answers with axum's bare 405.
+    let mut router = Router::new().route("/healthz", get(healthz).fallback(tencent_api));
     if test_controls {
         router = router
-            .route("/_tkms/clock", get(clock_get).post(clock_advance))
-            .route("/_tkms/reset", post(reset_state));
+            .route(
+                "/_tkms/clock",
+                get(clock_get).post(clock_advance).fallback(tencent_api),
+            )
+            .route("/_tkms/reset", post(reset_state).fallback(tencent_api));
     }
     router.fallback(tencent_api).with_state(state)
 }

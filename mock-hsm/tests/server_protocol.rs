@@ -140,6 +140,13 @@ fn unknown_actions_versions_paths_and_methods_get_tencent_errors() {
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(health.status, 200);
+    assert_eq!(health.header("content-type"), Some("application/json"));
+    // A wrong method on a known path is still a Tencent error, not a bare 405.
+    let wrong = exchange(
+        addr,
+        b"DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(wrong.error_code().as_deref(), Some("UnsupportedOperation"));
     assert!(backend.calls.lock().expect("lock").is_empty());
 }
 
