@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import tencentcloud.kms, cryptography, pytest' 2>/dev/null \
+if ! .venv/bin/python -c 'import tencentcloud.kms, cryptography, gmssl, pytest' 2>/dev/null \
     || [ ! -x .venv/bin/tccli ]; then
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi

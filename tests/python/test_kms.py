@@ -204,3 +204,46 @@ def test_restart_keeps_keys_versions_and_states(server):
     assert decrypt(kms, blob_v1)[1] == b"version one"
     assert decrypt(kms, blob_v2)[1] == b"version two"
     assert call(kms, "GetPublicKey", KeyId=rsa_key).PublicKeyPem == rsa_pem
+
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _der(tag, body):
+    return bytes([tag]) + _der_len(len(body)) + body
+
+
+def _der_int(value):
+    body = value.to_bytes((value.bit_length() + 8) // 8, "big")  # a leading 0 keeps it positive
+    return _der(0x02, body)
+
+
+def sm2_encrypt_c1c3c2_der(spki_der, plaintext):
+    """SM2 encryption with the pure-Python gmssl, re-encoded as the C1C3C2 ASN.1 the API takes."""
+    from gmssl import sm2
+
+    assert spki_der[-65] == 0x04, "uncompressed SM2 point at the end of the SPKI"
+    public_hex = spki_der[-64:].hex()
+    raw = sm2.CryptSM2(private_key=None, public_key=public_hex, mode=1).encrypt(plaintext)
+    c1, c3, c2 = raw[:64], raw[64:96], raw[96:]
+    body = (_der_int(int.from_bytes(c1[:32], "big")) + _der_int(int.from_bytes(c1[32:], "big"))
+            + _der(0x04, c3) + _der(0x04, c2))
+    return _der(0x30, body)
+
+
+def test_asymmetric_sm2_decrypt_of_local_encryption(kms):
+    key_id = create_key(kms, usage="ASYMMETRIC_DECRYPT_SM2").KeyId
+    spki = base64.b64decode(call(kms, "GetPublicKey", KeyId=key_id).PublicKey)
+    assert spki.startswith(bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d03420004"))
+    secret = os.urandom(32)
+    ct = sm2_encrypt_c1c3c2_der(spki, secret)
+    resp = call(kms, "AsymmetricSm2Decrypt", KeyId=key_id, Ciphertext=b64(ct))
+    assert base64.b64decode(resp.Plaintext) == secret
+    tampered = bytearray(ct)
+    tampered[-1] ^= 1
+    assert code_of(lambda: call(kms, "AsymmetricSm2Decrypt", KeyId=key_id,
+                                Ciphertext=b64(bytes(tampered)))) == "FailedOperation.DecryptError"
