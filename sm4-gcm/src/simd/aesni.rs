@@ -2,7 +2,7 @@
 //! `ShiftRows(AES_SBOX(x))`, and the AES S-box is AES_AFFINE(inv(x)). A pre-shuffle by
 //! InvShiftRows cancels ShiftRows; nibble-table `pshufb`s (in-register, constant-time)
 //! apply the SM4→AES-field map before and the AES→SM4 map after. 4 blocks per group,
-//! 4 groups interleaved (16 blocks, 256 bytes).
+//! 8 groups interleaved (32 blocks, 512 bytes; measured faster than 4 despite spills).
 
 use super::{BSWAP32, counter_offsets};
 use crate::sbox::{AESNI_POST_HI, AESNI_POST_LO, PRE_HI, PRE_LO};
@@ -12,7 +12,7 @@ type V = __m128i;
 /// Blocks per group.
 const BLOCKS: usize = 4;
 /// Groups interleaved on the bulk path.
-const WIDE: usize = 4;
+const WIDE: usize = 8;
 
 /// `pshufb` mask applying AES InvShiftRows: output byte `4c + r` takes input byte
 /// `4((c - r) mod 4) + r`.
