@@ -42,13 +42,20 @@
 //! **The `Soft` fallback uses table look-ups and is not constant-time**; it only runs on CPUs
 //! without AES-NI or PCLMULQDQ.
 //!
-//! All `unsafe` code (the intrinsics) lives in the private `simd` module.
+//! All `unsafe` code (the intrinsics) lives in the private `simd` module. On targets other
+//! than x86-64 only `Soft` exists.
 
 #![deny(missing_docs)]
+// Without the x86-64 kernels the constant-time key schedule and S-box maps go unused.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 mod gcm;
 mod sbox;
+#[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
+mod simd;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "portable.rs"]
 mod simd;
 
 pub use gcm::{Backend, Error, MAX_MESSAGE_LEN, NONCE_LEN, Sm4Gcm, TAG_LEN};
