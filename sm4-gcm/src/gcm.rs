@@ -167,7 +167,7 @@ impl Sm4Gcm {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], Error> {
-        check_len(buf)?;
+        check_len(buf.len())?;
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let mut ctr = 2u32;
@@ -188,7 +188,7 @@ impl Sm4Gcm {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
-        if check_len(buf).is_err() {
+        if check_len(buf.len()).is_err() {
             buf.zeroize();
             return Err(Error::DecryptionFailed);
         }
@@ -259,8 +259,8 @@ impl Sm4Gcm {
     }
 }
 
-fn check_len(buf: &[u8]) -> Result<(), Error> {
-    if buf.len() as u64 > MAX_MESSAGE_LEN {
+fn check_len(len: usize) -> Result<(), Error> {
+    if len as u64 > MAX_MESSAGE_LEN {
         return Err(Error::MessageTooLong);
     }
     Ok(())
@@ -277,4 +277,27 @@ fn gf128_mul(x: u128, y: u128) -> u128 {
         v = (v >> 1) ^ ((0xe1u128 << 120) & 0u128.wrapping_sub(lsb));
     }
     z
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_limit_is_sp800_38d() {
+        assert_eq!(check_len(0), Ok(()));
+        assert_eq!(check_len((1 << 36) - 32), Ok(()));
+        assert_eq!(check_len((1 << 36) - 31), Err(Error::MessageTooLong));
+    }
+
+    #[test]
+    fn soft_ghash_multiplication_matches_sp800_38d_test_case_2() {
+        // SP 800-38D / GCM spec test case 2: H = E_K(0) for the all-zero AES-128 key,
+        // C = 0388dace60b6a392f328c2b971b2fe78, GHASH(H, {}, C) = f38cbb1ad69223dcc3457ae5b6b0f885.
+        let h = 0x66e9_4bd4_ef8a_2c3b_884c_fa59_ca34_2b2eu128;
+        let c = 0x0388_dace_60b6_a392_f328_c2b9_71b2_fe78u128;
+        let x = gf128_mul(c, h);
+        let x = gf128_mul(x ^ 128, h);
+        assert_eq!(x, 0xf38c_bb1a_d692_23dc_c345_7ae5_b6b0_f885);
+    }
 }
