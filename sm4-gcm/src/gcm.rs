@@ -17,6 +17,9 @@ pub const TAG_LEN: usize = 16;
 pub const MAX_MESSAGE_LEN: u64 = (1 << 36) - 32;
 /// Bytes encrypted and hashed per step, so the GHASH pass reads data still in L1 cache.
 const CHUNK: usize = 4096;
+/// Messages up to this length take one kernel call for the payload and `E(J0)` together
+/// (16 + 240 bytes = one 16-block group).
+const FUSED_MAX: usize = 240;
 
 /// An implementation of the SM4 block function, picked at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,13 +173,20 @@ impl Sm4Gcm {
         check_len(buf.len())?;
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
-        let mut ctr = 2u32;
-        for chunk in buf.chunks_mut(CHUNK) {
-            self.ctr_xor(nonce, ctr, chunk);
-            self.ghash(&mut acc, chunk);
-            ctr = ctr.wrapping_add((CHUNK / 16) as u32);
-        }
-        Ok(self.finish(nonce, acc, aad.len(), buf.len()))
+        let mask = if buf.len() <= FUSED_MAX {
+            let mask = self.ctr_fused(nonce, buf);
+            self.ghash(&mut acc, buf);
+            mask
+        } else {
+            let mut ctr = 2u32;
+            for chunk in buf.chunks_mut(CHUNK) {
+                self.ctr_xor(nonce, ctr, chunk);
+                self.ghash(&mut acc, chunk);
+                ctr = ctr.wrapping_add((CHUNK / 16) as u32);
+            }
+            self.tag_mask(nonce)
+        };
+        Ok(self.finish(acc, mask, aad.len(), buf.len()))
     }
 
     /// Verifies `tag` (in constant time) and decrypts `buf` in place. On failure `buf` is
@@ -194,13 +204,19 @@ impl Sm4Gcm {
         }
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
-        let mut ctr = 2u32;
-        for chunk in buf.chunks_mut(CHUNK) {
-            self.ghash(&mut acc, chunk);
-            self.ctr_xor(nonce, ctr, chunk);
-            ctr = ctr.wrapping_add((CHUNK / 16) as u32);
-        }
-        let expected = self.finish(nonce, acc, aad.len(), buf.len());
+        let mask = if buf.len() <= FUSED_MAX {
+            self.ghash(&mut acc, buf);
+            self.ctr_fused(nonce, buf)
+        } else {
+            let mut ctr = 2u32;
+            for chunk in buf.chunks_mut(CHUNK) {
+                self.ghash(&mut acc, chunk);
+                self.ctr_xor(nonce, ctr, chunk);
+                ctr = ctr.wrapping_add((CHUNK / 16) as u32);
+            }
+            self.tag_mask(nonce)
+        };
+        let expected = self.finish(acc, mask, aad.len(), buf.len());
         if bool::from(expected.ct_eq(tag)) {
             Ok(())
         } else {
@@ -209,11 +225,11 @@ impl Sm4Gcm {
         }
     }
 
-    /// Absorbs the length block and masks the hash with `E(J0)`.
+    /// Absorbs the length block and masks the hash with `mask = E(J0)`.
     fn finish(
         &self,
-        nonce: &[u8; NONCE_LEN],
         mut acc: [u8; 16],
+        mask: [u8; 16],
         aad_len: usize,
         len: usize,
     ) -> [u8; TAG_LEN] {
@@ -221,8 +237,29 @@ impl Sm4Gcm {
         lengths[..8].copy_from_slice(&((aad_len as u64) * 8).to_be_bytes());
         lengths[8..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
         self.ghash(&mut acc, &lengths);
-        self.ctr_xor(nonce, 1, &mut acc);
+        acc.iter_mut().zip(mask).for_each(|(a, m)| *a ^= m);
         acc
+    }
+
+    /// `E(J0)`, the tag mask.
+    fn tag_mask(&self, nonce: &[u8; NONCE_LEN]) -> [u8; 16] {
+        let mut mask = [0u8; 16];
+        self.ctr_xor(nonce, 1, &mut mask);
+        mask
+    }
+
+    /// For short messages: the tag mask `E(J0)` and the payload keystream (from counter 2)
+    /// in one kernel call, which runs a whole group of blocks anyway.
+    fn ctr_fused(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; 16] {
+        let mut scratch = [0u8; 16 + FUSED_MAX];
+        let used = &mut scratch[..16 + buf.len()];
+        used[16..].copy_from_slice(buf);
+        self.ctr_xor(nonce, 1, used);
+        buf.copy_from_slice(&used[16..]);
+        let mut mask = [0u8; 16];
+        mask.copy_from_slice(&used[..16]);
+        scratch.zeroize();
+        mask
     }
 
     fn ctr_xor(&self, nonce: &[u8; NONCE_LEN], ctr: u32, buf: &mut [u8]) {
