@@ -29,6 +29,8 @@ pub enum Backend {
     Gfni512,
     /// GFNI S-box on AVX2 lanes, PCLMULQDQ GHASH. Constant-time.
     Gfni256,
+    /// AES-NI S-box with affine maps on AVX2 lanes (VAES), PCLMULQDQ GHASH. Constant-time.
+    VaesAvx2,
     /// AES-NI S-box with affine maps on SSE lanes, PCLMULQDQ GHASH. Constant-time.
     AesNi,
     /// The `sm4` crate (table look-ups: NOT constant-time) with a bitwise GHASH.
@@ -37,9 +39,10 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, fastest first.
-    pub const ALL: [Backend; 4] = [
+    pub const ALL: [Backend; 5] = [
         Backend::Gfni512,
         Backend::Gfni256,
+        Backend::VaesAvx2,
         Backend::AesNi,
         Backend::Soft,
     ];
@@ -48,6 +51,7 @@ impl Backend {
         let kind = match self {
             Backend::Gfni512 => Kind::Gfni512,
             Backend::Gfni256 => Kind::Gfni256,
+            Backend::VaesAvx2 => Kind::VaesAvx2,
             Backend::AesNi => Kind::AesNi,
             Backend::Soft => return Some(None),
         };

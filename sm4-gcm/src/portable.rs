@@ -13,6 +13,7 @@ pub(crate) enum Kernel {}
 pub(crate) enum Kind {
     Gfni512,
     Gfni256,
+    VaesAvx2,
     AesNi,
 }
 

@@ -25,6 +25,12 @@ pub(crate) fn cpu_has(backend: Backend) -> bool {
         Backend::Gfni256 => {
             clmul && std::is_x86_feature_detected!("gfni") && std::is_x86_feature_detected!("avx2")
         }
+        Backend::VaesAvx2 => {
+            clmul
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("aes")
+                && std::is_x86_feature_detected!("vaes")
+        }
         Backend::AesNi => clmul && std::is_x86_feature_detected!("aes"),
         _ => true,
     }

@@ -127,6 +127,11 @@ proptest! {
     }
 
     #[test]
+    fn matches_reference_vaes_avx2((key, nonce, aad, msg, off) in inputs()) {
+        check(Backend::VaesAvx2, key, nonce, &aad, &msg, off);
+    }
+
+    #[test]
     fn matches_reference_aesni((key, nonce, aad, msg, off) in inputs()) {
         check(Backend::AesNi, key, nonce, &aad, &msg, off);
     }

@@ -145,6 +145,11 @@ fn kats_gfni256() {
 }
 
 #[test]
+fn kats_vaes_avx2() {
+    all_kats(Backend::VaesAvx2);
+}
+
+#[test]
 fn kats_aesni() {
     all_kats(Backend::AesNi);
 }
@@ -172,7 +177,7 @@ fn default_backend_is_the_fastest_available() {
 }
 
 /// Every backend the CPU supports must have passed; Soft always. Set
-/// `TKMS_SM4_REQUIRE_ALL_BACKENDS=1` on a machine with GFNI + AVX-512 to demand all four.
+/// `TKMS_SM4_REQUIRE_ALL_BACKENDS=1` on a machine with GFNI + AVX-512 to demand all five.
 #[test]
 fn every_available_backend_ran() {
     for b in Backend::ALL {

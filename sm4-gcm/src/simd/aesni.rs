@@ -16,7 +16,7 @@ const WIDE: usize = 8;
 
 /// `pshufb` mask applying AES InvShiftRows: output byte `4c + r` takes input byte
 /// `4((c - r) mod 4) + r`.
-const INV_SHIFT_ROWS: [u8; 16] = {
+pub(super) const INV_SHIFT_ROWS: [u8; 16] = {
     let mut m = [0u8; 16];
     let mut i = 0;
     while i < 16 {
