@@ -37,8 +37,9 @@
 //!
 //! [`Sm4Gcm::new`] picks the fastest [`Backend`] the CPU has at run time:
 //! [`Backend::Gfni512`] (GFNI + AVX-512 + VPCLMULQDQ), [`Backend::Gfni256`] (GFNI + AVX2),
-//! [`Backend::AesNi`] (AES-NI + SSSE3) — all with PCLMULQDQ, all free of secret-dependent
-//! branches and memory accesses — and last [`Backend::Soft`], which uses the `sm4` crate.
+//! [`Backend::VaesAvx2`] (VAES + AVX2), [`Backend::AesNi`] (AES-NI + SSSE3) — all with
+//! PCLMULQDQ, all free of secret-dependent branches and memory accesses — and last
+//! [`Backend::Soft`], which uses the `sm4` crate.
 //! **The `Soft` fallback uses table look-ups and is not constant-time**; it only runs on CPUs
 //! without AES-NI or PCLMULQDQ.
 //!
