@@ -47,6 +47,7 @@ impl Backend {
         Backend::Soft,
     ];
 
+    /// `None` if the CPU lacks the backend; `Some(None)` for `Soft`, which needs no kernel.
     fn kernel(self) -> Option<Option<Kernel>> {
         let kind = match self {
             Backend::Gfni512 => Kind::Gfni512,
