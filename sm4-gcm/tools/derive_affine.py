@@ -1,3 +1,17 @@
+#!/usr/bin/env python3
+"""Derive the affine maps that turn AES-field inversion into the SM4 S-box.
+
+Usage: python3 derive_affine.py ~/.cargo/registry/src/*/  (the directory holding sm4-0.6.0,
+whose consts.rs provides the GB/T 32907 S-box table).
+
+1. Confirms S(x) = A·inv(A·x + c) + c with inversion mod 0x1F5, A the circulant matrix of
+   rotations of 0xD3 and c = 0xD3 (checked for all 256 inputs).
+2. Finds a root beta of 0x1F5 in the AES field (mod 0x11B); M: x^i -> beta^i is a field
+   isomorphism, so S(x) = (A·M^-1)·inv_AES((M·A)·x + M·c) + c.
+3. Prints the gf2p8affineqb operands (byte 7-i of the matrix = row of output bit i) and,
+   for AES-NI, nibble tables for the map in and for (A·M^-1·AES_AFFINE^-1) after aesenclast.
+The constants are pasted into src/sbox.rs, whose tests re-check them against the table.
+"""
 import re,sys
 src=open(sys.argv[1]+"/sm4-0.6.0/src/consts.rs").read()
 sb=src.split("SBOX")[1].split("];")[0]
