@@ -1,6 +1,8 @@
 //! Envelope encryption against the real mock HSM in-process: the KMS half of kms-core's
 //! behaviour (GenerateDataKey on seal, Decrypt on open, rotation, key states, many recipients).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use kms_core::kms::{KmsClient, KmsTransport};

@@ -4,6 +4,8 @@
 //!
 //! Regenerate (only when adding a case, never to "fix" a failure): `TKMS_WRITE_GOLDEN=1 cargo test -p tkms-tests --test golden`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
