@@ -67,6 +67,13 @@ pub trait KmsApi: Send + Sync {
         None
     }
 
+    /// The owner, region and tags of a key, looked up by id alone (key ids are unique across
+    /// accounts), so access can be decided before the call runs. Read-only. Default: unknown.
+    fn key_resource(&self, key_id: &str) -> Option<crate::KeyResource> {
+        let _ = key_id;
+        None
+    }
+
     /// Forgets every key and alias (test control `POST /_tkms/reset`). Default: unsupported.
     fn reset(&self) -> Result<(), ApiError> {
         Err(ApiError::new(

@@ -118,6 +118,12 @@ pub(crate) fn parse(text: &str) -> Option<Blob> {
     })
 }
 
+/// The key id named in a blob's header, without checking the rest (for access decisions
+/// made before the call runs; the call itself parses and authenticates the whole blob).
+pub(crate) fn key_id_of(text: &str) -> Option<String> {
+    parse(text).map(|blob| blob.key_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -300,6 +300,10 @@ impl KmsApi for Hsm {
     fn reset(&self) -> Result<(), ApiError> {
         Hsm::reset(self)
     }
+
+    fn key_resource(&self, key_id: &str) -> Option<crate::KeyResource> {
+        Hsm::key_resource(self, key_id)
+    }
 }
 
 /// Scheduled maintenance has no caller to report to: log it when the server's logging is built in.

@@ -435,6 +435,33 @@ impl Hsm {
         self.clock.now()
     }
 
+    /// The key database file, when the store is on disk (the audit trail shares it).
+    pub fn database_path(&self) -> Option<&std::path::Path> {
+        self.store.path()
+    }
+
+    /// A key's owner, region and tags, by id alone (ids are unique across accounts): what
+    /// CAM needs to decide a call before it runs. `None` for an unknown or malformed id.
+    pub fn key_resource(&self, key_id: &str) -> Option<crate::KeyResource> {
+        if !is_valid_key_id(key_id) {
+            return None;
+        }
+        self.store
+            .read(|tx| {
+                let Some(row) = tx.key_by_id(key_id)? else {
+                    return Ok::<_, rusqlite::Error>(None);
+                };
+                Ok(Some(crate::KeyResource {
+                    key_id: Some(row.key_id.clone()),
+                    region: row.region,
+                    owner_uin: row.account_uin,
+                    tags: tx.tags(&row.key_id)?,
+                }))
+            })
+            .ok()
+            .flatten()
+    }
+
     /// Deletes every key, version, tag and import token (the server's test controls).
     pub fn reset(&self) -> Result<(), ApiError> {
         self.store.write(|tx| tx.wipe().map_err(ApiError::from))?;

@@ -8,7 +8,9 @@
 #![deny(missing_docs)]
 
 mod api;
+mod audit;
 mod blob;
+mod cam;
 mod clock;
 mod dispatch;
 mod hsm;
@@ -22,6 +24,13 @@ pub mod server;
 
 // The public interface is:
 pub use api::{ApiError, CallContext, KmsApi};
+pub use audit::{
+    AuditError, AuditLog, AuditQuery, AuditRecord, RESULT_OK, ResultFilter, query_database,
+};
+pub use cam::{
+    AccessRequest, CamConfig, ConfigError, DEFAULT_RETENTION_DAYS, Decision, Grant, IdentityKind,
+    KeyResource, Policy, PolicyError, SessionKey, Sessions, TempCredentials,
+};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use hsm::{Hsm, HsmConfig, Maintenance, SM_REGIONS, SymmetricPolicy};
 pub use inprocess::{DEFAULT_ACCOUNT_UIN, InProcess};

@@ -6,6 +6,7 @@
 //! blocking thread, and renders `{"Response": {...}}` with HTTP 200.
 
 mod auth;
+mod cam;
 mod credentials;
 mod params;
 mod response;
@@ -31,14 +32,17 @@ use serde_json::json;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::api::{ApiError, CallContext, KmsApi};
+use crate::audit::{AuditLog, AuditQuery, AuditRecord, RESULT_OK, ResultFilter};
+use crate::clock::{Clock as _, SystemClock};
 use response::{Failure, json_response, success};
 
 // The public interface is:
+pub use cam::{Cam, STS_VERSION, UNAUTHORIZED};
 pub use credentials::{
     CredentialSource, CredentialStore, Principal, ROOT_ACCOUNT_UIN, ROOT_CREDENTIALS_FILE,
     RootCredentials, StaticCredentials,
 };
-pub use service::{ServiceConfig, open_hsm, run_service};
+pub use service::{ServiceConfig, open_hsm, run_service, service_options};
 pub use test_server::TestServer;
 
 /// Where `tkms serve` listens by default.
@@ -52,6 +56,10 @@ const MAX_TC3_BODY: usize = 10 * 1024 * 1024;
 const MAX_V1_BODY: usize = 1024 * 1024;
 /// Largest GET query string.
 const MAX_QUERY: usize = 32 * 1024;
+/// The action name `AssumeRole` (STS 2018-08-13) is recorded and decided under.
+const STS_ASSUME_ROLE: &str = "sts:AssumeRole";
+/// Longest unauthenticated action name kept in the audit trail.
+const MAX_AUDITED_ACTION: usize = 64;
 
 /// How the server runs.
 #[derive(Clone)]
@@ -67,8 +75,13 @@ pub struct ServeOptions {
     /// Refuse requests whose timestamp is more than 5 minutes from the wall clock (default
     /// on; off only to replay recorded requests).
     pub check_clock_skew: bool,
-    /// How often [`KmsApi::tick`] runs (default 60 s).
+    /// How often [`KmsApi::tick`] runs, and audit retention is enforced (default 60 s).
     pub tick_interval: Duration,
+    /// CAM identities and policies; `None`: only `credentials`, unrestricted. When set, it
+    /// should also be `credentials` (see [`ServeOptions::with_cam`]).
+    pub cam: Option<Arc<Cam>>,
+    /// Where every call is recorded; `None`: nowhere.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -79,6 +92,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("test_controls", &self.test_controls)
             .field("check_clock_skew", &self.check_clock_skew)
             .field("tick_interval", &self.tick_interval)
+            .field("cam", &self.cam)
+            .field("audit", &self.audit.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -93,7 +108,16 @@ impl ServeOptions {
             test_controls: false,
             check_clock_skew: true,
             tick_interval: Duration::from_secs(60),
+            cam: None,
+            audit: None,
         }
+    }
+
+    /// The defaults, with CAM as the credential store and judge.
+    pub fn with_cam(cam: Arc<Cam>) -> Self {
+        let mut options = Self::new(Arc::clone(&cam) as Arc<dyn CredentialStore>);
+        options.cam = Some(cam);
+        options
     }
 
     /// The defaults, with only the root identity and these keys.
@@ -107,13 +131,43 @@ struct AppState {
     credentials: Arc<dyn CredentialStore>,
     region: String,
     check_clock_skew: bool,
+    cam: Option<Arc<Cam>>,
+    audit: Option<Arc<AuditLog>>,
+}
+
+impl AppState {
+    /// The service clock: the HSM's mock clock when it has one (test controls move it).
+    fn now(&self) -> u64 {
+        self.backend
+            .mock_clock()
+            .map_or_else(|| SystemClock.now(), |clock| clock.now())
+    }
+
+    /// The timer's work: key schedules, audit retention, expired role sessions.
+    fn maintain(&self) {
+        self.backend.tick();
+        if let Some(audit) = &self.audit {
+            let days = self
+                .cam
+                .as_ref()
+                .map_or(crate::DEFAULT_RETENTION_DAYS, |cam| {
+                    cam.snapshot().retention_days()
+                });
+            if let Err(e) = audit.enforce_retention(self.now(), days) {
+                tracing::error!(error = %e, "audit retention not enforced");
+            }
+        }
+        if let Some(cam) = &self.cam {
+            cam.purge_sessions();
+        }
+    }
 }
 
 /// A bound server, not yet accepting requests.
 pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
-    backend: Arc<dyn KmsApi>,
+    state: Arc<AppState>,
     tick_interval: Duration,
 }
 
@@ -134,11 +188,13 @@ impl Server {
             credentials: options.credentials,
             region: options.region,
             check_clock_skew: options.check_clock_skew,
+            cam: options.cam,
+            audit: options.audit,
         });
         Ok(Self {
             listener,
-            router: router(state, options.test_controls),
-            backend,
+            router: router(Arc::clone(&state), options.test_controls),
+            state,
             tick_interval: options.tick_interval,
         })
     }
@@ -154,17 +210,23 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let backend = Arc::clone(&self.backend);
+        let state = Arc::clone(&self.state);
         let interval = self.tick_interval;
         let ticker = tokio::spawn(async move {
             let mut timer = tokio::time::interval(interval);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 timer.tick().await;
-                let backend = Arc::clone(&backend);
-                let _ = tokio::task::spawn_blocking(move || backend.tick()).await;
+                let state = Arc::clone(&state);
+                let _ = tokio::task::spawn_blocking(move || state.maintain()).await;
             }
         });
+        let reloader = self
+            .state
+            .cam
+            .as_ref()
+            .filter(|cam| cam.path().is_some())
+            .map(|cam| tokio::spawn(reload_on_hangup(Arc::clone(cam))));
         let listener = self.listener.tap_io(|tcp| {
             // Small JSON answers: send them now rather than wait for Nagle.
             let _ = tcp.set_nodelay(true);
@@ -177,8 +239,35 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         ticker.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
+        if let Some(audit) = &self.state.audit {
+            audit.flush();
+        }
         result
     }
+}
+
+/// Reloads the CAM config on every SIGHUP; a bad file is refused and the old config kept.
+async fn reload_on_hangup(cam: Arc<Cam>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            let target = Arc::clone(&cam);
+            match tokio::task::spawn_blocking(move || target.reload()).await {
+                Ok(Ok(())) => eprintln!("tkms serve: SIGHUP: CAM config reloaded"),
+                Ok(Err(e)) => eprintln!("tkms serve: SIGHUP: kept the previous CAM config: {e}"),
+                Err(e) => eprintln!("tkms serve: SIGHUP: reload failed: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = cam;
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -234,7 +323,8 @@ fn router(state: Arc<AppState>, test_controls: bool) -> Router {
                 "/_tkms/clock",
                 get(clock_get).post(clock_advance).fallback(tencent_api),
             )
-            .route("/_tkms/reset", post(reset_state).fallback(tencent_api));
+            .route("/_tkms/reset", post(reset_state).fallback(tencent_api))
+            .route("/_tkms/audit", post(audit_query).fallback(tencent_api));
     }
     router.fallback(tencent_api).with_state(state)
 }
@@ -253,9 +343,79 @@ async fn tencent_api(
     request: Request,
 ) -> Response {
     let request_id = new_request_id();
-    match handle(&state, peer, request, &request_id).await {
+    let mut trail = Trail::default();
+    let outcome = handle(&state, peer, request, &request_id, &mut trail).await;
+    if let (Some(audit), Some((account_uin, identity))) = (&state.audit, trail.who) {
+        audit.record(AuditRecord {
+            time: state.now(),
+            account_uin,
+            identity,
+            source_ip: Some(peer.ip().to_string()),
+            action: trail.action.unwrap_or_default(),
+            key_id: trail.key_id,
+            region: trail.region.unwrap_or_else(|| state.region.clone()),
+            result: match &outcome {
+                Ok(_) => RESULT_OK.to_owned(),
+                Err(e) => e.code.clone(),
+            },
+            request_id: request_id.clone(),
+        });
+    }
+    match outcome {
         Ok(response) => response,
         Err(error) => Failure::new(error, &request_id).into_response(),
+    }
+}
+
+/// What the audit trail learns about a call as it is handled.
+#[derive(Default)]
+struct Trail {
+    /// Account and identity, once known (calls from unknown SecretIds are not recorded).
+    who: Option<(u64, String)>,
+    action: Option<String>,
+    key_id: Option<String>,
+    region: Option<String>,
+}
+
+/// Who an unauthenticated request claims to be, for the trail of a failed authentication.
+fn claimed_identity(
+    state: &AppState,
+    headers: &HeaderMap,
+    authorization: Option<&str>,
+    raw_query: &str,
+    trail: &mut Trail,
+) {
+    let v1 = || params::decode_pairs(raw_query.as_bytes());
+    let (secret_id, action, region) = match authorization {
+        Some(a) => (
+            kms_core::http::tc3::Authorization::parse(a)
+                .ok()
+                .map(|a| a.secret_id),
+            header_str(headers, "x-tc-action").map(str::to_owned),
+            header_str(headers, "x-tc-region").map(str::to_owned),
+        ),
+        None => {
+            let pairs = v1();
+            let get = |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str().to_owned())
+            };
+            (get("SecretId"), get("Action"), get("Region"))
+        }
+    };
+    if let Some(who) = secret_id.and_then(|id| state.credentials.identify(&id)) {
+        trail.who = Some(who);
+        trail.action = action.map(|mut a| {
+            a.truncate(
+                a.char_indices()
+                    .nth(MAX_AUDITED_ACTION)
+                    .map_or(a.len(), |(i, _)| i),
+            );
+            a
+        });
+        trail.region = region.filter(|r| !r.is_empty());
     }
 }
 
@@ -328,6 +488,7 @@ async fn handle(
     peer: SocketAddr,
     request: Request,
     request_id: &str,
+    trail: &mut Trail,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     if parts.uri.path() != "/" {
@@ -379,11 +540,20 @@ async fn handle(
             authorization,
             is_form,
             body,
-        )?,
-        None => v1_call(state, method, raw_query, headers, body)?,
+        ),
+        None => v1_call(state, method, raw_query, headers, body),
+    };
+    let call = match call {
+        Ok(call) => call,
+        Err(e) => {
+            if e.code.starts_with("AuthFailure") {
+                claimed_identity(state, headers, authorization, raw_query, trail);
+            }
+            return Err(e);
+        }
     };
 
-    let ctx = CallContext {
+    let mut ctx = CallContext {
         account_uin: call.principal.account_uin,
         identity: call.principal.identity.clone(),
         region: call
@@ -393,7 +563,42 @@ async fn handle(
         request_id: request_id.to_owned(),
         source_ip: Some(peer.ip()),
     };
-    let Call { action, params, .. } = call;
+    trail.who = Some((call.principal.account_uin, call.principal.identity.clone()));
+    trail.action = Some(call.action.clone());
+    trail.region = Some(ctx.region.clone());
+    let Call {
+        principal,
+        action,
+        params,
+        ..
+    } = call;
+    if action == STS_ASSUME_ROLE {
+        return assume_role(state, &principal, &params);
+    }
+    let targets = match (&principal.grant, &state.audit) {
+        (Some(_), _) => Some(cam::call_targets(&action, &params)?),
+        // Without CAM the targets serve the trail only; bad parameters fail in the call.
+        (None, Some(_)) => cam::call_targets(&action, &params).ok(),
+        (None, None) => None,
+    };
+    trail.key_id = targets.as_ref().and_then(|t| t.key_ids.first().cloned());
+    if let Some(grant) = &principal.grant {
+        // Decided before dispatch: a refused call changes nothing.
+        let (Some(cam), Some(targets)) = (&state.cam, &targets) else {
+            return Err(ApiError::new(
+                UNAUTHORIZED,
+                "This server has no CAM configuration to judge the call by.",
+            ));
+        };
+        cam::authorize(
+            cam,
+            state.backend.as_ref(),
+            grant,
+            &mut ctx,
+            &action,
+            targets,
+        )?;
+    }
     let output = if runs_inline(&action) {
         state.backend.dispatch(&ctx, &action, &params)?
     } else {
@@ -403,6 +608,72 @@ async fn handle(
             .map_err(|e| ApiError::new("InternalError", format!("the backend failed: {e}")))??
     };
     Ok(success(&output))
+}
+
+/// `sts:AssumeRole`: temporary credentials for a role the caller is trusted to assume.
+fn assume_role(
+    state: &AppState,
+    principal: &credentials::Principal,
+    params: &[u8],
+) -> Result<Response, ApiError> {
+    let Some(cam) = &state.cam else {
+        return Err(ApiError::new(
+            "UnsupportedOperation",
+            "AssumeRole needs roles: start tkms serve with --config.",
+        ));
+    };
+    let issued = cam.assume_role(principal, params)?;
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Credentials<'a> {
+        token: &'a str,
+        tmp_secret_id: &'a str,
+        tmp_secret_key: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer<'a> {
+        credentials: Credentials<'a>,
+        expired_time: u64,
+        expiration: String,
+        request_id: &'a str,
+    }
+    let request_id = new_request_id();
+    let answer = Answer {
+        credentials: Credentials {
+            token: &issued.token,
+            tmp_secret_id: &issued.tmp_secret_id,
+            tmp_secret_key: &issued.tmp_secret_key,
+        },
+        expired_time: issued.expired_time,
+        expiration: rfc3339(issued.expired_time),
+        request_id: &request_id,
+    };
+    let mut body = Zeroizing::new(Vec::with_capacity(512));
+    serde_json::to_writer(&mut *body, &answer)
+        .map_err(|e| ApiError::new("InternalError", format!("rendering AssumeRole: {e}")))?;
+    Ok(success(&body))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (civil from days, Howard Hinnant's algorithm).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// The hot cryptographic calls read the store and compute for tens of microseconds: run them
@@ -462,8 +733,14 @@ fn tc3_call(
         state.credentials.as_ref(),
         state.check_clock_skew,
     )?;
-    check_version(header_str(headers, "x-tc-version"))?;
-    let action = check_action(header_str(headers, "x-tc-action"))?;
+    let version = header_str(headers, "x-tc-version");
+    let action = match header_str(headers, "x-tc-action") {
+        Some("AssumeRole") if version == Some(STS_VERSION) => STS_ASSUME_ROLE.to_owned(),
+        action => {
+            check_version(version)?;
+            check_action(action)?
+        }
+    };
     let params = if method == "GET" {
         params::unflatten(&action, params::decode_pairs(raw_query.as_bytes()))?
     } else if is_form {
@@ -600,9 +877,9 @@ async fn clock_advance(
             .mock_clock()
             .ok_or_else(no_mock_clock)?
             .advance(request.advance);
-        // Let the schedules catch up with the new time before answering.
-        let backend = Arc::clone(&state.backend);
-        tokio::task::spawn_blocking(move || backend.tick())
+        // Let the schedules (and audit retention) catch up with the new time before answering.
+        let maintained = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || maintained.maintain())
             .await
             .map_err(|e| {
                 ApiError::new(
@@ -632,6 +909,58 @@ async fn reset_state(
                 )
             })??;
         Ok(json_response(Bytes::from_static(br#"{"Reset":true}"#)))
+    }
+    .await
+    .unwrap_or_else(control_failure)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct AuditFilter {
+    from: Option<u64>,
+    to: Option<u64>,
+    action: Option<String>,
+    key_id: Option<String>,
+    identity: Option<String>,
+    result: Option<String>,
+}
+
+/// `POST /_tkms/audit` `{"Action": ..., "Result": "ok"|"error"|CODE, ...}`: the audit trail
+/// (after committing everything queued), as `{"Records": [...]}`.
+async fn audit_query(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    async {
+        loopback_only(peer)?;
+        let filter: AuditFilter = if body.iter().all(u8::is_ascii_whitespace) {
+            AuditFilter::default()
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::new("InvalidParameter", format!("Bad audit filter: {e}")))?
+        };
+        let audit = state.audit.clone().ok_or_else(|| {
+            ApiError::new("UnsupportedOperation", "This server keeps no audit trail.")
+        })?;
+        let query = AuditQuery {
+            from: filter.from,
+            to: filter.to,
+            action: filter.action,
+            key_id: filter.key_id,
+            identity: filter.identity,
+            result: filter
+                .result
+                .map(|r| r.parse::<ResultFilter>().unwrap_or(ResultFilter::Code(r))),
+        };
+        let records = tokio::task::spawn_blocking(move || audit.query(&query))
+            .await
+            .map_err(|e| ApiError::new("InternalError", format!("audit query failed: {e}")))?
+            .map_err(|e| ApiError::new("InternalError", e.to_string()))?;
+        Ok(json_response(Bytes::from(
+            serde_json::to_vec(&json!({ "Records": records }))
+                .expect("JSON values always serialise"),
+        )))
     }
     .await
     .unwrap_or_else(control_failure)

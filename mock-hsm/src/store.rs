@@ -25,7 +25,7 @@ pub const ROOT_KEY_FILE: &str = "root.key";
 /// File name of the database inside a data directory.
 pub const DB_FILE: &str = "kms.sqlite3";
 /// The newest schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 const ROOT_CHECK_AAD: &[u8] = b"tkms-root-key-check-v1";
 const ROOT_CHECK_PLAINTEXT: &[u8] = b"tkms storage root key";
@@ -844,6 +844,8 @@ const MIGRATIONS: &[&str] = &[
         sealed BLOB NOT NULL
      );
      CREATE INDEX keys_by_scope ON keys (account_uin, region, create_time);",
+    // 3: the audit trail (crate::audit).
+    crate::audit::AUDIT_SCHEMA,
 ];
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Who may call: SecretId → (account, identity, SecretKey). Today one root identity; the
-//! [`CredentialStore`] trait is where sub-users, roles and STS tokens (`X-TC-Token`) plug in.
+//! Who may call: SecretId → (account, identity, SecretKey). [`StaticCredentials`] holds one
+//! root identity; the CAM config (`super::cam::Cam`) adds sub-users, collaborators, roles and
+//! their STS tokens (`X-TC-Token`).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -22,6 +23,8 @@ pub struct Principal {
     /// The identity within the account (`root`, a sub-user...).
     pub identity: String,
     secret_key: Zeroizing<String>,
+    /// The CAM grant the call is judged by; `None`: unrestricted (the root without a config).
+    pub(crate) grant: Option<Arc<crate::Grant>>,
 }
 
 impl std::fmt::Debug for Principal {
@@ -44,6 +47,17 @@ impl Principal {
             account_uin,
             identity: identity.into(),
             secret_key: Zeroizing::new(secret_key.into()),
+            grant: None,
+        }
+    }
+
+    /// A principal judged by a CAM grant.
+    pub(crate) fn with_grant(grant: Arc<crate::Grant>, secret_key: Zeroizing<String>) -> Self {
+        Self {
+            account_uin: grant.account_uin,
+            identity: grant.identity.clone(),
+            secret_key,
+            grant: Some(grant),
         }
     }
 
@@ -60,6 +74,13 @@ pub trait CredentialStore: Send + Sync {
     /// Errors are Tencent errors: `AuthFailure.SecretIdNotFound` for an unknown id,
     /// `AuthFailure.TokenFailure` for a bad token.
     fn lookup(&self, secret_id: &str, token: Option<&str>) -> Result<Arc<Principal>, ApiError>;
+
+    /// The account and identity owning `secret_id`, without any check: to audit failed
+    /// authentications. Default: unknown.
+    fn identify(&self, secret_id: &str) -> Option<(u64, String)> {
+        let _ = secret_id;
+        None
+    }
 }
 
 /// A fixed set of long-term keys. Session tokens are ignored: long-term keys need none, and
@@ -95,6 +116,12 @@ impl CredentialStore for StaticCredentials {
                 "The SecretId is not found, please ensure that your SecretId is correct.",
             )
         })
+    }
+
+    fn identify(&self, secret_id: &str) -> Option<(u64, String)> {
+        self.by_secret_id
+            .get(secret_id)
+            .map(|p| (p.account_uin, p.identity.clone()))
     }
 }
 

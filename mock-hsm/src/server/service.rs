@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{
-    CredentialSource, DEFAULT_LISTEN, DEFAULT_REGION, RootCredentials, ServeOptions, serve,
+    Cam, CredentialSource, DEFAULT_LISTEN, DEFAULT_REGION, RootCredentials, ServeOptions, serve,
 };
+use crate::audit::AuditLog;
+use crate::clock::{Clock, SystemClock};
 use crate::hsm::{Hsm, HsmConfig};
 
 /// What `tkms serve` needs to know.
@@ -23,6 +25,9 @@ pub struct ServiceConfig {
     pub test_controls: bool,
     /// The 5-minute timestamp check (turn off only to replay recorded requests).
     pub check_clock_skew: bool,
+    /// The CAM config file (`--config`, docs/cam.md): identities, policies, audit retention.
+    /// Reloaded on SIGHUP. `None`: only the root credentials, unrestricted.
+    pub config: Option<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -33,6 +38,7 @@ impl Default for ServiceConfig {
             region: DEFAULT_REGION.to_owned(),
             test_controls: false,
             check_clock_skew: true,
+            config: None,
         }
     }
 }
@@ -58,7 +64,7 @@ pub fn run_service(config: ServiceConfig) -> std::io::Result<()> {
     if let Some(dir) = &config.data_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let hsm = open_hsm(&config)?;
+    let hsm = Arc::new(open_hsm(&config)?);
     let (root, source) = RootCredentials::resolve(config.data_dir.as_deref())?;
     if let CredentialSource::Generated(stored) = &source {
         let where_ = stored.as_ref().map_or_else(
@@ -72,7 +78,7 @@ pub fn run_service(config: ServiceConfig) -> std::io::Result<()> {
             root.secret_key.as_str()
         );
     }
-    let mut options = ServeOptions::with_root(&root);
+    let mut options = service_options(&hsm, &root, config.config.as_deref())?;
     options.listen = config.listen;
     options.region = config.region;
     options.test_controls = config.test_controls;
@@ -80,5 +86,31 @@ pub fn run_service(config: ServiceConfig) -> std::io::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(Arc::new(hsm), options))
+        .block_on(serve(hsm, options))
+}
+
+/// The server options for `hsm`: CAM from `config` (refused with the config's error when it
+/// does not load) or only `root`, and the audit trail in the HSM's database.
+pub fn service_options(
+    hsm: &Hsm,
+    root: &RootCredentials,
+    config: Option<&std::path::Path>,
+) -> std::io::Result<ServeOptions> {
+    let mut options = match config {
+        Some(path) => {
+            let clock: Arc<dyn Clock> = match hsm.mock_clock() {
+                Some(clock) => Arc::clone(clock) as Arc<dyn Clock>,
+                None => Arc::new(SystemClock),
+            };
+            let cam = Cam::load(path, clock)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+                .with_root(root);
+            ServeOptions::with_cam(Arc::new(cam))
+        }
+        None => ServeOptions::with_root(root),
+    };
+    options.audit = Some(Arc::new(
+        AuditLog::open(hsm.database_path()).map_err(std::io::Error::other)?,
+    ));
+    Ok(options)
 }
