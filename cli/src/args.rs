@@ -49,16 +49,17 @@ pub(crate) struct Cli {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct KmsArgs {
     /// Embedded key store directory [default: <user data dir>/tkms]
-    #[arg(long, global = true, env = "TKMS_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "TKMS_DATA_DIR", hide_env_values = true, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
     /// Use the KMS at URL (a `tkms serve`, or https://kms.tencentcloudapi.com) instead of the embedded store
-    #[arg(long, global = true, env = "TKMS_ENDPOINT", value_name = "URL")]
+    #[arg(long, global = true, env = "TKMS_ENDPOINT", hide_env_values = true, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// Region of the KMS keys
     #[arg(
         long,
         global = true,
         env = "TENCENTCLOUD_REGION",
+        hide_env_values = true,
         value_name = "REGION",
         default_value = "ap-guangzhou"
     )]

@@ -42,6 +42,7 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         .map(|p| backend::recipient_from_pem(p))
         .collect::<CliResult<Vec<Recipient>>>()?;
     let mut input = open_input(input_path)?;
+    let sink = Sink::open(out_path, args.output.force)?;
 
     // The KMS is used when a key is named, or when there is nothing else to encrypt to.
     let use_kms = args.key.is_some() || recipients.is_empty();
@@ -75,7 +76,6 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         ..EncryptOptions::default()
     };
 
-    let sink = Sink::open(out_path, args.output.force)?;
     let mut encryptor = Encryptor::new(sink, &wrapper_refs, &options)
         .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
     let bar = progress(input.len, "encrypting");
@@ -149,6 +149,7 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         .map(|p| backend::identity_from_pem(p))
         .collect::<CliResult<Vec<Box<dyn KeyWrapper>>>>()?;
     let mut input = open_input(input_path)?;
+    let mut sink = Sink::open(out_path, args.output.force)?;
     let (header, prefix) = read_header(&mut input.reader, input_path)?;
     let kms_ids = backend::kms_key_ids(&header);
     let key_name = kms_ids.first().map(|(id, _)| id.clone());
@@ -178,13 +179,11 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
     };
     let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
 
-    let sink = Sink::open(out_path, args.output.force)?;
     let context = context_of(&args.context);
     let source = Cursor::new(prefix).chain(input.reader);
     let mut decryptor = Decryptor::new(source, &unwrapper_refs, &context)
         .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
     let bar = progress(input.len, "decrypting");
-    let mut sink = sink;
     let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
     loop {
         let n = match decryptor.read(&mut buf) {
