@@ -49,10 +49,22 @@ pub(crate) struct Cli {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct KmsArgs {
     /// Embedded key store directory [default: <user data dir>/tkms]
-    #[arg(long, global = true, env = "TKMS_DATA_DIR", hide_env_values = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "TKMS_DATA_DIR",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub(crate) data_dir: Option<PathBuf>,
     /// Use the KMS at URL (a `tkms serve`, or https://kms.tencentcloudapi.com) instead of the embedded store
-    #[arg(long, global = true, env = "TKMS_ENDPOINT", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "TKMS_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub(crate) endpoint: Option<String>,
     /// Region of the KMS keys
     #[arg(
@@ -105,7 +117,7 @@ impl SuiteArg {
 /// A `k=v` encryption-context pair.
 pub(crate) fn parse_context_pair(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
-        Some((key, _)) if key.is_empty() => Err("the key before `=` is empty".to_owned()),
+        Some(("", _)) => Err("the key before `=` is empty".to_owned()),
         Some((key, value)) => Ok((key.to_owned(), value.to_owned())),
         None => Err(format!("expected KEY=VALUE, got `{raw}`")),
     }
@@ -377,8 +389,8 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen one is printed)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7480")]
     pub(crate) listen: String,
-    /// Keep keys in memory only (nothing written to disk)
-    #[arg(long, conflicts_with = "data_dir")]
+    /// Keep keys in memory only (nothing written to disk; --data-dir is ignored)
+    #[arg(long)]
     pub(crate) in_memory: bool,
     /// Seed file of keys to create at start (fixed ids and material); repeatable
     #[arg(long, value_name = "FILE")]

@@ -332,6 +332,117 @@ pub(crate) fn default_suite(kms_key: Option<&KeySummary>, recipients: &[Recipien
 mod tests {
     use super::*;
 
+    /// A KMS with a fixed key list that answers ListKeyDetail (fuzzy alias search, paging)
+    /// and DescribeKey, recording every call.
+    struct FakeKms {
+        keys: Vec<(String, String)>,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl KmsTransport for FakeKms {
+        fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+            let p: Value = serde_json::from_slice(params).unwrap();
+            self.calls.lock().unwrap().push(action.to_owned());
+            let meta = |(id, alias): &(String, String)| json!({"KeyId": id, "Alias": alias, "KeyUsage": "ENCRYPT_DECRYPT", "Type": 2});
+            let body = match action {
+                "ListKeyDetail" => {
+                    let search = p["SearchKeyAlias"].as_str().unwrap_or("");
+                    let hits: Vec<Value> = self
+                        .keys
+                        .iter()
+                        .filter(|(id, a)| a.contains(search) || id.contains(search))
+                        .map(meta)
+                        .collect();
+                    let (offset, limit) = (
+                        p["Offset"].as_u64().unwrap() as usize,
+                        p["Limit"].as_u64().unwrap() as usize,
+                    );
+                    let page: Vec<Value> = hits
+                        .iter()
+                        .skip(offset)
+                        .take(limit.min(2))
+                        .cloned()
+                        .collect();
+                    json!({"TotalCount": hits.len(), "KeyMetadatas": page, "RequestId": "r"})
+                }
+                "DescribeKey" => match self.keys.iter().find(|(id, _)| p["KeyId"] == json!(id)) {
+                    Some(k) => json!({"KeyMetadata": meta(k), "RequestId": "r"}),
+                    None => {
+                        return Err(KmsError::new(
+                            "ResourceUnavailable.CmkNotFound",
+                            "no such key",
+                        ));
+                    }
+                },
+                other => panic!("unexpected action {other}"),
+            };
+            Ok(Zeroizing::new(serde_json::to_vec(&body).unwrap()))
+        }
+    }
+
+    fn fake_kms(aliases: &[&str]) -> (Kms, Arc<FakeKms>) {
+        let keys = aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("00000000-0000-4000-8000-{i:012}"), (*a).to_owned()))
+            .collect();
+        let fake = Arc::new(FakeKms {
+            keys,
+            calls: Default::default(),
+        });
+        let kms = Kms {
+            transport: fake.clone(),
+            location: Location::Endpoint("http://fake".into()),
+        };
+        (kms, fake)
+    }
+
+    #[test]
+    fn aliases_resolve_by_exact_match_across_pages() {
+        // "backup" fuzzily matches four keys over two pages of two; only the last is exact.
+        let (kms, _) = fake_kms(&["backup-a", "backup-b", "old-backup-x", "backup", "other"]);
+        assert_eq!(
+            kms.resolve("backup").unwrap().key_id,
+            "00000000-0000-4000-8000-000000000003"
+        );
+    }
+
+    #[test]
+    fn unknown_alias_is_a_kms_refusal_with_a_hint() {
+        let (kms, _) = fake_kms(&["backup-a"]);
+        let err = kms.resolve("backup").err().unwrap();
+        assert_eq!(err.exit(), Exit::KmsRefused);
+        assert!(
+            err.to_string().contains("no key has the alias `backup`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn key_ids_skip_the_alias_lookup() {
+        let (kms, fake) = fake_kms(&["a"]);
+        assert_eq!(
+            kms.resolve("00000000-0000-4000-8000-000000000000")
+                .unwrap()
+                .alias,
+            "a"
+        );
+        assert_eq!(*fake.calls.lock().unwrap(), ["DescribeKey"]);
+        let err = kms
+            .resolve("00000000-0000-4000-8000-000000000009")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit(), Exit::KmsRefused);
+    }
+
+    #[test]
+    fn no_default_key_is_created_in_a_remote_kms() {
+        let (kms, fake) = fake_kms(&["other"]);
+        let err = kms.default_key().err().unwrap();
+        assert_eq!(err.exit(), Exit::Usage);
+        assert!(!fake.calls.lock().unwrap().iter().any(|c| c == "CreateKey"));
+    }
+
     #[test]
     fn key_ids_are_uuids_and_aliases_are_not() {
         assert!(is_key_id("23e80852-1e38-11e9-b129-5cb9019b4b01"));
