@@ -53,6 +53,7 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
             Some(name) => kms.resolve(name)?,
             None => kms.default_key()?,
         };
+        refuse_unusable_for_encryption(&key, args.key.as_deref())?;
         kms_key = Some((kms, key));
     }
     let key_name = args
@@ -97,6 +98,20 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
     bar.finish_and_clear();
     sink.commit()
+}
+
+/// Fails early, with the fix, when DescribeKey says the key cannot encrypt (the KMS would
+/// refuse the same way, but only after the output was opened).
+fn refuse_unusable_for_encryption(key: &KeySummary, named: Option<&str>) -> CliResult<()> {
+    let code = match key.key_state.as_str() {
+        "Disabled" => "ResourceUnavailable.CmkDisabled",
+        "PendingDelete" => "ResourceUnavailable.CmkPendingDelete",
+        "Archived" => "ResourceUnavailable.CmkArchived",
+        "PendingImport" => "ResourceUnavailable.CmkStateNotSupport",
+        _ => return Ok(()),
+    };
+    let err = kms_core::kms::KmsError::new(code, format!("the key is {}", key.key_state));
+    Err(CliError::kms(&err, Some(named.unwrap_or(&key.key_id))))
 }
 
 /// Reads from `reader` until the envelope header parses (headers are small, but their size is
