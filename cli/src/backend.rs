@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kms_core::kms::{KeySummary, KmsError, KmsTransport};
+use kms_core::wrap::kms::{
+    KmsAsymmetricWrapper, KmsSymmetricWrapper, KmsUnwrapper, USAGE_RSA_2048, USAGE_SM2,
+    USAGE_SYMMETRIC,
+};
+use kms_core::wrap::local::LocalWrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{Header, Suite};
 use mock_hsm::{ApiError, CallContext, KmsApi};
@@ -270,29 +275,54 @@ fn read_pem(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
         .map_err(|e| CliError::read(Some(path), &e))
 }
 
-/// Loads a `--recipient` RSA-2048 or SM2 public key (PEM SPKI).
+/// Loads a `--recipient` RSA-2048 or SM2 public key (PEM or DER SPKI, or PKCS#1 for RSA).
 pub(crate) fn recipient_from_pem(path: &Path) -> CliResult<Recipient> {
     let pem = read_pem(path)?;
-    // TODO(merge): kms_core::wrap::{rsa::RsaWrapper, sm2::Sm2Wrapper} public-key constructors.
-    let _ = pem;
-    Err(not_built("public-key recipients"))
+    let local = LocalWrapper::from_public_key(&pem).map_err(|_| {
+        bad_key(
+            path,
+            "an RSA-2048 or SM2 public key (`-----BEGIN PUBLIC KEY-----`)",
+        )
+    })?;
+    Ok(Recipient {
+        is_sm2: local.is_sm2(),
+        wrapper: Box::new(local),
+    })
 }
 
-/// Loads an `--identity` RSA-2048 or SM2 private key (PEM PKCS#8).
+/// Loads an `--identity` RSA-2048 or SM2 private key (PKCS#8, PKCS#1 or SEC1; PEM or DER).
 pub(crate) fn identity_from_pem(path: &Path) -> CliResult<Box<dyn KeyWrapper>> {
     let pem = read_pem(path)?;
-    // TODO(merge): kms_core::wrap::{rsa::RsaWrapper, sm2::Sm2Wrapper} private-key constructors.
-    let _ = pem;
-    Err(not_built("private-key identities"))
+    let local = LocalWrapper::from_private_key(&pem).map_err(|_| {
+        bad_key(
+            path,
+            "an RSA-2048 or SM2 private key (`-----BEGIN PRIVATE KEY-----`)",
+        )
+    })?;
+    Ok(Box::new(local))
 }
 
-/// The wrapper that seals data keys with the KMS key `key`.
-pub(crate) fn kms_wrapper(kms: &Kms, key: &KeySummary) -> CliResult<Box<dyn KeyWrapper>> {
-    let transport = kms.transport();
-    // TODO(merge): KmsSymmetricWrapper for ENCRYPT_DECRYPT, KmsAsymmetricWrapper (fetching the
-    // public key) for ASYMMETRIC_DECRYPT_RSA_2048 / ASYMMETRIC_DECRYPT_SM2.
-    let _ = (transport, key);
-    Err(not_built("KMS key wrapping"))
+fn bad_key(path: &Path, expected: &str) -> CliError {
+    CliError::usage(format!("`{}` is not {expected}", path.display())).with_hint(
+        "make a pair with `openssl genpkey -algorithm SM2 -out key.pem` (or `-algorithm RSA -pkeyopt \
+         rsa_keygen_bits:2048`), then `openssl pkey -in key.pem -pubout -out key.pub.pem`",
+    )
+}
+
+/// The wrapper that seals data keys with the KMS key `key` (already resolved).
+pub(crate) fn kms_wrapper(
+    kms: &Kms,
+    key: &KeySummary,
+    named: &str,
+) -> CliResult<Box<dyn KeyWrapper>> {
+    match key.key_usage.as_str() {
+        USAGE_SYMMETRIC => Ok(Box::new(KmsSymmetricWrapper::new(kms.transport(), key.key_id.clone()))),
+        USAGE_RSA_2048 | USAGE_SM2 => KmsAsymmetricWrapper::new(kms.transport(), key.key_id.clone())
+            .map(|w| Box::new(w) as Box<dyn KeyWrapper>)
+            .map_err(|e| CliError::wrap(e, Some(named))),
+        other => Err(CliError::usage(format!("key {named} cannot encrypt data keys: its usage is {other}"))
+            .with_hint("use a symmetric key (`tkms key create ALIAS`) or one made with `--usage rsa-2048` or `--usage sm2`")),
+    }
 }
 
 /// The KMS keys an envelope's data key is wrapped for.
@@ -307,13 +337,10 @@ pub(crate) fn kms_key_ids(header: &Header) -> Vec<(String, WrapMethod)> {
         .collect()
 }
 
-/// Wrappers that open the KMS-wrapped data keys of `header` through `kms`.
-pub(crate) fn kms_unwrappers(kms: &Kms, header: &Header) -> CliResult<Vec<Box<dyn KeyWrapper>>> {
-    let keys = kms_key_ids(header);
-    let transport = kms.transport();
-    // TODO(merge): one KmsSymmetricWrapper / KmsAsymmetricWrapper per key id.
-    let _ = (keys, transport);
-    Err(not_built("KMS key unwrapping"))
+/// The unwrapper that opens an envelope's KMS-wrapped data keys through `kms`, with the key
+/// ids the envelope records.
+pub(crate) fn kms_unwrapper(kms: &Kms) -> Box<dyn KeyWrapper> {
+    Box::new(KmsUnwrapper::new(kms.transport()))
 }
 
 /// The suite to use when `--suite` is not given: SM4-GCM for an SM4 (KeyMetadata Type 4) or

@@ -63,7 +63,11 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
 
     let mut wrappers: Vec<Box<dyn KeyWrapper>> = Vec::new();
     if let Some((kms, key)) = &kms_key {
-        wrappers.push(backend::kms_wrapper(kms, key)?);
+        wrappers.push(backend::kms_wrapper(
+            kms,
+            key,
+            key_name.as_deref().unwrap_or(&key.key_id),
+        )?);
     }
     let suite = match args.suite {
         Some(s) => s.suite(),
@@ -188,7 +192,7 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
             .with_hint("pass the matching private key with --identity KEY.pem"));
         }
         let kms = Kms::open(kms_args)?;
-        backend::kms_unwrappers(&kms, &header)?
+        vec![backend::kms_unwrapper(&kms)]
     } else {
         identities
     };
