@@ -170,6 +170,10 @@ pub(crate) struct EncryptArgs {
     /// Cipher suite [default: sm4gcm for SM keys, else aes256gcm]
     #[arg(long, value_enum)]
     pub(crate) suite: Option<SuiteArg>,
+    /// Plaintext bytes per authenticated frame (64 B to 16 MiB)
+    #[arg(long, value_name = "BYTES", default_value_t = kms_core::DEFAULT_FRAME_SIZE,
+          value_parser = clap::value_parser!(u32).range(64..=16 * 1024 * 1024))]
+    pub(crate) frame_size: u32,
 }
 
 /// Decrypt a tkms file or standard input.
@@ -225,6 +229,7 @@ pub(crate) struct InspectArgs {
 EXAMPLES:
   tkms key create backups
   tkms key create escrow-rsa --usage rsa-2048
+  tkms key create gm-backups --material sm4
   tkms key list
   tkms key disable backups
   tkms key rotation backups --enable --days 90
@@ -262,6 +267,16 @@ impl KeyUsageArg {
     }
 }
 
+/// Symmetric key material in the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MaterialArg {
+    /// AES-256 (KeyMetadata Type 2)
+    #[value(name = "aes-256")]
+    Aes256,
+    /// SM4 (KeyMetadata Type 4); files for it default to the SM4-GCM suite
+    Sm4,
+}
+
 /// A key named by KeyId or alias.
 #[derive(Debug, Args)]
 pub(crate) struct KeyName {
@@ -283,6 +298,10 @@ pub(crate) enum KeyCommand {
         /// Free-text description
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        /// Symmetric material, embedded store only [default: aes-256]. A remote KMS picks it by
+        /// region (SM4 in mainland-China regions on Tencent Cloud).
+        #[arg(long, value_enum)]
+        material: Option<MaterialArg>,
     },
     /// List keys
     List {
@@ -377,30 +396,35 @@ impl KeyStateArg {
 }
 
 /// Run the mock KMS as a Tencent Cloud KMS-compatible HTTP service.
+///
+/// Prints `listening on http://HOST:PORT` on stdout when ready; stops on SIGINT/SIGTERM.
+/// Clients authenticate with the root credentials: TENCENTCLOUD_SECRET_ID/KEY if set, else
+/// the ones kept in <data dir>/root-credentials.json (created on first start).
 #[derive(Debug, Args)]
 #[command(after_help = "\
 EXAMPLES:
-  tkms serve                                   # 127.0.0.1:7480, the embedded store's data dir
+  tkms serve                                   # 127.0.0.1:8573, keys in the embedded store's data dir
   tkms serve --listen 127.0.0.1:0 --in-memory  # a throwaway instance on a free port
   tkms serve --seed keys.toml --region ap-shanghai
 
-Clients: TKMS_ENDPOINT=http://127.0.0.1:7480 tkms encrypt --key ALIAS file")]
+Clients on this machine with the same data dir need no credentials:
+  tkms --endpoint http://127.0.0.1:8573 encrypt --key ALIAS file -o file.tkms")]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen one is printed)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7480")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8573")]
     pub(crate) listen: String,
     /// Keep keys in memory only (nothing written to disk; --data-dir is ignored)
     #[arg(long)]
     pub(crate) in_memory: bool,
-    /// Seed file of keys to create at start (fixed ids and material); repeatable
+    /// Seed file of keys to create at start (fixed ids and material; docs/seed-format.md); repeatable
     #[arg(long, value_name = "FILE")]
     pub(crate) seed: Vec<PathBuf>,
-    /// Server configuration file (accounts, credentials)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Enable test-only control actions (clock, faults). Never in production.
+    /// Serve /_tkms/clock and /_tkms/reset to loopback callers, with a mock clock. Tests only.
     #[arg(long)]
     pub(crate) test_controls: bool,
+    /// Accept requests whose timestamp is far from the clock (to replay recorded requests)
+    #[arg(long)]
+    pub(crate) insecure_no_clock_skew_check: bool,
 }
 
 /// Print a shell completion script.

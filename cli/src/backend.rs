@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kms_core::kms::{KeySummary, KmsError, KmsTransport};
+#[cfg(test)]
+use kms_core::kms::KmsError;
+use kms_core::kms::{KeySummary, KmsTransport};
 use kms_core::wrap::kms::{
     KmsAsymmetricWrapper, KmsSymmetricWrapper, KmsUnwrapper, USAGE_RSA_2048, USAGE_SM2,
     USAGE_SYMMETRIC,
@@ -15,7 +17,6 @@ use kms_core::wrap::kms::{
 use kms_core::wrap::local::LocalWrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{Header, Suite};
-use mock_hsm::{ApiError, CallContext, KmsApi};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -27,6 +28,15 @@ pub(crate) const DEFAULT_KEY_ALIAS: &str = "tkms-default";
 
 /// Most keys ListKeyDetail returns per page.
 const LIST_PAGE: u64 = 200;
+
+/// Symmetric key material for keys created in the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Material {
+    /// AES-256 (KeyMetadata Type 2).
+    Aes256,
+    /// SM4 (KeyMetadata Type 4).
+    Sm4,
+}
 
 /// Where the KMS is.
 #[derive(Debug, Clone)]
@@ -46,9 +56,15 @@ pub(crate) struct Kms {
 impl Kms {
     /// Opens the KMS the arguments name: `--endpoint`, else the embedded store.
     pub(crate) fn open(args: &KmsArgs) -> CliResult<Self> {
+        Self::open_with(args, Material::Aes256)
+    }
+
+    /// Like [`Kms::open`]; new symmetric keys in the embedded store get `material`.
+    pub(crate) fn open_with(args: &KmsArgs, material: Material) -> CliResult<Self> {
         match &args.endpoint {
             Some(url) => {
-                let transport = connect_endpoint(url, &args.region)?;
+                let transport =
+                    connect_endpoint(url, &args.region, data_dir(args).ok().as_deref())?;
                 Ok(Self {
                     transport,
                     location: Location::Endpoint(url.clone()),
@@ -56,11 +72,7 @@ impl Kms {
             }
             None => {
                 let dir = data_dir(args)?;
-                let api = open_embedded(&dir, &args.region)?;
-                let transport = Arc::new(InProcess {
-                    api,
-                    region: args.region.clone(),
-                });
+                let transport = open_embedded(&dir, &args.region, material)?;
                 Ok(Self {
                     transport,
                     location: Location::Embedded(dir),
@@ -149,8 +161,7 @@ impl Kms {
             ))
             .with_hint("name the key with --key KEYID|ALIAS (see `tkms key list`)")),
             Location::Embedded(_) => {
-                // TODO(merge): ask the mock for AES-256 material explicitly if its CreateKey
-                // takes a material choice (the real API has none: it follows the region).
+                // The store was opened with AES-256 for new symmetric keys (Kms::open).
                 let created = self.call(
                     "CreateKey",
                     json!({
@@ -199,41 +210,9 @@ pub(crate) fn data_dir(args: &KmsArgs) -> CliResult<PathBuf> {
     })
 }
 
-/// The mock's API, called in-process as one account in one region.
-struct InProcess {
-    api: Arc<dyn KmsApi>,
-    region: String,
-}
-
-/// The embedded store's single account.
-const EMBEDDED_ACCOUNT_UIN: u64 = 100_000_000_001;
-
-impl KmsTransport for InProcess {
-    fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-        let request_id = new_request_id();
-        let ctx = CallContext {
-            account_uin: EMBEDDED_ACCOUNT_UIN,
-            identity: "root".to_owned(),
-            region: self.region.clone(),
-            request_id: request_id.clone(),
-            source_ip: None,
-        };
-        self.api
-            .dispatch(&ctx, action, params)
-            .map_err(|ApiError { code, message, .. }| KmsError {
-                code,
-                message,
-                request_id: Some(request_id),
-            })
-    }
-}
-
-fn new_request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Opens (creating on first use) the embedded mock-hsm store in `dir`.
-fn open_embedded(dir: &Path, region: &str) -> CliResult<Arc<dyn KmsApi>> {
+/// Opens (creating on first use) the embedded mock-hsm store in `dir`. New symmetric keys get
+/// `material` (the Tencent API has no such parameter: the real KMS picks by region).
+fn open_embedded(dir: &Path, region: &str, material: Material) -> CliResult<Arc<dyn KmsTransport>> {
     std::fs::create_dir_all(dir).map_err(|e| {
         CliError::new(
             Exit::Io,
@@ -244,16 +223,20 @@ fn open_embedded(dir: &Path, region: &str) -> CliResult<Arc<dyn KmsApi>> {
         )
         .with_hint("pass a writable --data-dir DIR or set TKMS_DATA_DIR")
     })?;
-    // TODO(merge): open mock_hsm's SQLite store in `dir` (hsm branch) and return it.
-    let _ = region;
+    // TODO(merge): mock_hsm::{Hsm, HsmConfig, InProcess} (hsm branch); the wired version is
+    // on branch `scratch` (cli/src/backend.rs).
+    let _ = (region, material);
     Err(not_built("the embedded key store"))
 }
 
 /// Connects to a KMS endpoint with TC3 credentials from the environment.
-fn connect_endpoint(url: &str, region: &str) -> CliResult<Arc<dyn KmsTransport>> {
-    // TODO(merge): kms_core::http client (serve branch), credentials from TENCENTCLOUD_SECRET_ID,
-    // TENCENTCLOUD_SECRET_KEY, TENCENTCLOUD_TOKEN.
-    let _ = (url, region);
+fn connect_endpoint(
+    url: &str,
+    region: &str,
+    data_dir: Option<&Path>,
+) -> CliResult<Arc<dyn KmsTransport>> {
+    // TODO(merge): kms_core::http::HttpKms (serve branch); wired on branch `scratch`.
+    let _ = (url, region, data_dir);
     Err(not_built("the KMS HTTP client"))
 }
 
@@ -497,12 +480,5 @@ mod tests {
             Suite::Aes256Gcm
         );
         assert_eq!(default_suite(None, &[]), Suite::Aes256Gcm);
-    }
-
-    #[test]
-    fn request_ids_are_v4_uuids() {
-        let id = new_request_id();
-        assert!(is_key_id(&id));
-        assert_eq!(&id[14..15], "4");
     }
 }

@@ -78,7 +78,7 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
     let options = EncryptOptions {
         suite,
         context: context_of(&args.context),
-        ..EncryptOptions::default()
+        frame_size: args.frame_size,
     };
 
     let mut encryptor = Encryptor::new(sink, &wrapper_refs, &options)

@@ -245,6 +245,11 @@ fn explain_kms(err: &KmsError, key: Option<&str>) -> CliError {
         }
         "ResourceUnavailable.CmkShouldBeDisabled" => refused(format!("key {name} must be disabled first"))
             .with_hint(format!("disable it with `tkms key disable {name}`")),
+        "ResourceUnavailable.CmkStateNotSupport" if err.message.contains("PendingDelete") => {
+            refused(format!("key {name} is scheduled for deletion")).with_hint(format!(
+                "cancel with `tkms key cancel-deletion {name}`, then `tkms key enable {name}`"
+            ))
+        }
         "ResourceUnavailable.CmkStateNotSupport" => {
             refused(format!("key {name} is not in a state that allows this: {}", err.message))
                 .with_hint(format!("see its state with `tkms key describe {name}`"))

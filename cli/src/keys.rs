@@ -4,19 +4,38 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::args::{KeyArgs, KeyCommand, KmsArgs, OutputFormat};
-use crate::backend::Kms;
+use crate::args::{KeyArgs, KeyCommand, KmsArgs, MaterialArg, OutputFormat};
+use crate::backend::{Kms, Material};
 use crate::error::{CliError, CliResult};
 use crate::io::Sink;
 
 pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
-    let kms = Kms::open(kms_args)?;
+    let material = match &args.command {
+        KeyCommand::Create {
+            material: Some(m), ..
+        } => {
+            if kms_args.endpoint.is_some() {
+                return Err(
+                    CliError::usage("--material works only with the embedded key store").with_hint(
+                        "a remote KMS picks symmetric material by region: choose it with --region",
+                    ),
+                );
+            }
+            match m {
+                MaterialArg::Aes256 => Material::Aes256,
+                MaterialArg::Sm4 => Material::Sm4,
+            }
+        }
+        _ => Material::Aes256,
+    };
+    let kms = Kms::open_with(kms_args, material)?;
     let format = args.output;
     match &args.command {
         KeyCommand::Create {
             alias,
             usage,
             description,
+            ..
         } => {
             let mut params = json!({ "Alias": alias, "KeyUsage": usage.api_name() });
             if let Some(d) = description {

@@ -1,4 +1,4 @@
-//! `tkms serve`: the mock KMS over HTTP (mock_hsm::server).
+//! `tkms serve`: the mock KMS over HTTP (mock_hsm::server, docs/serve.md).
 
 use crate::args::{KmsArgs, ServeArgs};
 use crate::backend;
@@ -10,15 +10,13 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
     } else {
         Some(backend::data_dir(kms_args)?)
     };
-    // TODO(merge): delegate to the mock_hsm::server entry point (serve branch) with
-    // listen, data_dir / in-memory, seeds, config, region and test controls.
+    // TODO(merge): mock_hsm::server::serve_blocking (serve branch); wired on branch `scratch`.
     let _ = (
         data_dir,
         &args.listen,
         &args.seed,
-        &args.config,
-        &kms_args.region,
         args.test_controls,
+        args.insecure_no_clock_skew_check,
     );
     Err(CliError::general(
         "`tkms serve` is not available in this build of tkms yet",
