@@ -99,7 +99,11 @@ pub struct WrappedKey {
 pub trait KeyWrapper: Send + Sync {
     /// Wraps `data_key`. `context` is the message's encryption context; wrappers that can bind
     /// associated data (a KMS) bind it.
-    fn wrap(&self, data_key: &DataKey, context: &EncryptionContext) -> Result<WrappedKey, WrapError>;
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError>;
 
     /// Unwraps `wrapped` if it is addressed to this key: `Ok(None)` when it is not
     /// (so the caller tries the next wrapped key), `Err` when it is but unwrapping failed.
