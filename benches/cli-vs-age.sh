@@ -31,17 +31,19 @@ age_recipient=$(age-keygen -y "$work/age.key")
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.key" 2>/dev/null
 openssl pkey -in "$work/rsa.key" -pubout -out "$work/rsa.pub"
 
-# best "<seconds> <peak KiB>" of $runs runs of "$@" (stdout to /dev/null)
+# "<best wall seconds> <peak KiB> <best user+sys CPU seconds>" of $runs runs of "$@" (stdout to /dev/null).
+# CPU time is reported too because wall time on a shared machine includes waiting for a core.
 measure() {
-    local best_t="" best_m=""
+    local best_t="" best_m="" best_c=""
     for _ in $(seq "$runs"); do
-        local out
-        out=$( { /usr/bin/time -f '%e %M' "$@" > /dev/null; } 2>&1 | tail -n 1 )
-        local t=${out% *} m=${out#* }
+        local t m u s c
+        read -r t m u s < <( { /usr/bin/time -f '%e %M %U %S' "$@" > /dev/null; } 2>&1 | tail -n 1 )
+        c=$(awk "BEGIN{print $u + $s}")
         if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; fi
+        if [ -z "$best_c" ] || awk "BEGIN{exit !($c < $best_c)}"; then best_c=$c; fi
         if [ -z "$best_m" ] || [ "$m" -gt "$best_m" ]; then best_m=$m; fi
     done
-    echo "$best_t $best_m"
+    echo "$best_t $best_m $best_c"
 }
 
 # Prepare ciphertexts (outside the timings).
@@ -50,10 +52,10 @@ age -r "$age_recipient" -o "$work/plain.age" "$work/plain"
 "$tkms" encrypt --suite sm4gcm "$work/plain" -o "$work/plain.sm4.tkms"
 "$tkms" encrypt --recipient "$work/rsa.pub" "$work/plain" -o "$work/plain.rsa.tkms"
 
-declare -A T M
+declare -A T M C
 row() { # name, command...
     local name=$1; shift
-    read -r T[$name] M[$name] < <(measure "$@")
+    read -r T[$name] M[$name] C[$name] < <(measure "$@")
 }
 row age-enc        age -r "$age_recipient" "$work/plain"
 row age-dec        age -d -i "$work/age.key" "$work/plain.age"
@@ -66,13 +68,16 @@ row tkms-rsa-dec   "$tkms" decrypt --identity "$work/rsa.key" "$work/plain.rsa.t
 
 mbps() { awk "BEGIN{printf \"%.0f\", $size_mib / $1}"; }
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
-printf '%-34s %9s %9s %11s %12s\n' "command ($size_mib MiB, to /dev/null)" seconds MiB/s "peak MiB" "age/tkms"
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-14s %9s %8s %10s %9s %10s %10s\n' "($size_mib MiB)" "wall s" "MiB/s" "peak MiB" "CPU s" "age/tkms" "age/tkms"
+printf '%-14s %9s %8s %10s %9s %10s %10s\n' "" "" "" "" "" "wall" "CPU"
 for name in age-enc age-dec tkms-aes-enc tkms-aes-dec tkms-sm4-enc tkms-sm4-dec tkms-rsa-enc tkms-rsa-dec; do
     case $name in
-        age-*) r="" ;;
-        *-enc) r=$(ratio "${T[age-enc]}" "${T[$name]}") ;;
-        *-dec) r=$(ratio "${T[age-dec]}" "${T[$name]}") ;;
+        age-*) rw=""; rc="" ;;
+        *-enc) rw=$(ratio "${T[age-enc]}" "${T[$name]}"); rc=$(ratio "${C[age-enc]}" "${C[$name]}") ;;
+        *-dec) rw=$(ratio "${T[age-dec]}" "${T[$name]}"); rc=$(ratio "${C[age-dec]}" "${C[$name]}") ;;
     esac
-    printf '%-34s %9s %9s %11s %12s\n' "$name" "${T[$name]}" "$(mbps "${T[$name]}")" \
-        "$(awk "BEGIN{printf \"%.1f\", ${M[$name]} / 1024}")" "$r"
+    printf '%-14s %9s %8s %10s %9s %10s %10s\n' "$name" "${T[$name]}" "$(mbps "${T[$name]}")" \
+        "$(awk "BEGIN{printf \"%.1f\", ${M[$name]} / 1024}")" "${C[$name]}" "$rw" "$rc"
 done
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,6 +17,7 @@ use kms_core::wrap::kms::{
 use kms_core::wrap::local::LocalWrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{Header, Suite};
+use mock_hsm::{Hsm, HsmConfig, InProcess, OpenError, ROOT_KEY_ENV, SymmetricPolicy};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -223,10 +224,23 @@ fn open_embedded(dir: &Path, region: &str, material: Material) -> CliResult<Arc<
         )
         .with_hint("pass a writable --data-dir DIR or set TKMS_DATA_DIR")
     })?;
-    // TODO(merge): mock_hsm::{Hsm, HsmConfig, InProcess} (hsm branch); the wired version is
-    // on branch `scratch` (cli/src/backend.rs).
-    let _ = (region, material);
-    Err(not_built("the embedded key store"))
+    let policy = match material {
+        Material::Aes256 => SymmetricPolicy::AlwaysAes256,
+        Material::Sm4 => SymmetricPolicy::AlwaysSm4,
+    };
+    let config = HsmConfig::directory(dir)
+        .with_default_region(region)
+        .with_symmetric(policy);
+    let hsm = Hsm::open(config).map_err(|e| {
+        let err = CliError::new(Exit::KmsUnavailable, format!("cannot open the key store at `{}`: {e}", dir.display()));
+        match e {
+            OpenError::WrongRootKey => err.with_hint(format!(
+                "use the {ROOT_KEY_ENV} or root.key this store was created with, or another --data-dir"
+            )),
+            _ => err.with_hint("check --data-dir / TKMS_DATA_DIR"),
+        }
+    })?;
+    Ok(Arc::new(InProcess::new(Arc::new(hsm))))
 }
 
 /// Connects to a KMS endpoint with TC3 credentials from the environment.
