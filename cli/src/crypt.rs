@@ -56,10 +56,15 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         refuse_unusable_for_encryption(&key, args.key.as_deref())?;
         kms_key = Some((kms, key));
     }
-    let key_name = args
-        .key
-        .clone()
-        .or_else(|| kms_key.as_ref().map(|(_, k)| k.key_id.clone()));
+    let key_name = args.key.clone().or_else(|| {
+        kms_key.as_ref().map(|(_, k)| {
+            if k.alias.is_empty() {
+                k.key_id.clone()
+            } else {
+                k.alias.clone()
+            }
+        })
+    });
 
     let mut wrappers: Vec<Box<dyn KeyWrapper>> = Vec::new();
     if let Some((kms, key)) = &kms_key {

@@ -98,3 +98,31 @@ fn a_truncated_stream_fails_with_exit_5_after_only_authenticated_frames() {
     assert!(opened.stdout.len() < plaintext().len());
     assert_eq!(opened.stdout[..], plaintext()[..opened.stdout.len()]);
 }
+
+#[test]
+fn ciphertext_is_never_written_to_a_terminal() {
+    // util-linux `script` gives the command a pseudo-terminal as stdout.
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain");
+    std::fs::write(&plain, b"secret").unwrap();
+    let command = format!(
+        "{TKMS} encrypt -r {DATA}/test-only-rsa.pub.pem {}",
+        plain.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("TKMS_ENDPOINT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("`script` (util-linux) is installed");
+    assert_eq!(out.status.code(), Some(2));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("refusing to write ciphertext to a terminal"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("TKMSENV"),
+        "no envelope (magic TKMSENV) reached the terminal: {shown}"
+    );
+}
