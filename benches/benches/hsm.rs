@@ -97,6 +97,30 @@ fn asymmetric(c: &mut Criterion) {
     group.bench_function("AsymmetricSm2Decrypt", |b| {
         b.iter(|| call(&hsm, "AsymmetricSm2Decrypt", &p))
     });
+    // Baseline: the same aws-lc-rs private operation with no KMS around it.
+    let key = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .expect("rsa");
+    let public = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(key.public_key()).expect("oaep");
+    let mut ct = vec![0u8; public.ciphertext_size()];
+    let ct = public
+        .encrypt(
+            &aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256,
+            &[9u8; 32],
+            &mut ct,
+            None,
+        )
+        .expect("encrypt")
+        .to_vec();
+    let private = aws_lc_rs::rsa::OaepPrivateDecryptingKey::new(key).expect("oaep");
+    let mut out = vec![0u8; 256];
+    group.bench_function("baseline aws-lc-rs RSA-2048 OAEP decrypt", |b| {
+        b.iter(|| {
+            private
+                .decrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, &ct, &mut out, None)
+                .expect("decrypt")
+                .len()
+        })
+    });
     group.finish();
 }
 
