@@ -28,6 +28,11 @@ pub(crate) const COMMITMENT_LEN: usize = 32;
 /// Bytes in the header authentication key and tag (HMAC-SHA256 and HMAC-SM3 both give 32).
 pub(crate) const HEADER_TAG_LEN: usize = 32;
 
+/// Where the big-endian u32 frame index sits in the nonce (bytes 0..7 are zero).
+const NONCE_INDEX_AT: usize = 7;
+/// Where the final flag sits in the nonce (its last byte).
+const NONCE_FLAG_AT: usize = NONCE_LEN - 1;
+
 /// Nonce byte 11 of a frame that is not the last one.
 pub(crate) const FLAG_NOT_FINAL: u8 = 0x00;
 /// Nonce byte 11 of the last frame.
@@ -140,8 +145,8 @@ fn hmac(suite: Suite, key: &[u8], bytes: &[u8]) -> [u8; HEADER_TAG_LEN] {
 /// > nonce = 7 zero bytes || u32 frame index (big-endian) || final flag (0x01 last, 0x00 other)
 pub(crate) fn frame_nonce(index: u32, last: bool) -> [u8; NONCE_LEN] {
     let mut nonce = [0u8; NONCE_LEN];
-    nonce[7..11].copy_from_slice(&index.to_be_bytes());
-    nonce[11] = if last { FLAG_FINAL } else { FLAG_NOT_FINAL };
+    nonce[NONCE_INDEX_AT..NONCE_FLAG_AT].copy_from_slice(&index.to_be_bytes());
+    nonce[NONCE_FLAG_AT] = if last { FLAG_FINAL } else { FLAG_NOT_FINAL };
     nonce
 }
 

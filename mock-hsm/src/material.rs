@@ -184,18 +184,19 @@ pub(crate) fn aead_seal(
             Ok(buf)
         }
         Algorithm::Sm4 => {
-            use aes_gcm::aead::{Aead, KeyInit, Payload};
-            let cipher = Sm4Gcm::new_from_slice(key).map_err(|_| CryptoFailure)?;
-            let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from(*nonce);
-            cipher
-                .encrypt(
-                    &nonce,
-                    Payload {
-                        msg: plaintext,
-                        aad,
-                    },
-                )
-                .map_err(|_| CryptoFailure)
+            let cipher = sm4_gcm(key)?;
+            let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+            buf.extend_from_slice(plaintext);
+            match cipher.seal_in_place_detached(nonce, aad, &mut buf) {
+                Ok(tag) => {
+                    buf.extend_from_slice(&tag);
+                    Ok(buf)
+                }
+                Err(_) => {
+                    zeroize::Zeroize::zeroize(&mut buf);
+                    Err(CryptoFailure)
+                }
+            }
         }
         _ => Err(CryptoFailure),
     }
@@ -226,20 +227,25 @@ pub(crate) fn aead_open(
             Ok(buf)
         }
         Algorithm::Sm4 => {
-            use aes_gcm::aead::{Aead, KeyInit, Payload};
-            let cipher = Sm4Gcm::new_from_slice(key).map_err(|_| CryptoFailure)?;
-            let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from(*nonce);
+            let cipher = sm4_gcm(key)?;
+            let split = sealed.len().checked_sub(TAG_LEN).ok_or(CryptoFailure)?;
+            let (ciphertext, tag) = sealed.split_at(split);
+            let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| CryptoFailure)?;
+            let mut buf = Zeroizing::new(ciphertext.to_vec());
             cipher
-                .decrypt(&nonce, Payload { msg: sealed, aad })
-                .map(Zeroizing::new)
-                .map_err(|_| CryptoFailure)
+                .open_in_place_detached(nonce, aad, &mut buf, tag)
+                .map_err(|_| CryptoFailure)?;
+            Ok(buf)
         }
         _ => Err(CryptoFailure),
     }
 }
 
-/// SM4-GCM per RFC 8998: the generic GCM mode over the SM4 block cipher.
-type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
+/// SM4-GCM per RFC 8998, from the constant-time vectorised `tkms-sm4`.
+fn sm4_gcm(key: &[u8]) -> Result<tkms_sm4::Sm4Gcm, CryptoFailure> {
+    let key: &[u8; 16] = key.try_into().map_err(|_| CryptoFailure)?;
+    Ok(tkms_sm4::Sm4Gcm::new(key))
+}
 
 /// RSA padding for decryption, unwrapping and sealing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
