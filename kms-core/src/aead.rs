@@ -147,8 +147,9 @@ pub(crate) mod sm4_gcm {
     impl Key {
         /// `key` must be [`KEY_LEN`] bytes.
         pub(crate) fn new(key: &[u8]) -> Self {
-            let key: &[u8; KEY_LEN] =
-                key.try_into().expect("SM4 content keys are 16 bytes by construction");
+            let key: &[u8; KEY_LEN] = key
+                .try_into()
+                .expect("SM4 content keys are 16 bytes by construction");
             Self(tkms_sm4::Sm4Gcm::new(key))
         }
 
@@ -193,7 +194,9 @@ pub(crate) mod sm4_gcm {
             in_out: &mut [u8],
             tag: &[u8; TAG_LEN],
         ) -> Result<(), AeadFailed> {
-            self.0.open_in_place_detached(nonce, &[], in_out, tag).map_err(|_| AeadFailed)
+            self.0
+                .open_in_place_detached(nonce, &[], in_out, tag)
+                .map_err(|_| AeadFailed)
         }
     }
 }

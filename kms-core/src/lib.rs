@@ -17,6 +17,8 @@ mod secret;
 mod stream;
 mod suite;
 
+#[cfg(feature = "http")]
+pub mod http;
 pub mod kms;
 pub mod wrap;
 

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use zeroize::Zeroizing;
 
+use crate::clock::MockClock;
+
 /// Who is calling, from where, in which region: everything about a call that is not its parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallContext {
@@ -55,4 +57,21 @@ pub trait KmsApi: Send + Sync {
         action: &str,
         params: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, ApiError>;
+
+    /// Runs due schedules (automatic rotation, expired deletion windows). The server calls it
+    /// periodically and right after a test control moves the clock. Default: nothing to do.
+    fn tick(&self) {}
+
+    /// The mock clock behind key schedules, when the backend has one the test controls may move.
+    fn mock_clock(&self) -> Option<&MockClock> {
+        None
+    }
+
+    /// Forgets every key and alias (test control `POST /_tkms/reset`). Default: unsupported.
+    fn reset(&self) -> Result<(), ApiError> {
+        Err(ApiError::new(
+            "UnsupportedOperation",
+            "this backend cannot be reset",
+        ))
+    }
 }

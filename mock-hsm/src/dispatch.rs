@@ -285,6 +285,29 @@ impl KmsApi for Hsm {
             )),
         }
     }
+
+    // The server's hooks (timer and test controls), delegating to the inherent methods.
+    fn tick(&self) {
+        if let Err(e) = self.run_due_rotations() {
+            tracing_hook(&e);
+        }
+    }
+
+    fn mock_clock(&self) -> Option<&crate::clock::MockClock> {
+        Hsm::mock_clock(self).map(|clock| &**clock)
+    }
+
+    fn reset(&self) -> Result<(), ApiError> {
+        Hsm::reset(self)
+    }
+}
+
+/// Scheduled maintenance has no caller to report to: log it when the server's logging is built in.
+fn tracing_hook(error: &ApiError) {
+    #[cfg(feature = "server")]
+    tracing::error!(code = %error.code, detail = %error.message, "scheduled key maintenance failed");
+    #[cfg(not(feature = "server"))]
+    let _ = error;
 }
 
 // ---- parsing ----

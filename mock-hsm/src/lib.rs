@@ -17,6 +17,9 @@ mod material;
 mod seed;
 mod store;
 
+#[cfg(feature = "server")]
+pub mod server;
+
 // The public interface is:
 pub use api::{ApiError, CallContext, KmsApi};
 pub use clock::{Clock, MockClock, SystemClock};
