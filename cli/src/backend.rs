@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kms_core::http::{Credentials, HttpKms};
 #[cfg(test)]
 use kms_core::kms::KmsError;
 use kms_core::kms::{KeySummary, KmsTransport};
@@ -17,6 +18,7 @@ use kms_core::wrap::kms::{
 use kms_core::wrap::local::LocalWrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{Header, Suite};
+use mock_hsm::server::{ROOT_CREDENTIALS_FILE, RootCredentials};
 use mock_hsm::{Hsm, HsmConfig, InProcess, OpenError, ROOT_KEY_ENV, SymmetricPolicy};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -243,19 +245,47 @@ fn open_embedded(dir: &Path, region: &str, material: Material) -> CliResult<Arc<
     Ok(Arc::new(InProcess::new(Arc::new(hsm))))
 }
 
-/// Connects to a KMS endpoint with TC3 credentials from the environment.
+/// Connects to a KMS endpoint. Credentials come from TENCENTCLOUD_SECRET_ID,
+/// TENCENTCLOUD_SECRET_KEY (and TENCENTCLOUD_TOKEN); for a `tkms serve` on this machine,
+/// from the root credentials it keeps in the data directory when those are unset.
 fn connect_endpoint(
     url: &str,
     region: &str,
     data_dir: Option<&Path>,
 ) -> CliResult<Arc<dyn KmsTransport>> {
-    // TODO(merge): kms_core::http::HttpKms (serve branch); wired on branch `scratch`.
-    let _ = (url, region, data_dir);
-    Err(not_built("the KMS HTTP client"))
+    let credentials = match Credentials::from_env() {
+        Ok(credentials) => credentials,
+        Err(_) => local_serve_credentials(url, data_dir).ok_or_else(|| {
+            CliError::usage(format!("no credentials for the KMS at {url}")).with_hint(format!(
+                "set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (a local `tkms serve` keeps them in \
+                 <data dir>/{ROOT_CREDENTIALS_FILE})"
+            ))
+        })?,
+    };
+    let client = HttpKms::new(url, credentials).map_err(|e| {
+        CliError::usage(e.message)
+            .with_hint("e.g. --endpoint http://127.0.0.1:8573 or https://kms.tencentcloudapi.com")
+    })?;
+    Ok(Arc::new(client.with_region(region)))
 }
 
-fn not_built(what: &str) -> CliError {
-    CliError::general(format!("{what} is not available in this build of tkms yet"))
+/// The root credentials a `tkms serve` on a loopback address stored in `data_dir`.
+fn local_serve_credentials(url: &str, data_dir: Option<&Path>) -> Option<Credentials> {
+    let rest = url.strip_prefix("http://")?;
+    let host = rest.split('/').next()?;
+    let loopback = ["127.0.0.1", "localhost", "[::1]"];
+    if !loopback
+        .iter()
+        .any(|l| host == *l || host.starts_with(&format!("{l}:")))
+    {
+        return None;
+    }
+    let bytes = Zeroizing::new(std::fs::read(data_dir?.join(ROOT_CREDENTIALS_FILE)).ok()?);
+    let root: RootCredentials = serde_json::from_slice(&bytes).ok()?;
+    Some(Credentials::new(
+        root.secret_id.clone(),
+        root.secret_key.as_str(),
+    ))
 }
 
 /// A `--recipient` public key.
