@@ -124,6 +124,14 @@ fn round_trip_through_serve_and_the_same_store_in_process() {
     let out = ok(tkms(&data).args(["decrypt", "-c", "app=t"]).arg(&sealed));
     assert_eq!(out.stdout, std::fs::read(&plain).unwrap());
 
+    // Wrong credentials are a KMS refusal that points at the variables.
+    let out = run(tkms(&data)
+        .env("TENCENTCLOUD_SECRET_ID", "AKIDnotthisone")
+        .env("TENCENTCLOUD_SECRET_KEY", "wrong")
+        .args(["--endpoint", ep, "key", "list"]));
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENCENTCLOUD_SECRET_ID"));
+
     // A refusal over HTTP has the same exit code and fix as in-process.
     ok(tkms(&data).args(["--endpoint", ep, "key", "disable", "remote"]));
     let out = run(tkms(&data)
