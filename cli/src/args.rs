@@ -48,7 +48,7 @@ pub(crate) struct Cli {
 /// Where the KMS is. Global: every subcommand takes these.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct KmsArgs {
-    /// Embedded key store directory [default: <user data dir>/tkms]
+    /// Embedded key store directory [default: ~/.local/share/tkms, or the platform data directory]
     #[arg(
         long,
         global = true,
@@ -57,7 +57,7 @@ pub(crate) struct KmsArgs {
         value_name = "DIR"
     )]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Use the KMS at URL (a `tkms serve`, or https://kms.tencentcloudapi.com) instead of the embedded store
+    /// Use the KMS at URL (a `tkms serve`, or Tencent Cloud at kms.tencentcloudapi.com) instead of the embedded store
     #[arg(
         long,
         global = true,
@@ -399,7 +399,7 @@ impl KeyStateArg {
 ///
 /// Prints `listening on http://HOST:PORT` on stdout when ready; stops on SIGINT/SIGTERM.
 /// Clients authenticate with the root credentials: TENCENTCLOUD_SECRET_ID/KEY if set, else
-/// the ones kept in <data dir>/root-credentials.json (created on first start).
+/// the ones kept in DATA_DIR/root-credentials.json (created on first start).
 #[derive(Debug, Args)]
 #[command(after_help = "\
 EXAMPLES:
