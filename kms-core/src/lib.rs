@@ -15,6 +15,7 @@ mod stream;
 mod suite;
 
 pub mod kms;
+pub mod tde;
 pub mod wrap;
 
 // The public interface is:

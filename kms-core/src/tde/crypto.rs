@@ -1,0 +1,157 @@
+//! The primitives of the TDE hierarchy, per suite: HKDF to derive working keys, HMAC for the
+//! counter table and journals, and the page AEAD (AES-256-GCM via aws-lc-rs, SM4-GCM via the
+//! generic GCM of `aes-gcm` over `sm4`). The AES suite uses SHA-256 throughout, the SM4 suite SM3.
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::{AeadInOut, AesGcm, KeyInit};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::suite::Suite;
+
+/// GCM nonce length (96 bits) for both ciphers.
+pub(crate) const NONCE_LEN: usize = 12;
+/// GCM tag length for both ciphers.
+pub(crate) const TAG_LEN: usize = 16;
+/// HMAC-SHA256 and HMAC-SM3 output length.
+pub(crate) const MAC_LEN: usize = 32;
+/// Length of master keys and tablespace keys.
+pub(crate) const KEY_LEN: usize = 32;
+
+type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
+
+/// The AEAD failed to open: deliberately carries nothing.
+#[derive(Debug)]
+pub(crate) struct Opaque;
+
+/// HKDF-Expand(HKDF-Extract(salt, ikm), label) into `len` bytes, with the suite's hash.
+pub(crate) fn derive(
+    suite: Suite,
+    ikm: &[u8],
+    salt: &[u8],
+    info: &[&[u8]],
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    let ok = match suite {
+        Suite::Sm4Gcm => Hkdf::<sm3::Sm3>::new(Some(salt), ikm).expand_multi_info(info, &mut out),
+        _ => Hkdf::<sha2::Sha256>::new(Some(salt), ikm).expand_multi_info(info, &mut out),
+    };
+    ok.expect("HKDF output lengths here are at most 32 bytes");
+    out
+}
+
+/// HMAC over the concatenation of `parts`, with the suite's hash.
+pub(crate) fn mac(suite: Suite, key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let mut m = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+        for part in parts {
+            m.update(part);
+        }
+        let mut out = [0u8; MAC_LEN];
+        out.copy_from_slice(&m.finalize().into_bytes());
+        out
+    }
+    match suite {
+        Suite::Sm4Gcm => run::<Hmac<sm3::Sm3>>(key, parts),
+        _ => run::<Hmac<sha2::Sha256>>(key, parts),
+    }
+}
+
+/// Checks an HMAC in constant time.
+pub(crate) fn mac_verify(
+    suite: Suite,
+    key: &[u8],
+    parts: &[&[u8]],
+    expected: &[u8],
+) -> Result<(), Opaque> {
+    let actual = mac(suite, key, parts);
+    if bool::from(actual.ct_eq(expected)) {
+        Ok(())
+    } else {
+        Err(Opaque)
+    }
+}
+
+/// An AEAD key of one suite (AES-256-GCM or SM4-GCM).
+pub(crate) enum AeadKey {
+    Aes(LessSafeKey),
+    Sm4(Box<Sm4Gcm>),
+}
+
+impl AeadKey {
+    /// The AEAD key derived from `ikm` for `info` (32 bytes for AES, 16 for SM4).
+    pub(crate) fn derive(suite: Suite, ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> Self {
+        match suite {
+            Suite::Sm4Gcm => {
+                let key = derive(suite, ikm, salt, info, 16);
+                Self::Sm4(Box::new(
+                    Sm4Gcm::new_from_slice(&key).expect("SM4 keys are 16 bytes"),
+                ))
+            }
+            _ => {
+                let key = derive(suite, ikm, salt, info, 32);
+                let unbound =
+                    UnboundKey::new(&AES_256_GCM, &key).expect("AES-256 keys are 32 bytes");
+                Self::Aes(LessSafeKey::new(unbound))
+            }
+        }
+    }
+
+    /// Encrypts `buf` in place and returns the tag. The caller guarantees `nonce` is unique
+    /// under this key.
+    pub(crate) fn seal(&self, nonce: [u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        let mut out = [0u8; TAG_LEN];
+        match self {
+            Self::Aes(key) => {
+                let tag = key
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(aad),
+                        buf,
+                    )
+                    .expect("AES-GCM seals any buffer shorter than 64 GiB");
+                out.copy_from_slice(tag.as_ref());
+            }
+            Self::Sm4(key) => {
+                let nonce = aes_gcm::Nonce::<U12>::from(nonce);
+                let tag = key
+                    .encrypt_inout_detached(&nonce, aad, buf.into())
+                    .expect("SM4-GCM seals any buffer shorter than 64 GiB");
+                out.copy_from_slice(&tag);
+            }
+        }
+        out
+    }
+
+    /// Decrypts `buf` in place if `tag` authenticates it with `aad`; on failure `buf` holds
+    /// nothing useful and the caller must discard it.
+    pub(crate) fn open(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Opaque> {
+        match self {
+            Self::Aes(key) => key
+                .open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    tag,
+                    buf,
+                )
+                .map(|_| ())
+                .map_err(|_| Opaque),
+            Self::Sm4(key) => {
+                let nonce = aes_gcm::Nonce::<U12>::from(nonce);
+                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Opaque)?;
+                key.decrypt_inout_detached(&nonce, aad, buf.into(), &tag)
+                    .map_err(|_| Opaque)
+            }
+        }
+    }
+}
