@@ -167,7 +167,10 @@ fn encode_header_fields(h: &HeaderFields) -> Vec<u8> {
 /// Seals the keys under the master key and returns the 4096-byte slot.
 fn encode_header_slot(h: &HeaderFields, keys: &[&DataKey], master: &MasterKey) -> Vec<u8> {
     // The header names the master key that seals it, whatever the caller's copy says.
-    let h = &HeaderFields { master_generation: master.generation, ..h.clone() };
+    let h = &HeaderFields {
+        master_generation: master.generation,
+        ..h.clone()
+    };
     let mut slot = encode_header_fields(h);
     let mut nonce = [0u8; NONCE_LEN];
     // Random nonces under a per-(master, tablespace) key: at most one header write per 65536
