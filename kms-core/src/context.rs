@@ -60,14 +60,17 @@ impl EncryptionContext {
     /// All integers big-endian.
     pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, FormatError> {
         if self.0.len() > MAX_CONTEXT_PAIRS {
-            return Err(FormatError::MalformedHeader("encryption context has too many pairs"));
+            return Err(FormatError::MalformedHeader(
+                "encryption context has too many pairs",
+            ));
         }
         let mut out = Vec::new();
         out.extend_from_slice(&(self.0.len() as u16).to_be_bytes());
         for (key, value) in &self.0 {
             for field in [key, value] {
-                let len = u16::try_from(field.len())
-                    .map_err(|_| FormatError::MalformedHeader("encryption context entry longer than 65535 bytes"))?;
+                let len = u16::try_from(field.len()).map_err(|_| {
+                    FormatError::MalformedHeader("encryption context entry longer than 65535 bytes")
+                })?;
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(field.as_bytes());
             }
@@ -81,7 +84,9 @@ impl EncryptionContext {
         let mut pos = 0usize;
         let mut take = |n: usize| -> Result<&[u8], FormatError> {
             let end = pos.checked_add(n).filter(|&end| end <= input.len());
-            let end = end.ok_or(FormatError::MalformedHeader("encryption context is truncated"))?;
+            let end = end.ok_or(FormatError::MalformedHeader(
+                "encryption context is truncated",
+            ))?;
             let bytes = &input[pos..end];
             pos = end;
             Ok(bytes)
@@ -89,7 +94,9 @@ impl EncryptionContext {
         let read_u16 = |bytes: &[u8]| u16::from_be_bytes([bytes[0], bytes[1]]) as usize;
         let count = read_u16(take(2)?);
         if count > MAX_CONTEXT_PAIRS {
-            return Err(FormatError::MalformedHeader("encryption context has too many pairs"));
+            return Err(FormatError::MalformedHeader(
+                "encryption context has too many pairs",
+            ));
         }
         let mut map = BTreeMap::new();
         let mut previous: Option<String> = None;
@@ -98,8 +105,13 @@ impl EncryptionContext {
             let key = utf8(take(key_len)?)?;
             let value_len = read_u16(take(2)?);
             let value = utf8(take(value_len)?)?;
-            if previous.as_deref().is_some_and(|p| p.as_bytes() >= key.as_bytes()) {
-                return Err(FormatError::MalformedHeader("encryption context keys are not sorted and unique"));
+            if previous
+                .as_deref()
+                .is_some_and(|p| p.as_bytes() >= key.as_bytes())
+            {
+                return Err(FormatError::MalformedHeader(
+                    "encryption context keys are not sorted and unique",
+                ));
             }
             previous = Some(key.clone());
             map.insert(key, value);
@@ -125,7 +137,11 @@ fn utf8(bytes: &[u8]) -> Result<String, FormatError> {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -137,12 +153,18 @@ mod tests {
     fn encoding_is_unambiguous() {
         let a = EncryptionContext::new().with("ab", "c");
         let b = EncryptionContext::new().with("a", "bc");
-        assert_ne!(a.to_canonical_bytes().unwrap(), b.to_canonical_bytes().unwrap());
+        assert_ne!(
+            a.to_canonical_bytes().unwrap(),
+            b.to_canonical_bytes().unwrap()
+        );
     }
 
     #[test]
     fn canonical_round_trip_and_order() {
-        let ctx = EncryptionContext::new().with("z", "1").with("a", "2").with("é", "");
+        let ctx = EncryptionContext::new()
+            .with("z", "1")
+            .with("a", "2")
+            .with("é", "");
         let bytes = ctx.to_canonical_bytes().unwrap();
         assert_eq!(&bytes[..2], &[0, 3]);
         assert_eq!(&bytes[2..7], &[0, 1, b'a', 0, 1]);

@@ -87,7 +87,9 @@ pub enum DecryptError {
     Kms(#[from] KmsError),
     /// Authentication failed: the envelope was tampered with, truncated, or the wrong key was used.
     /// Deliberately says nothing more.
-    #[error("decryption failed: the data is corrupt, truncated, tampered with, or not for this key")]
+    #[error(
+        "decryption failed: the data is corrupt, truncated, tampered with, or not for this key"
+    )]
     DecryptionFailed,
     /// Reading the input failed.
     #[error("read failed: {0}")]

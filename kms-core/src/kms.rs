@@ -33,7 +33,11 @@ pub struct KmsError {
 impl KmsError {
     /// A new error with no request id.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), request_id: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        }
     }
 
     /// True for codes that a client should retry with backoff.
@@ -157,7 +161,12 @@ pub trait KmsClient {
         context: Option<&str>,
     ) -> Result<GeneratedDataKey, KmsError>;
     /// Encrypt (plaintext up to 4096 bytes); returns the CiphertextBlob.
-    fn encrypt(&self, key_id: &str, plaintext: &[u8], context: Option<&str>) -> Result<String, KmsError>;
+    fn encrypt(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, KmsError>;
     /// Decrypt a CiphertextBlob.
     fn decrypt(&self, ciphertext_blob: &str, context: Option<&str>) -> Result<Decrypted, KmsError>;
     /// GetPublicKey of an asymmetric CMK.
@@ -170,7 +179,11 @@ pub trait KmsClient {
         algorithm: RsaDecryptAlgorithm,
     ) -> Result<SecretBytes, KmsError>;
     /// AsymmetricSm2Decrypt (ciphertext: C1C3C2 ASN.1 DER).
-    fn asymmetric_sm2_decrypt(&self, key_id: &str, ciphertext: &[u8]) -> Result<SecretBytes, KmsError>;
+    fn asymmetric_sm2_decrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, KmsError>;
     /// DescribeKey.
     fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError>;
 }
@@ -213,14 +226,21 @@ fn call<T: serde::de::DeserializeOwned>(
     let body = Zeroizing::new(serde_json::to_vec(&params).expect("JSON values always serialise"));
     drop(params);
     let response = transport.call(action, &body)?;
-    serde_json::from_slice(&response)
-        .map_err(|e| KmsError::new("InternalError", format!("unexpected {action} response from the KMS: {e}")))
+    serde_json::from_slice(&response).map_err(|e| {
+        KmsError::new(
+            "InternalError",
+            format!("unexpected {action} response from the KMS: {e}"),
+        )
+    })
 }
 
 fn decode_secret(b64: &str, action: &str) -> Result<SecretBytes, KmsError> {
-    B64.decode(b64)
-        .map(SecretBytes::new)
-        .map_err(|_| KmsError::new("InternalError", format!("{action} returned a Plaintext that is not base64")))
+    B64.decode(b64).map(SecretBytes::new).map_err(|_| {
+        KmsError::new(
+            "InternalError",
+            format!("{action} returned a Plaintext that is not base64"),
+        )
+    })
 }
 
 fn with_context(mut params: serde_json::Value, context: Option<&str>) -> serde_json::Value {
@@ -237,7 +257,10 @@ impl<T: KmsTransport + ?Sized> KmsClient for T {
         number_of_bytes: usize,
         context: Option<&str>,
     ) -> Result<GeneratedDataKey, KmsError> {
-        let params = with_context(json!({"KeyId": key_id, "NumberOfBytes": number_of_bytes}), context);
+        let params = with_context(
+            json!({"KeyId": key_id, "NumberOfBytes": number_of_bytes}),
+            context,
+        );
         let r: PlaintextResponse = call(self, "GenerateDataKey", params)?;
         Ok(GeneratedDataKey {
             plaintext: decode_secret(&r.plaintext, "GenerateDataKey")?,
@@ -246,9 +269,17 @@ impl<T: KmsTransport + ?Sized> KmsClient for T {
         })
     }
 
-    fn encrypt(&self, key_id: &str, plaintext: &[u8], context: Option<&str>) -> Result<String, KmsError> {
+    fn encrypt(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, KmsError> {
         let encoded = Zeroizing::new(B64.encode(plaintext));
-        let params = with_context(json!({"KeyId": key_id, "Plaintext": encoded.as_str()}), context);
+        let params = with_context(
+            json!({"KeyId": key_id, "Plaintext": encoded.as_str()}),
+            context,
+        );
         let r: EncryptResponse = call(self, "Encrypt", params)?;
         Ok(r.ciphertext_blob)
     }
@@ -256,15 +287,25 @@ impl<T: KmsTransport + ?Sized> KmsClient for T {
     fn decrypt(&self, ciphertext_blob: &str, context: Option<&str>) -> Result<Decrypted, KmsError> {
         let params = with_context(json!({"CiphertextBlob": ciphertext_blob}), context);
         let r: PlaintextResponse = call(self, "Decrypt", params)?;
-        Ok(Decrypted { plaintext: decode_secret(&r.plaintext, "Decrypt")?, key_id: r.key_id })
+        Ok(Decrypted {
+            plaintext: decode_secret(&r.plaintext, "Decrypt")?,
+            key_id: r.key_id,
+        })
     }
 
     fn get_public_key(&self, key_id: &str) -> Result<PublicKeyInfo, KmsError> {
         let r: PublicKeyResponse = call(self, "GetPublicKey", json!({"KeyId": key_id}))?;
-        let spki_der = B64
-            .decode(&r.public_key)
-            .map_err(|_| KmsError::new("InternalError", "GetPublicKey returned a PublicKey that is not base64"))?;
-        Ok(PublicKeyInfo { key_id: r.key_id, spki_der, pem: r.public_key_pem })
+        let spki_der = B64.decode(&r.public_key).map_err(|_| {
+            KmsError::new(
+                "InternalError",
+                "GetPublicKey returned a PublicKey that is not base64",
+            )
+        })?;
+        Ok(PublicKeyInfo {
+            key_id: r.key_id,
+            spki_der,
+            pem: r.public_key_pem,
+        })
     }
 
     fn asymmetric_rsa_decrypt(
@@ -278,7 +319,11 @@ impl<T: KmsTransport + ?Sized> KmsClient for T {
         decode_secret(&r.plaintext, "AsymmetricRsaDecrypt")
     }
 
-    fn asymmetric_sm2_decrypt(&self, key_id: &str, ciphertext: &[u8]) -> Result<SecretBytes, KmsError> {
+    fn asymmetric_sm2_decrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, KmsError> {
         let params = json!({"KeyId": key_id, "Ciphertext": B64.encode(ciphertext)});
         let r: PlaintextResponse = call(self, "AsymmetricSm2Decrypt", params)?;
         decode_secret(&r.plaintext, "AsymmetricSm2Decrypt")

@@ -20,7 +20,11 @@ pub struct EncryptOptions {
 
 impl Default for EncryptOptions {
     fn default() -> Self {
-        Self { suite: Suite::Aes256Gcm, context: EncryptionContext::new(), frame_size: DEFAULT_FRAME_SIZE }
+        Self {
+            suite: Suite::Aes256Gcm,
+            context: EncryptionContext::new(),
+            frame_size: DEFAULT_FRAME_SIZE,
+        }
     }
 }
 

@@ -103,11 +103,17 @@ mod tests {
     fn from_slice_requires_exact_length() {
         assert!(DataKey::from_slice(&[0; 31]).is_none());
         assert!(DataKey::from_slice(&[0; 33]).is_none());
-        assert_eq!(DataKey::from_slice(&[7; 32]).unwrap().expose_secret(), &[7; 32]);
+        assert_eq!(
+            DataKey::from_slice(&[7; 32]).unwrap().expose_secret(),
+            &[7; 32]
+        );
     }
 
     #[test]
     fn generated_keys_differ() {
-        assert_ne!(DataKey::generate().expose_secret(), DataKey::generate().expose_secret());
+        assert_ne!(
+            DataKey::generate().expose_secret(),
+            DataKey::generate().expose_secret()
+        );
     }
 }

@@ -17,7 +17,11 @@ pub struct Encryptor<W: Write> {
 
 impl<W: Write> Encryptor<W> {
     /// Writes the header to `out` and returns a writer for the plaintext.
-    pub fn new(out: W, wrappers: &[&dyn KeyWrapper], options: &EncryptOptions) -> Result<Self, EncryptError> {
+    pub fn new(
+        out: W,
+        wrappers: &[&dyn KeyWrapper],
+        options: &EncryptOptions,
+    ) -> Result<Self, EncryptError> {
         let _ = (wrappers, options);
         Ok(Self { out })
     }
@@ -46,7 +50,11 @@ pub struct Decryptor<R: Read> {
 
 impl<R: Read> Decryptor<R> {
     /// Reads and checks the header, unwraps the data key, and returns a reader for the plaintext.
-    pub fn new(input: R, unwrappers: &[&dyn KeyWrapper], context: &EncryptionContext) -> Result<Self, DecryptError> {
+    pub fn new(
+        input: R,
+        unwrappers: &[&dyn KeyWrapper],
+        context: &EncryptionContext,
+    ) -> Result<Self, DecryptError> {
         let _ = (unwrappers, context, input);
         todo!()
     }

@@ -6,12 +6,17 @@
 //!   unwrapped through AsymmetricRsaDecrypt / AsymmetricSm2Decrypt;
 //! - [`rsa::RsaWrapper`] (module `rsa`): RSA-2048 OAEP-SHA256 with a local public/private key;
 //! - [`sm2::Sm2Wrapper`] (module `sm2`): SM2 public-key encryption (C1C3C2 DER) with a local key.
+//!
+//! [`local::LocalWrapper`] is either local wrapper, recognised from the key file; [`kms::KmsWrapper`]
+//! either KMS wrapper, chosen by the CMK's KeyUsage; [`kms::KmsUnwrapper`] opens any KMS-wrapped key.
 
 use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
 use crate::secret::DataKey;
 
+mod keys;
 pub mod kms;
+pub mod local;
 pub mod rsa;
 pub mod sm2;
 
@@ -94,7 +99,11 @@ pub struct WrappedKey {
 pub trait KeyWrapper: Send + Sync {
     /// Wraps `data_key`. `context` is the message's encryption context; wrappers that can bind
     /// associated data (a KMS) bind it.
-    fn wrap(&self, data_key: &DataKey, context: &EncryptionContext) -> Result<WrappedKey, WrapError>;
+    fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey, WrapError>;
 
     /// Unwraps `wrapped` if it is addressed to this key: `Ok(None)` when it is not
     /// (so the caller tries the next wrapped key), `Err` when it is but unwrapping failed.

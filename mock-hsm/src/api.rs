@@ -35,7 +35,10 @@ pub struct ApiError {
 impl ApiError {
     /// A new error.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -46,5 +49,10 @@ pub trait KmsApi: Send + Sync {
     /// On success returns the JSON object that goes inside `{"Response": ...}`, including
     /// `"RequestId": ctx.request_id`. On failure returns the Tencent error; the caller renders
     /// `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
-    fn dispatch(&self, ctx: &CallContext, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError>;
+    fn dispatch(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        params: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError>;
 }
