@@ -1,11 +1,27 @@
 //! An offline Tencent Cloud KMS: CMKs with versions and rotation schedules, a durable encrypted
 //! key store, and the KMS API (version 2019-01-18).
+//!
+//! [`Hsm`] is the transport-free core; it implements [`KmsApi`] (action name + JSON in, JSON
+//! out). [`InProcess`] adapts it to `kms_core::kms::KmsTransport`, and the `server` feature
+//! serves it over HTTP.
 
 #![deny(missing_docs)]
 
 mod api;
+mod blob;
 mod clock;
+mod dispatch;
+mod hsm;
+mod inprocess;
+mod material;
+mod seed;
+mod store;
 
 // The public interface is:
 pub use api::{ApiError, CallContext, KmsApi};
 pub use clock::{Clock, MockClock, SystemClock};
+pub use hsm::{Hsm, HsmConfig, Maintenance, SM_REGIONS, SymmetricPolicy};
+pub use inprocess::{DEFAULT_ACCOUNT_UIN, InProcess};
+pub use material::Algorithm;
+pub use seed::{ExportOptions, SeedReport};
+pub use store::{DB_FILE, OpenError, ROOT_KEY_ENV, ROOT_KEY_FILE, RootKeySource, Storage};

@@ -1,0 +1,168 @@
+//! The on-disk store: state survives reopening, and key material never appears in the files.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
+
+#[path = "support/kms.rs"]
+mod support;
+
+use mock_hsm::{HsmConfig, RootKeySource};
+use serde_json::json;
+use support::{Kms, b64};
+
+#[test]
+fn state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sym, rsa, blob, signature, rotated_blob);
+    {
+        let kms = Kms::open(HsmConfig::directory(dir.path()));
+        sym = kms.create_sym("sym");
+        blob = kms.encrypt(&sym, b"persisted", Some(r#"{"a":"b"}"#));
+        kms.ok("EnableKeyRotation", json!({"KeyId": sym, "RotateDays": 90}));
+        kms.ok("RotateKey", json!({"KeyId": sym}));
+        rotated_blob = kms.encrypt(&sym, b"after rotation", None);
+        rsa = kms.create("signer", "ASYMMETRIC_SIGN_VERIFY_RSA_2048");
+        signature = kms.ok(
+            "SignByAsymmetricKey",
+            json!({"KeyId": rsa, "Algorithm": "RSA_PKCS1_SHA_256", "Message": b64(b"m")}),
+        )["Signature"]
+            .clone();
+        let d = kms.create_sym("disabled");
+        kms.ok("DisableKey", json!({"KeyId": d}));
+        kms.ok(
+            "UpdateKeyDescription",
+            json!({"KeyId": sym, "Description": "kept"}),
+        );
+    }
+    let kms = Kms::open(HsmConfig::directory(dir.path()));
+    assert_eq!(
+        kms.decrypt(&blob, Some(r#"{"a":"b"}"#)).unwrap(),
+        b"persisted"
+    );
+    assert_eq!(kms.decrypt(&rotated_blob, None).unwrap(), b"after rotation");
+    let m = kms.meta(&sym);
+    assert_eq!(
+        (
+            m["Description"].as_str(),
+            m["RotateDays"].as_u64(),
+            m["KeyRotationEnabled"].as_bool()
+        ),
+        (Some("kept"), Some(90), Some(true))
+    );
+    assert!(m["LastRotateTime"].as_u64().unwrap() > 0);
+    assert_eq!(
+        kms.code("RotateKey", json!({"KeyId": sym})),
+        "RequestLimitExceeded.RotateRateLimited",
+        "rate limit persists"
+    );
+    let v = kms.ok("VerifyByAsymmetricKey", json!({"KeyId": rsa, "Algorithm": "RSA_PKCS1_SHA_256", "Message": b64(b"m"), "SignatureValue": signature}));
+    assert_eq!(
+        v["SignatureValid"], true,
+        "the same RSA key after reopening"
+    );
+    assert_eq!(kms.ok("ListKeys", json!({}))["TotalCount"], 3);
+    assert_eq!(
+        kms.code("CreateKey", json!({"Alias": "sym"})),
+        "InvalidParameterValue.AliasAlreadyExists"
+    );
+    // reset() wipes everything, durably.
+    kms.hsm.reset().unwrap();
+    drop(kms);
+    let kms = Kms::open(HsmConfig::directory(dir.path()));
+    assert_eq!(kms.ok("ListKeys", json!({}))["TotalCount"], 0);
+}
+
+#[test]
+fn key_material_is_never_stored_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = include_str!("data/seed-golden.toml");
+    let kms = Kms::open(HsmConfig::directory(dir.path()));
+    kms.hsm.apply_seed(seed).unwrap();
+    // Exercise every path that touches material.
+    let blob = kms.encrypt("00000000-0000-4000-8000-000000000001", b"x", None);
+    kms.decrypt(&blob, None).unwrap();
+    kms.ok("SignByAsymmetricKey", json!({"KeyId": "00000000-0000-4000-8000-000000000005", "Algorithm": "SM2DSA", "Message": "aGk="}));
+    drop(kms);
+
+    // Every seeded material, raw and in the encodings it could leak in.
+    let mut needles: Vec<Vec<u8>> = Vec::new();
+    for line in seed.lines() {
+        if let Some(b64_value) = line
+            .strip_prefix("material = \"")
+            .and_then(|l| l.strip_suffix('"'))
+        {
+            let raw = support::unb64(b64_value);
+            // For long PKCS#8 material, any 32-byte window would be a leak; check a few.
+            for window in raw.chunks(32).filter(|c| c.len() >= 16).take(8) {
+                needles.push(window.to_vec());
+            }
+            needles.push(hex::encode(&raw[..16]).into_bytes());
+            needles.push(b64_value.as_bytes()[..20].to_vec());
+        }
+    }
+    assert!(needles.len() >= 12, "the seed has material to look for");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "root.key" {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        files += 1;
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == &needle[..]),
+                "key material found in clear in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(files >= 1);
+}
+
+#[test]
+fn root_key_file_outside_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_path = keys.path().join("kms-root.key");
+    let id;
+    {
+        let kms = Kms::open(
+            HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path.clone())),
+        );
+        id = kms.create_sym("k");
+    }
+    assert!(!dir.path().join("root.key").exists());
+    let kms =
+        Kms::open(HsmConfig::directory(dir.path()).with_root_key(RootKeySource::File(key_path)));
+    assert_eq!(kms.state(&id), "Enabled");
+}
+
+#[test]
+fn concurrent_threads_share_one_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = std::sync::Arc::new(Kms::open(HsmConfig::directory(dir.path())));
+    let shared = kms.create_sym("shared");
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let kms = kms.clone();
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..10 {
+                    mine.push(kms.create_sym(&format!("t{t}-{i}")));
+                    let pt = format!("thread {t} message {i}");
+                    let blob = kms.encrypt(&shared, pt.as_bytes(), None);
+                    assert_eq!(kms.decrypt(&blob, None).unwrap(), pt.as_bytes());
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 80);
+    assert_eq!(kms.ok("ListKeys", json!({"Limit": 200}))["TotalCount"], 81);
+}
