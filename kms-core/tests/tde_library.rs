@@ -174,6 +174,15 @@ fn bad_arguments_are_refused_clearly() {
         Instance::open(empty.path(), &kms),
         Err(TdeError::NotFound(_))
     ));
+    assert!(
+        !empty.path().join("tde.lock").exists(),
+        "no lock file left in a non-instance directory"
+    );
+    let missing = empty.path().join("missing");
+    assert!(matches!(
+        Instance::open(&missing, &kms),
+        Err(TdeError::NotFound(_))
+    ));
 }
 
 #[test]

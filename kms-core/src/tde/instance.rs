@@ -346,6 +346,8 @@ impl Instance {
     /// this fails with the KMS's error while the CMK is Disabled, PendingDelete or gone.
     /// A rotation that a crash interrupted is finished here (rolled forward).
     pub fn open(dir: &Path, kms: &dyn KmsTransport) -> Result<Self, TdeError> {
+        // Not an instance: say so (and leave no lock file behind) before locking.
+        read_instance_file(dir)?;
         let lock = lock(dir)?;
         let _ = fs::remove_file(fsio::tmp_path(&dir.join(INSTANCE_FILE)));
         let (file, bytes) = read_instance_file(dir)?;
