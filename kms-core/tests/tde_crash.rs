@@ -22,6 +22,7 @@ const CHILD_ENV: &str = "TKMS_TDE_CRASH_CHILD_DIR";
 const OP_ENV: &str = "TKMS_TDE_CRASH_OP";
 const OPS: [&str; 3] = ["rekey", "rotate", "write"];
 const STARTED: &str = "tde-crash-child-started";
+const OPENED: &str = "tde-crash-child-opened";
 const PAGE: usize = 4096;
 /// (table, pages): 520 pages = three counter blocks, so a rekey takes three atomic steps.
 const TABLES: [(&str, u64); 3] = [("orders", 520), ("users", 300), ("small", 3)];
@@ -51,6 +52,8 @@ fn crash_child() {
     std::io::stdout().flush().unwrap();
     let kms = FakeKms::with_key(CMK);
     let mut instance = Instance::open(Path::new(&dir), &kms).unwrap();
+    println!("{OPENED}");
+    std::io::stdout().flush().unwrap();
     loop {
         match op.as_str() {
             "rotate" => {
@@ -124,10 +127,17 @@ fn sigkill_at_random_points_never_loses_a_page() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Mostly time the kill from the end of the open (so it lands in the operation), sometimes
+        // from the start (so it lands in the open's own recovery: journal replay, roll-forward).
+        let marker = if random_below(4) == 0 {
+            STARTED
+        } else {
+            OPENED
+        };
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         assert!(
-            lines.any(|l| l.unwrap().contains(STARTED)),
-            "the child did not start"
+            lines.any(|l| l.unwrap().contains(marker)),
+            "iteration {iteration}: the child never printed {marker}"
         );
         std::thread::sleep(Duration::from_millis(random_below(250)));
         if let Some(status) = child.try_wait().unwrap() {
