@@ -183,5 +183,15 @@ fn sigkill_at_random_points_never_loses_a_page() {
     drop(instance);
     let info = Instance::inspect(dir.path()).unwrap();
     assert_eq!(info.pending_master_generation, None);
+    // Both header slots of every table are sealed by the current master key (docs/tde.md §2.2:
+    // master_generation follows magic, version, suite, page size, two ids, the name and seq).
+    for (name, _) in TABLES {
+        let bytes = std::fs::read(dir.path().join(format!("{name}.tbs"))).unwrap();
+        for slot in [0, 4096] {
+            let at = slot + 47 + 1 + name.len() + 8;
+            let generation = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+            assert_eq!(generation, info.master_generation, "{name} slot at {slot}");
+        }
+    }
     check_every_page(dir.path(), &kms);
 }

@@ -422,7 +422,21 @@ pub(crate) fn rewrap_header(
     check_header_identity(instance, &h, name)?;
     replay_journal(instance, &p, &file, &mut h)?;
     let (mut h, keys) = read_header(instance, &file, &p.data)?;
-    if h.master_generation != new_master.generation {
+    // A crash may have left one slot under the new master key and the other under the old.
+    let both_rewrapped = (0..2u64).all(|i| {
+        let mut buf = vec![0u8; HEADER_SLOT_LEN];
+        fsio::read_at(
+            &file,
+            &p.data,
+            i * HEADER_SLOT_LEN as u64,
+            &mut buf,
+            "header slot",
+        )
+        .is_ok()
+            && decode_header_slot(&buf, "tablespace header")
+                .is_ok_and(|slot| slot.fields.master_generation == new_master.generation)
+    });
+    if !both_rewrapped {
         // Both slots, one at a time: afterwards no slot is wrapped by the old master key, so its
         // blob (or a leak of it) opens nothing, and a torn write still leaves one good slot.
         h.master_generation = new_master.generation;
