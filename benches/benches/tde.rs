@@ -30,7 +30,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let base = std::env::var_os("TKMS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let base =
+            std::env::var_os("TKMS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let dir = base.join(format!("tkms-tde-bench-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Self(dir)
@@ -55,7 +56,10 @@ fn kms() -> (InProcess, String) {
 
 /// An instance in `scratch` with table `t` of `pages` pages of `PAGE` bytes.
 fn instance_with_table(scratch: &Scratch, kms: &InProcess, cmk: &str, suite: Suite, pages: u64) {
-    let options = InitOptions { suite, page_size: PAGE as u32 };
+    let options = InitOptions {
+        suite,
+        page_size: PAGE as u32,
+    };
     let instance = Instance::create(&scratch.0, kms, cmk, options).unwrap();
     let mut t = instance.create_tablespace("t").unwrap();
     let mut input = std::io::Read::take(std::io::repeat(0x5a), pages * PAGE as u64);
@@ -81,17 +85,25 @@ fn pages(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("tde_pages/{}", suite.name()));
         g.throughput(Throughput::Bytes(PAGE as u64));
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        g.bench_function("random_read_16k", |b| b.iter(|| black_box(t.read_page(next(&mut rng) % TABLE_PAGES).unwrap())));
+        g.bench_function("random_read_16k", |b| {
+            b.iter(|| black_box(t.read_page(next(&mut rng) % TABLE_PAGES).unwrap()))
+        });
         let content = vec![0xa5u8; PAGE];
         g.sample_size(20).measurement_time(Duration::from_secs(5));
         g.bench_function("random_write_16k_journaled", |b| {
-            b.iter(|| t.write_page(next(&mut rng) % TABLE_PAGES, &content).unwrap())
+            b.iter(|| {
+                t.write_page(next(&mut rng) % TABLE_PAGES, &content)
+                    .unwrap()
+            })
         });
         // 256 pages per atomic commit: the four fsyncs are shared.
         let batch: Vec<&[u8]> = (0..256).map(|_| content.as_slice()).collect();
         g.throughput(Throughput::Bytes(256 * PAGE as u64));
         g.bench_function("write_256_pages_one_commit", |b| {
-            b.iter(|| t.write_pages((next(&mut rng) % (TABLE_PAGES / 256)) * 256, &batch).unwrap())
+            b.iter(|| {
+                t.write_pages((next(&mut rng) % (TABLE_PAGES / 256)) * 256, &batch)
+                    .unwrap()
+            })
         });
         // Rekey: every page decrypted and re-encrypted under a new tablespace key.
         g.throughput(Throughput::Bytes(TABLE_PAGES * PAGE as u64));
@@ -105,7 +117,11 @@ fn rotate_master(c: &mut Criterion) {
     let sizes: Vec<u64> = std::env::var("TKMS_TDE_ROTATE_GIB")
         .unwrap_or_else(|_| "1".into())
         .split(',')
-        .map(|s| s.trim().parse().expect("TKMS_TDE_ROTATE_GIB: comma-separated GiB counts"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("TKMS_TDE_ROTATE_GIB: comma-separated GiB counts")
+        })
         .collect();
     let (kms, cmk) = kms();
     let mut g = c.benchmark_group("tde_rotate_master");
@@ -114,12 +130,16 @@ fn rotate_master(c: &mut Criterion) {
         let scratch = Scratch::new(&format!("rotate-{gib}"));
         instance_with_table(&scratch, &kms, &cmk, Suite::Aes256Gcm, gib * 65536);
         let mut instance = Instance::open(&scratch.0, &kms).unwrap();
-        g.bench_with_input(BenchmarkId::new("one_tablespace", format!("{gib}GiB")), &gib, |b, _| {
-            b.iter(|| {
-                let report = instance.rotate_master(&kms).unwrap();
-                assert_eq!(report.pages_untouched, gib * 65536);
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("one_tablespace", format!("{gib}GiB")),
+            &gib,
+            |b, _| {
+                b.iter(|| {
+                    let report = instance.rotate_master(&kms).unwrap();
+                    assert_eq!(report.pages_untouched, gib * 65536);
+                })
+            },
+        );
     }
     g.finish();
 }
