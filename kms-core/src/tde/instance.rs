@@ -527,3 +527,77 @@ fn list_tablespaces(dir: &Path) -> Result<Vec<String>, TdeError> {
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn master(generation: u32) -> MasterKey {
+        MasterKey {
+            generation,
+            blob: format!("blob-{generation}"),
+            key: DataKey::generate(),
+        }
+    }
+
+    #[test]
+    fn instance_file_round_trips_and_every_truncation_is_a_format_error() {
+        let bytes = encode_instance(
+            Suite::Aes256Gcm,
+            8192,
+            &[9; 16],
+            "cmk-1",
+            &[master(4), master(5)],
+        );
+        let file = decode_instance(&bytes).unwrap();
+        assert_eq!(
+            (file.suite, file.page_size, file.cmk_id.as_str()),
+            (Suite::Aes256Gcm, 8192, "cmk-1")
+        );
+        assert_eq!(
+            file.entries,
+            [(4, "blob-4".to_owned()), (5, "blob-5".to_owned())]
+        );
+        for len in 0..bytes.len() {
+            assert!(
+                matches!(decode_instance(&bytes[..len]), Err(TdeError::Format(_))),
+                "length {len}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(decode_instance(&longer), Err(TdeError::Format(_))));
+    }
+
+    #[test]
+    fn a_pending_master_must_be_the_next_generation() {
+        let bytes = encode_instance(
+            Suite::Sm4Gcm,
+            16384,
+            &[9; 16],
+            "cmk",
+            &[master(4), master(6)],
+        );
+        assert!(matches!(decode_instance(&bytes), Err(TdeError::Format(_))));
+    }
+
+    #[test]
+    fn the_master_key_context_names_instance_and_generation() {
+        assert_eq!(
+            master_context(&[0xab; 16], 7),
+            r#"{"tkms-tde-instance":"abababababababababababababababab","tkms-tde-master-generation":"7"}"#
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn instance_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut framed = INSTANCE_MAGIC.to_vec();
+            framed.push(INSTANCE_VERSION);
+            framed.extend_from_slice(&bytes);
+            let _ = decode_instance(&framed);
+            let _ = decode_instance(&bytes);
+        }
+    }
+}

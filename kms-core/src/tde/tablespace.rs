@@ -1246,3 +1246,86 @@ fn page_nonce(counter: u64, salt: [u8; 4]) -> [u8; NONCE_LEN] {
     nonce[8..].copy_from_slice(&salt);
     nonce
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fields() -> HeaderFields {
+        HeaderFields {
+            suite: Suite::Sm4Gcm,
+            page_size: 16384,
+            instance_id: [1; 16],
+            tablespace_id: [2; 16],
+            name: "orders".into(),
+            seq: 7,
+            master_generation: 3,
+            page_count: 600,
+            data_len: 600 * 16384,
+            counter_reserved: 1 << 17,
+            key_generation: 4,
+            rekey: Some((5, 1)),
+        }
+    }
+
+    #[test]
+    fn header_fields_round_trip_and_every_truncation_is_a_format_error() {
+        let mut bytes = encode_header_fields(&fields());
+        bytes.extend_from_slice(&[0u8; NONCE_LEN + 2 * KEY_LEN + TAG_LEN]);
+        let slot = decode_header_slot(&bytes, "test").unwrap();
+        assert_eq!(slot.fields.name, "orders");
+        assert_eq!(slot.fields.rekey, Some((5, 1)));
+        assert_eq!((slot.fields.seq, slot.fields.page_count), (7, 600));
+        assert_eq!(slot.aad, encode_header_fields(&fields()));
+        for len in 0..bytes.len() {
+            assert!(
+                matches!(
+                    decode_header_slot(&bytes[..len], "test"),
+                    Err(TdeError::Format(_))
+                ),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn inconsistent_headers_are_refused() {
+        for bad in [
+            HeaderFields {
+                data_len: 600 * 16384 + 1,
+                ..fields()
+            },
+            HeaderFields {
+                rekey: Some((9, 1)),
+                ..fields()
+            },
+            HeaderFields {
+                rekey: Some((5, 4)),
+                ..fields()
+            },
+            HeaderFields {
+                page_count: 1 << 32,
+                ..fields()
+            },
+        ] {
+            let mut bytes = encode_header_fields(&bad);
+            bytes.extend_from_slice(&[0u8; NONCE_LEN + 2 * KEY_LEN + TAG_LEN]);
+            assert!(matches!(
+                decode_header_slot(&bytes, "test"),
+                Err(TdeError::Format(_))
+            ));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn header_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut framed = HEADER_MAGIC.to_vec();
+            framed.push(FORMAT_VERSION);
+            framed.extend_from_slice(&bytes);
+            let _ = decode_header_slot(&framed, "test");
+            let _ = decode_header_slot(&bytes, "test");
+        }
+    }
+}
