@@ -6,9 +6,12 @@
 
 #![deny(missing_docs)]
 
+mod aead;
+mod body;
 mod context;
 mod error;
 mod format;
+mod kdf;
 mod message;
 mod secret;
 mod stream;
@@ -21,7 +24,9 @@ pub mod wrap;
 // The public interface is:
 pub use context::EncryptionContext;
 pub use error::{DecryptError, EncryptError, FormatError, WrapError};
-pub use format::{DEFAULT_FRAME_SIZE, Header, parse_header};
+pub use format::{
+    DEFAULT_FRAME_SIZE, Header, MAX_FRAME_SIZE, MIN_FRAME_SIZE, parse_header, read_header,
+};
 pub use message::{EncryptOptions, decrypt, encrypt};
 pub use secret::{DATA_KEY_LEN, DataKey, SecretBytes};
 pub use stream::{Decryptor, Encryptor};

@@ -28,6 +28,14 @@ impl Suite {
         }
     }
 
+    /// Bytes in the frame content key this suite derives (AES-256: 32, SM4: 16).
+    pub(crate) fn content_key_len(self) -> usize {
+        match self {
+            Self::Aes256Gcm => 32,
+            Self::Sm4Gcm => crate::aead::sm4_gcm::KEY_LEN,
+        }
+    }
+
     /// The CLI name: `aes256gcm` or `sm4gcm`.
     pub fn name(self) -> &'static str {
         match self {

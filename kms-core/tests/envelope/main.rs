@@ -1,0 +1,12 @@
+//! Envelope format v1: round trips, tampering, recipients, streaming (docs/envelope-format.md).
+
+// A test crate: helpers outside #[test] functions unwrap too (clippy.toml covers only the tests).
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+mod golden;
+mod recipients;
+mod roundtrip;
+mod streaming;
+mod support;
+mod tamper;

@@ -1,0 +1,345 @@
+//! GCM (NIST SP 800-38D) over SM4 with 96-bit nonces, as RFC 8998 uses it:
+//! `J0 = nonce || 0x00000001`, the payload is encrypted with counters from `inc32(J0)`,
+//! and `tag = E(J0) ^ GHASH(H, A || pad || C || pad || [len(A)]₆₄ || [len(C)]₆₄)`.
+
+use crate::sbox::RoundKeys;
+use crate::simd::{GhashKey, Kernel, Kind};
+use cipher::{BlockCipherEncrypt, KeyInit};
+use core::fmt;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+/// SM4-GCM nonce length in bytes (the only length this API takes, as RFC 8998 requires).
+pub const NONCE_LEN: usize = 12;
+/// SM4-GCM tag length in bytes.
+pub const TAG_LEN: usize = 16;
+/// SP 800-38D bounds the plaintext to 2³⁹ − 256 bits: beyond it the 32-bit counter wraps.
+pub const MAX_MESSAGE_LEN: u64 = (1 << 36) - 32;
+/// Bytes encrypted and hashed per step, so the GHASH pass reads data still in L1 cache.
+const CHUNK: usize = 4096;
+/// Messages up to this length take one kernel call for the payload and `E(J0)` together
+/// (16 + 240 bytes = one 16-block group).
+const FUSED_MAX: usize = 240;
+
+/// An implementation of the SM4 block function, picked at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// GFNI S-box on AVX-512 lanes, VPCLMULQDQ GHASH. Constant-time.
+    Gfni512,
+    /// GFNI S-box on AVX2 lanes, PCLMULQDQ GHASH. Constant-time.
+    Gfni256,
+    /// AES-NI S-box with affine maps on AVX2 lanes (VAES), PCLMULQDQ GHASH. Constant-time.
+    VaesAvx2,
+    /// AES-NI S-box with affine maps on SSE lanes, PCLMULQDQ GHASH. Constant-time.
+    AesNi,
+    /// The `sm4` crate (table look-ups: NOT constant-time) with a bitwise GHASH.
+    Soft,
+}
+
+impl Backend {
+    /// Every backend, fastest first.
+    pub const ALL: [Backend; 5] = [
+        Backend::Gfni512,
+        Backend::Gfni256,
+        Backend::VaesAvx2,
+        Backend::AesNi,
+        Backend::Soft,
+    ];
+
+    /// `None` if the CPU lacks the backend; `Some(None)` for `Soft`, which needs no kernel.
+    fn kernel(self) -> Option<Option<Kernel>> {
+        let kind = match self {
+            Backend::Gfni512 => Kind::Gfni512,
+            Backend::Gfni256 => Kind::Gfni256,
+            Backend::VaesAvx2 => Kind::VaesAvx2,
+            Backend::AesNi => Kind::AesNi,
+            Backend::Soft => return Some(None),
+        };
+        Kernel::detect(kind).map(Some)
+    }
+}
+
+/// SM4-GCM failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The tag did not verify (wrong key, nonce, AAD, ciphertext or tag). Deliberately opaque.
+    DecryptionFailed,
+    /// The message is longer than [`MAX_MESSAGE_LEN`].
+    MessageTooLong,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::DecryptionFailed => "SM4-GCM decryption failed",
+            Error::MessageTooLong => "SM4-GCM message longer than 2^36 - 32 bytes",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+// One per key and used on every call: keeping it inline avoids a pointer chase.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    Simd {
+        kernel: Kernel,
+        rk: RoundKeys,
+        ghash: GhashKey,
+    },
+    Soft {
+        cipher: sm4::Sm4,
+        h: SoftH,
+    },
+}
+
+/// The GHASH key of the soft backend, zeroized on drop.
+struct SoftH(u128);
+
+impl Drop for SoftH {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// SM4-GCM with a 128-bit key; round keys and GHASH key are zeroized on drop.
+pub struct Sm4Gcm {
+    engine: Engine,
+    backend: Backend,
+}
+
+impl fmt::Debug for Sm4Gcm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sm4Gcm")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sm4Gcm {
+    /// Uses the fastest backend this CPU supports.
+    pub fn new(key: &[u8; 16]) -> Self {
+        Backend::ALL
+            .into_iter()
+            .find_map(|b| Self::with_backend(key, b))
+            .expect("the Soft backend is always available")
+    }
+
+    /// Uses `backend`, or returns `None` if this CPU lacks an instruction it needs.
+    pub fn with_backend(key: &[u8; 16], backend: Backend) -> Option<Self> {
+        let engine = match backend.kernel()? {
+            Some(kernel) => {
+                let rk = RoundKeys::expand(key);
+                let mut h = [[0u8; 16]];
+                kernel.encrypt_blocks(&rk, &mut h);
+                let ghash = kernel.ghash_key(&h[0]);
+                h.zeroize();
+                Engine::Simd { kernel, rk, ghash }
+            }
+            None => {
+                let cipher = sm4::Sm4::new(key.into());
+                let mut h = [0u8; 16].into();
+                cipher.encrypt_block(&mut h);
+                let mut bytes: [u8; 16] = h.into();
+                let soft = SoftH(u128::from_be_bytes(bytes));
+                bytes.zeroize();
+                Engine::Soft { cipher, h: soft }
+            }
+        };
+        Some(Sm4Gcm { engine, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Hazmat: raw SM4 encryption of each block (ECB), for known-answer tests only.
+    pub fn encrypt_blocks(&self, blocks: &mut [[u8; 16]]) {
+        match &self.engine {
+            Engine::Simd { kernel, rk, .. } => kernel.encrypt_blocks(rk, blocks),
+            Engine::Soft { cipher, .. } => {
+                for b in blocks {
+                    cipher.encrypt_block(b.into());
+                }
+            }
+        }
+    }
+
+    /// Encrypts `buf` in place and returns the tag.
+    pub fn seal_in_place_detached(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        check_len(buf.len())?;
+        let mut acc = [0u8; 16];
+        self.ghash(&mut acc, aad);
+        let mask = if buf.len() <= FUSED_MAX {
+            let mask = self.ctr_fused(nonce, buf);
+            self.ghash(&mut acc, buf);
+            mask
+        } else {
+            let mut ctr = 2u32;
+            for chunk in buf.chunks_mut(CHUNK) {
+                self.ctr_xor(nonce, ctr, chunk);
+                self.ghash(&mut acc, chunk);
+                ctr = ctr.wrapping_add((CHUNK / 16) as u32);
+            }
+            self.tag_mask(nonce)
+        };
+        Ok(self.finish(acc, mask, aad.len(), buf.len()))
+    }
+
+    /// Verifies `tag` (in constant time) and decrypts `buf` in place. On failure `buf` is
+    /// zeroized: unauthenticated plaintext is never released.
+    pub fn open_in_place_detached(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Error> {
+        if check_len(buf.len()).is_err() {
+            buf.zeroize();
+            return Err(Error::DecryptionFailed);
+        }
+        let mut acc = [0u8; 16];
+        self.ghash(&mut acc, aad);
+        let mask = if buf.len() <= FUSED_MAX {
+            self.ghash(&mut acc, buf);
+            self.ctr_fused(nonce, buf)
+        } else {
+            let mut ctr = 2u32;
+            for chunk in buf.chunks_mut(CHUNK) {
+                self.ghash(&mut acc, chunk);
+                self.ctr_xor(nonce, ctr, chunk);
+                ctr = ctr.wrapping_add((CHUNK / 16) as u32);
+            }
+            self.tag_mask(nonce)
+        };
+        let expected = self.finish(acc, mask, aad.len(), buf.len());
+        if bool::from(expected.ct_eq(tag)) {
+            Ok(())
+        } else {
+            buf.zeroize();
+            Err(Error::DecryptionFailed)
+        }
+    }
+
+    /// Absorbs the length block and masks the hash with `mask = E(J0)`.
+    fn finish(
+        &self,
+        mut acc: [u8; 16],
+        mask: [u8; 16],
+        aad_len: usize,
+        len: usize,
+    ) -> [u8; TAG_LEN] {
+        let mut lengths = [0u8; 16];
+        lengths[..8].copy_from_slice(&((aad_len as u64) * 8).to_be_bytes());
+        lengths[8..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
+        self.ghash(&mut acc, &lengths);
+        acc.iter_mut().zip(mask).for_each(|(a, m)| *a ^= m);
+        acc
+    }
+
+    /// `E(J0)`, the tag mask.
+    fn tag_mask(&self, nonce: &[u8; NONCE_LEN]) -> [u8; 16] {
+        let mut mask = [0u8; 16];
+        self.ctr_xor(nonce, 1, &mut mask);
+        mask
+    }
+
+    /// For short messages: the tag mask `E(J0)` and the payload keystream (from counter 2)
+    /// in one kernel call, which runs a whole group of blocks anyway.
+    fn ctr_fused(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; 16] {
+        let mut scratch = [0u8; 16 + FUSED_MAX];
+        let used = &mut scratch[..16 + buf.len()];
+        used[16..].copy_from_slice(buf);
+        self.ctr_xor(nonce, 1, used);
+        buf.copy_from_slice(&used[16..]);
+        let mut mask = [0u8; 16];
+        mask.copy_from_slice(&used[..16]);
+        scratch.zeroize();
+        mask
+    }
+
+    fn ctr_xor(&self, nonce: &[u8; NONCE_LEN], ctr: u32, buf: &mut [u8]) {
+        match &self.engine {
+            Engine::Simd { kernel, rk, .. } => kernel.ctr_xor(rk, nonce, ctr, buf),
+            Engine::Soft { cipher, .. } => {
+                let mut ctr = ctr;
+                for chunk in buf.chunks_mut(16) {
+                    let mut block = [0u8; 16];
+                    block[..12].copy_from_slice(nonce);
+                    block[12..].copy_from_slice(&ctr.to_be_bytes());
+                    cipher.encrypt_block((&mut block).into());
+                    chunk.iter_mut().zip(&block).for_each(|(d, k)| *d ^= k);
+                    block.zeroize();
+                    ctr = ctr.wrapping_add(1);
+                }
+            }
+        }
+    }
+
+    fn ghash(&self, acc: &mut [u8; 16], data: &[u8]) {
+        match &self.engine {
+            Engine::Simd { kernel, ghash, .. } => kernel.ghash(ghash, acc, data),
+            Engine::Soft { h, .. } => {
+                let mut x = u128::from_be_bytes(*acc);
+                for chunk in data.chunks(16) {
+                    let mut block = [0u8; 16];
+                    block[..chunk.len()].copy_from_slice(chunk);
+                    x = gf128_mul(x ^ u128::from_be_bytes(block), h.0);
+                }
+                *acc = x.to_be_bytes();
+            }
+        }
+    }
+}
+
+fn check_len(len: usize) -> Result<(), Error> {
+    if len as u64 > MAX_MESSAGE_LEN {
+        return Err(Error::MessageTooLong);
+    }
+    Ok(())
+}
+
+/// GF(2¹²⁸) product in GCM's bit order (SP 800-38D Algorithm 1), branch-free.
+fn gf128_mul(x: u128, y: u128) -> u128 {
+    let mut z = 0u128;
+    let mut v = y;
+    for i in 0..128 {
+        let bit = (x >> (127 - i)) & 1;
+        z ^= v & 0u128.wrapping_sub(bit);
+        let lsb = v & 1;
+        v = (v >> 1) ^ ((0xe1u128 << 120) & 0u128.wrapping_sub(lsb));
+    }
+    z
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_limit_is_sp800_38d() {
+        assert_eq!(check_len(0), Ok(()));
+        assert_eq!(check_len((1 << 36) - 32), Ok(()));
+        assert_eq!(check_len((1 << 36) - 31), Err(Error::MessageTooLong));
+    }
+
+    #[test]
+    fn soft_ghash_multiplication_matches_sp800_38d_test_case_2() {
+        // SP 800-38D / GCM spec test case 2: H = E_K(0) for the all-zero AES-128 key,
+        // C = 0388dace60b6a392f328c2b971b2fe78, GHASH(H, {}, C) = f38cbb1ad69223dcc3457ae5b6b0f885.
+        let h = 0x66e9_4bd4_ef8a_2c3b_884c_fa59_ca34_2b2eu128;
+        let c = 0x0388_dace_60b6_a392_f328_c2b9_71b2_fe78u128;
+        let x = gf128_mul(c, h);
+        let x = gf128_mul(x ^ 128, h);
+        assert_eq!(x, 0xf38c_bb1a_d692_23dc_c345_7ae5_b6b0_f885);
+    }
+}
