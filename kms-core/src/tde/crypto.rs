@@ -1,12 +1,10 @@
 //! The primitives of the TDE hierarchy, per suite: HKDF to derive working keys, HMAC for the
 //! counter table and journals, and the page AEAD (AES-256-GCM via aws-lc-rs, SM4-GCM via the
-//! generic GCM of `aes-gcm` over `sm4`). The AES suite uses SHA-256 throughout, the SM4 suite SM3.
+//! constant-time `tkms-sm4` kernels). The AES suite uses SHA-256 throughout, the SM4 suite SM3.
 
-use aes_gcm::aead::consts::U12;
-use aes_gcm::{AeadInOut, AesGcm, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -20,8 +18,6 @@ pub(crate) const TAG_LEN: usize = 16;
 pub(crate) const MAC_LEN: usize = 32;
 /// Length of master keys and tablespace keys.
 pub(crate) const KEY_LEN: usize = 32;
-
-type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
 
 /// The AEAD failed to open: deliberately carries nothing.
 #[derive(Debug)]
@@ -79,7 +75,7 @@ pub(crate) fn mac_verify(
 /// An AEAD key of one suite (AES-256-GCM or SM4-GCM).
 pub(crate) enum AeadKey {
     Aes(LessSafeKey),
-    Sm4(Box<Sm4Gcm>),
+    Sm4(Box<tkms_sm4::Sm4Gcm>),
 }
 
 impl AeadKey {
@@ -88,9 +84,8 @@ impl AeadKey {
         match suite {
             Suite::Sm4Gcm => {
                 let key = derive(suite, ikm, salt, info, 16);
-                Self::Sm4(Box::new(
-                    Sm4Gcm::new_from_slice(&key).expect("SM4 keys are 16 bytes"),
-                ))
+                let key: &[u8; 16] = key.as_slice().try_into().expect("SM4 keys are 16 bytes");
+                Self::Sm4(Box::new(tkms_sm4::Sm4Gcm::new(key)))
             }
             _ => {
                 let key = derive(suite, ikm, salt, info, 32);
@@ -117,11 +112,9 @@ impl AeadKey {
                 out.copy_from_slice(tag.as_ref());
             }
             Self::Sm4(key) => {
-                let nonce = aes_gcm::Nonce::<U12>::from(nonce);
-                let tag = key
-                    .encrypt_inout_detached(&nonce, aad, buf.into())
-                    .expect("SM4-GCM seals any buffer shorter than 64 GiB");
-                out.copy_from_slice(&tag);
+                out = key
+                    .seal_in_place_detached(&nonce, aad, buf)
+                    .expect("pages and keys are far below the SM4-GCM length limit");
             }
         }
         out
@@ -147,9 +140,8 @@ impl AeadKey {
                 .map(|_| ())
                 .map_err(|_| Opaque),
             Self::Sm4(key) => {
-                let nonce = aes_gcm::Nonce::<U12>::from(nonce);
-                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Opaque)?;
-                key.decrypt_inout_detached(&nonce, aad, buf.into(), &tag)
+                let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Opaque)?;
+                key.open_in_place_detached(&nonce, aad, buf, tag)
                     .map_err(|_| Opaque)
             }
         }
@@ -163,7 +155,9 @@ mod tests {
     impl AeadKey {
         fn from_raw(suite: Suite, key: &[u8]) -> Self {
             match suite {
-                Suite::Sm4Gcm => Self::Sm4(Box::new(Sm4Gcm::new_from_slice(key).unwrap())),
+                Suite::Sm4Gcm => {
+                    Self::Sm4(Box::new(tkms_sm4::Sm4Gcm::new(key.try_into().unwrap())))
+                }
                 _ => Self::Aes(LessSafeKey::new(
                     UnboundKey::new(&AES_256_GCM, key).unwrap(),
                 )),
