@@ -85,6 +85,7 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     Key(KeyArgs),
     Serve(ServeArgs),
+    Tde(TdeArgs),
     Completions(CompletionsArgs),
 }
 
@@ -464,4 +465,23 @@ mod tests {
         assert!(parse_context_pair("=b").is_err());
         assert!(parse_context_pair("ab").is_err());
     }
+}
+
+/// Simulate TencentDB transparent data encryption on a KMS key (docs/tde.md)
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  tkms tde init /tmp/db --key tkms-default --cipher sm4
+  tkms tde load /tmp/db orders orders.csv
+  tkms tde read /tmp/db orders --page 0 | head
+  tkms tde rotate-master /tmp/db
+  tkms key disable tkms-default && tkms tde status /tmp/db   # a restart now fails
+
+The CMK wraps the instance master key, which wraps one key per table; pages are sealed
+independently (16 KiB, AES-256-GCM or SM4-GCM) and bound to their number and write counter.")]
+pub(crate) struct TdeArgs {
+    /// Report format
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+    #[command(subcommand)]
+    pub(crate) command: crate::tde::TdeCommand,
 }

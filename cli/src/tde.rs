@@ -34,7 +34,7 @@ impl Cipher {
 }
 
 /// `tkms tde ...`
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub(crate) enum TdeCommand {
     /// Create an instance in DIR: a master key from GenerateDataKey under the CMK, of which only
     /// the CiphertextBlob is stored.
