@@ -1,1 +1,87 @@
-fn main() {}
+//! `tkms`: encrypt and decrypt files with Tencent Cloud KMS keys, or with an embedded offline
+//! KMS (mock-hsm); manage keys; run the mock as a service. Usage: docs/cli.md.
+
+mod args;
+mod backend;
+mod crypt;
+mod error;
+mod inspect;
+mod io;
+mod keys;
+mod serve;
+mod tde;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::args::{Cli, Command};
+use crate::error::CliResult;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            err.report();
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> CliResult<()> {
+    match &cli.command {
+        Command::Encrypt(args) => crypt::encrypt(args, &cli.kms),
+        Command::Decrypt(args) => crypt::decrypt(args, &cli.kms),
+        Command::Inspect(args) => inspect::inspect(args),
+        Command::Key(args) => keys::run(args, &cli.kms),
+        Command::Serve(args) => serve::serve(args, &cli.kms),
+        Command::Tde(args) => run_tde(args, &cli.kms),
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "tkms",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `tkms tde`: resolves the CMK alias, runs the command, and maps its errors to exit codes.
+fn run_tde(args: &args::TdeArgs, kms: &args::KmsArgs) -> CliResult<()> {
+    let backend = backend::Kms::open(kms)?;
+    let mut command = args.command.clone();
+    if let tde::TdeCommand::Init { key, .. } = &mut command {
+        let cmk = if key == backend::DEFAULT_KEY_ALIAS {
+            backend.default_key()?
+        } else {
+            backend.resolve(key)?
+        };
+        *key = cmk.key_id;
+    }
+    let json = args.output == args::OutputFormat::Json;
+    tde::run(command, backend.transport(), json).map_err(|err| {
+        let tde_error = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<kms_core::tde::TdeError>());
+        let exit = match tde_error {
+            Some(kms_core::tde::TdeError::Kms(k))
+                if k.code == kms_core::kms::CLIENT_NETWORK_ERROR =>
+            {
+                error::Exit::KmsUnavailable
+            }
+            Some(kms_core::tde::TdeError::Kms(_)) => error::Exit::KmsRefused,
+            _ if err.chain().any(|c| c.is::<std::io::Error>()) => error::Exit::Io,
+            _ => error::Exit::General,
+        };
+        match tde_error {
+            // The CLI's hint (if any) is the outer context; the TDE error says what happened.
+            Some(cause) if err.to_string() != cause.to_string() => {
+                error::CliError::new(exit, cause.to_string()).with_hint(err.to_string())
+            }
+            _ => error::CliError::new(exit, format!("{err:#}")),
+        }
+    })
+}

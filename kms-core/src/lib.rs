@@ -20,6 +20,7 @@ mod suite;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod kms;
+pub mod tde;
 pub mod wrap;
 
 // The public interface is:

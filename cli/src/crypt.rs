@@ -1,0 +1,293 @@
+//! `tkms encrypt` and `tkms decrypt`.
+
+use std::io::{self, Cursor, IsTerminal, Read, Write};
+use std::path::Path;
+
+use kms_core::kms::KeySummary;
+use kms_core::wrap::KeyWrapper;
+use kms_core::{
+    DecryptError, Decryptor, EncryptOptions, EncryptionContext, Encryptor, FormatError, Header,
+    parse_header,
+};
+use zeroize::Zeroizing;
+
+use crate::args::{DecryptArgs, EncryptArgs, KmsArgs};
+use crate::backend::{self, Kms, Recipient};
+use crate::error::{CliError, CliResult, Exit};
+use crate::io::{IO_BUFFER, Sink, named_path, open_input, progress};
+
+/// Most header bytes read before giving up on finding the header's end.
+const MAX_HEADER_BYTES: usize = 16 << 20;
+/// First read when looking for the header.
+const FIRST_HEADER_READ: usize = 64 << 10;
+
+fn context_of(pairs: &[(String, String)]) -> EncryptionContext {
+    pairs.iter().cloned().collect()
+}
+
+pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
+    let input_path = named_path(args.input.as_ref());
+    let out_path = named_path(args.output.out.as_ref());
+    if out_path.is_none() && io::stdout().is_terminal() {
+        return Err(
+            CliError::usage("refusing to write ciphertext to a terminal").with_hint(
+                "write it to a file with -o FILE, or redirect: tkms encrypt FILE > FILE.tkms",
+            ),
+        );
+    }
+    // Parse every local key before contacting anything, so a typo fails fast.
+    let recipients = args
+        .recipients
+        .iter()
+        .map(|p| backend::recipient_from_pem(p))
+        .collect::<CliResult<Vec<Recipient>>>()?;
+    let mut input = open_input(input_path)?;
+    let sink = Sink::open(out_path, args.output.force)?;
+
+    // The KMS is used when a key is named, or when there is nothing else to encrypt to.
+    let use_kms = args.key.is_some() || recipients.is_empty();
+    let mut kms_key: Option<(Kms, KeySummary)> = None;
+    if use_kms {
+        let kms = Kms::open(kms_args)?;
+        let key = match &args.key {
+            Some(name) => kms.resolve(name)?,
+            None => kms.default_key()?,
+        };
+        refuse_unusable_for_encryption(&key, args.key.as_deref())?;
+        kms_key = Some((kms, key));
+    }
+    let key_name = args.key.clone().or_else(|| {
+        kms_key.as_ref().map(|(_, k)| {
+            if k.alias.is_empty() {
+                k.key_id.clone()
+            } else {
+                k.alias.clone()
+            }
+        })
+    });
+
+    let mut wrappers: Vec<Box<dyn KeyWrapper>> = Vec::new();
+    if let Some((kms, key)) = &kms_key {
+        wrappers.push(backend::kms_wrapper(
+            kms,
+            key,
+            key_name.as_deref().unwrap_or(&key.key_id),
+        )?);
+    }
+    let suite = match args.suite {
+        Some(s) => s.suite(),
+        None => backend::default_suite(kms_key.as_ref().map(|(_, k)| k), &recipients),
+    };
+    wrappers.extend(recipients.into_iter().map(|r| r.wrapper));
+    let wrapper_refs: Vec<&dyn KeyWrapper> = wrappers.iter().map(|w| w.as_ref()).collect();
+    let options = EncryptOptions {
+        suite,
+        context: context_of(&args.context),
+        frame_size: args.frame_size,
+    };
+
+    let mut encryptor = Encryptor::new(sink, &wrapper_refs, &options)
+        .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
+    let bar = progress(input.len, "encrypting");
+    let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
+    loop {
+        let n = match input.reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CliError::read(input_path, &e)),
+        };
+        encryptor
+            .write_all(&buf[..n])
+            .map_err(|e| CliError::write(out_path, &e))?;
+        bar.inc(n as u64);
+    }
+    let sink = encryptor
+        .finish()
+        .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
+    bar.finish_and_clear();
+    sink.commit()
+}
+
+/// Fails early, with the fix, when DescribeKey says the key cannot encrypt (the KMS would
+/// refuse the same way, but only after the output was opened).
+fn refuse_unusable_for_encryption(key: &KeySummary, named: Option<&str>) -> CliResult<()> {
+    let code = match key.key_state.as_str() {
+        "Disabled" => "ResourceUnavailable.CmkDisabled",
+        "PendingDelete" => "ResourceUnavailable.CmkPendingDelete",
+        "Archived" => "ResourceUnavailable.CmkArchived",
+        "PendingImport" => "ResourceUnavailable.CmkStateNotSupport",
+        _ => return Ok(()),
+    };
+    let err = kms_core::kms::KmsError::new(code, format!("the key is {}", key.key_state));
+    Err(CliError::kms(&err, Some(named.unwrap_or(&key.key_id))))
+}
+
+/// Reads from `reader` until the envelope header parses (headers are small, but their size is
+/// only known once parsed). Returns the header and every byte read so far.
+pub(crate) fn read_header(
+    reader: &mut dyn Read,
+    path: Option<&Path>,
+) -> CliResult<(Header, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut want = FIRST_HEADER_READ;
+    loop {
+        let eof = fill(reader, &mut buf, want).map_err(|e| CliError::read(path, &e))?;
+        match parse_header(&buf) {
+            Ok((header, _)) => return Ok((header, buf)),
+            // Only a header cut short can become valid with more bytes.
+            Err(FormatError::MalformedHeader(_)) if !eof && buf.len() < MAX_HEADER_BYTES => {
+                want = buf.len() * 2
+            }
+            Err(e) => return Err(CliError::format(path, &e)),
+        }
+    }
+}
+
+/// Reads until `buf` holds `want` bytes or the input ends; returns true at end of input.
+fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    let start = buf.len();
+    buf.resize(want.max(start), 0);
+    let mut filled = start;
+    let result = loop {
+        if filled == buf.len() {
+            break Ok(false);
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break Ok(true),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.truncate(filled);
+    result
+}
+
+pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
+    let input_path = named_path(args.input.as_ref());
+    let out_path = named_path(args.output.out.as_ref());
+    let identities = args
+        .identities
+        .iter()
+        .map(|p| backend::identity_from_pem(p))
+        .collect::<CliResult<Vec<Box<dyn KeyWrapper>>>>()?;
+    let mut input = open_input(input_path)?;
+    let mut sink = Sink::open(out_path, args.output.force)?;
+    let (header, prefix) = read_header(&mut input.reader, input_path)?;
+    let kms_ids = backend::kms_key_ids(&header);
+    let key_name = kms_ids.first().map(|(id, _)| id.clone());
+
+    // --identity means offline: the KMS is not contacted.
+    let unwrappers = if identities.is_empty() {
+        if kms_ids.is_empty() {
+            let wrapped_for: Vec<String> = header
+                .wrapped_keys
+                .iter()
+                .map(|w| w.key_ref.to_string())
+                .collect();
+            return Err(CliError::new(
+                Exit::Integrity,
+                format!(
+                    "{} is wrapped only for public keys ({})",
+                    crate::error::describe_input(input_path),
+                    wrapped_for.join(", ")
+                ),
+            )
+            .with_hint("pass the matching private key with --identity KEY.pem"));
+        }
+        let kms = Kms::open(kms_args)?;
+        vec![backend::kms_unwrapper(&kms)]
+    } else {
+        identities
+    };
+    let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
+
+    let context = context_of(&args.context);
+    let source = Cursor::new(prefix).chain(input.reader);
+    let mut decryptor = Decryptor::new(source, &unwrapper_refs, &context)
+        .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
+    let bar = progress(input.len, "decrypting");
+    let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
+    loop {
+        let n = match decryptor.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(CliError::decrypt(
+                    into_decrypt_error(e),
+                    input_path,
+                    key_name.as_deref(),
+                ));
+            }
+        };
+        sink.write_all(&buf[..n])
+            .map_err(|e| CliError::write(sink.path(), &e))?;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    sink.commit()
+}
+
+/// Recovers the [`DecryptError`] that the Decryptor's `Read` impl boxed into an `io::Error`.
+fn into_decrypt_error(err: io::Error) -> DecryptError {
+    if err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<DecryptError>())
+    {
+        let inner = err
+            .into_inner()
+            .expect("checked above that there is an inner error");
+        match inner.downcast::<DecryptError>() {
+            Ok(decrypt) => *decrypt,
+            Err(other) => DecryptError::Io(io::Error::other(other)),
+        }
+    } else if err.get_ref().is_some_and(|inner| inner.is::<FormatError>()) {
+        let inner = err
+            .into_inner()
+            .expect("checked above that there is an inner error");
+        match inner.downcast::<FormatError>() {
+            Ok(format) => DecryptError::Format(*format),
+            Err(other) => DecryptError::Io(io::Error::other(other)),
+        }
+    } else {
+        DecryptError::Io(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decrypt_errors_survive_the_io_round_trip() {
+        let io: io::Error = DecryptError::DecryptionFailed.into();
+        assert!(matches!(
+            into_decrypt_error(io),
+            DecryptError::DecryptionFailed
+        ));
+        let io: io::Error = DecryptError::ContextMismatch.into();
+        assert!(matches!(
+            into_decrypt_error(io),
+            DecryptError::ContextMismatch
+        ));
+        let io: io::Error = DecryptError::Format(FormatError::NotEnvelope).into();
+        assert!(matches!(
+            into_decrypt_error(io),
+            DecryptError::Format(FormatError::NotEnvelope)
+        ));
+        let io = io::Error::new(io::ErrorKind::UnexpectedEof, "eof");
+        assert!(matches!(into_decrypt_error(io), DecryptError::Io(_)));
+    }
+
+    #[test]
+    fn fill_reads_until_want_or_eof() {
+        let mut src: &[u8] = b"hello world";
+        let mut buf = Vec::new();
+        assert!(!fill(&mut src, &mut buf, 5).unwrap());
+        assert_eq!(buf, b"hello");
+        assert!(fill(&mut src, &mut buf, 100).unwrap());
+        assert_eq!(buf, b"hello world");
+    }
+}

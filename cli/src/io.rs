@@ -1,0 +1,230 @@
+//! Input and output: stdin/stdout or files, atomic replacement of OUT, terminal checks,
+//! and the progress bar.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::{CliError, CliResult, Exit};
+
+/// Buffer size for reading and writing: large enough to feed parallel frame sealing.
+pub(crate) const IO_BUFFER: usize = 1 << 20;
+
+/// Files at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_THRESHOLD: u64 = 64 << 20;
+
+/// `None` or `-` means standard input/output.
+pub(crate) fn named_path(path: Option<&PathBuf>) -> Option<&Path> {
+    path.map(PathBuf::as_path).filter(|p| *p != Path::new("-"))
+}
+
+/// An opened input and its size when known.
+pub(crate) struct Input {
+    pub(crate) reader: Box<dyn Read>,
+    pub(crate) len: Option<u64>,
+}
+
+/// Opens a file, or standard input when `path` is `None`.
+pub(crate) fn open_input(path: Option<&Path>) -> CliResult<Input> {
+    match path {
+        None => Ok(Input {
+            reader: Box::new(io::stdin().lock()),
+            len: None,
+        }),
+        Some(p) => {
+            let file = File::open(p).map_err(|e| {
+                CliError::read(Some(p), &e).with_hint("check the path and its permissions")
+            })?;
+            let meta = file.metadata().map_err(|e| CliError::read(Some(p), &e))?;
+            if meta.is_dir() {
+                return Err(CliError::new(
+                    Exit::Io,
+                    format!("cannot read `{}`: it is a directory", p.display()),
+                ));
+            }
+            Ok(Input {
+                reader: Box::new(file),
+                len: Some(meta.len()),
+            })
+        }
+    }
+}
+
+/// A progress bar on stderr for large inputs when stderr is a terminal; hidden otherwise.
+pub(crate) fn progress(len: Option<u64>, verb: &str) -> ProgressBar {
+    match len {
+        Some(len) if len >= PROGRESS_THRESHOLD && io::stderr().is_terminal() => {
+            let style = ProgressStyle::with_template(
+                "{msg} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("the template is a valid constant")
+            .progress_chars("=> ");
+            ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
+                .with_style(style)
+                .with_message(verb.to_owned())
+        }
+        _ => ProgressBar::hidden(),
+    }
+}
+
+/// Where results go. A file output is written to a temporary file in the same directory and
+/// renamed over OUT only by [`Sink::commit`]; dropping the sink removes the temporary file.
+pub(crate) enum Sink {
+    Stdout(BufWriter<io::StdoutLock<'static>>),
+    File {
+        writer: BufWriter<tempfile::NamedTempFile>,
+        dest: PathBuf,
+        force: bool,
+    },
+}
+
+impl Sink {
+    /// Opens the output. Refuses an existing `out` unless `force`.
+    pub(crate) fn open(out: Option<&Path>, force: bool) -> CliResult<Self> {
+        let Some(dest) = out else {
+            return Ok(Self::Stdout(BufWriter::with_capacity(
+                IO_BUFFER,
+                io::stdout().lock(),
+            )));
+        };
+        match std::fs::metadata(dest) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(CliError::new(
+                    Exit::Io,
+                    format!("cannot write `{}`: it is a directory", dest.display()),
+                ));
+            }
+            Ok(_) if !force => {
+                return Err(
+                    CliError::usage(format!("`{}` already exists", dest.display()))
+                        .with_hint("pass --force to replace it, or choose another -o"),
+                );
+            }
+            _ => {}
+        }
+        let dir = match dest.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".tkms-")
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(|e| {
+                CliError::write(Some(dest), &e)
+                    .with_hint("check that the directory exists and is writable")
+            })?;
+        Ok(Self::File {
+            writer: BufWriter::with_capacity(IO_BUFFER, tmp),
+            dest: dest.to_owned(),
+            force,
+        })
+    }
+
+    /// The output path, for messages.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdout(_) => None,
+            Self::File { dest, .. } => Some(dest),
+        }
+    }
+
+    /// Flushes; for a file, fsyncs and renames it over OUT, then fsyncs the directory.
+    pub(crate) fn commit(self) -> CliResult<()> {
+        match self {
+            Self::Stdout(mut writer) => writer.flush().map_err(|e| CliError::write(None, &e)),
+            Self::File {
+                writer,
+                dest,
+                force,
+            } => {
+                let tmp = writer
+                    .into_inner()
+                    .map_err(|e| CliError::write(Some(&dest), e.error()))?;
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| CliError::write(Some(&dest), &e))?;
+                let persisted = if force {
+                    tmp.persist(&dest)
+                } else {
+                    tmp.persist_noclobber(&dest)
+                };
+                persisted.map_err(|e| {
+                    if e.error.kind() == io::ErrorKind::AlreadyExists {
+                        CliError::usage(format!("`{}` already exists", dest.display()))
+                            .with_hint("pass --force to replace it, or choose another -o")
+                    } else {
+                        CliError::write(Some(&dest), &e.error)
+                    }
+                })?;
+                sync_parent(&dest);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Makes the rename durable. Best effort: some filesystems cannot fsync a directory.
+fn sync_parent(dest: &Path) {
+    let dir = match dest.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Stdout(w) => w.write(buf),
+            Self::File { writer, .. } => writer.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Stdout(w) => w.flush(),
+            Self::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncommitted_file_output_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let mut sink = Sink::open(Some(&dest), false).unwrap();
+        sink.write_all(b"partial").unwrap();
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn existing_output_is_kept_without_force_and_replaced_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        std::fs::write(&dest, b"old").unwrap();
+        let err = Sink::open(Some(&dest), false).err().unwrap();
+        assert_eq!(err.exit(), Exit::Usage);
+        let mut sink = Sink::open(Some(&dest), true).unwrap();
+        sink.write_all(b"new").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        sink.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn dash_means_standard_streams() {
+        assert_eq!(named_path(Some(&PathBuf::from("-"))), None);
+        assert_eq!(named_path(Some(&PathBuf::from("a"))), Some(Path::new("a")));
+    }
+}

@@ -1,0 +1,103 @@
+//! `tkms serve`: the mock KMS over HTTP (mock_hsm::server, docs/serve.md).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mock_hsm::server::{CredentialSource, RootCredentials, ServeOptions, serve_blocking};
+use mock_hsm::{Hsm, HsmConfig};
+
+use crate::args::{KmsArgs, ServeArgs};
+use crate::backend;
+use crate::error::{CliError, CliResult, Exit};
+
+pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
+    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+        CliError::usage(format!("--listen {}: expected IP:PORT", args.listen))
+            .with_hint("e.g. --listen 127.0.0.1:8573, or port 0 for a free port")
+    })?;
+    let data_dir = if args.in_memory {
+        None
+    } else {
+        Some(backend::data_dir(kms_args)?)
+    };
+    let mut config = match &data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::new(
+                    Exit::Io,
+                    format!("cannot create the data directory `{}`: {e}", dir.display()),
+                )
+            })?;
+            HsmConfig::directory(dir)
+        }
+        None => HsmConfig::in_memory(),
+    }
+    .with_default_region(kms_args.region.clone());
+    if args.test_controls {
+        config = config.with_mock_clock();
+    }
+    let hsm = Hsm::open(config).map_err(|e| {
+        CliError::new(
+            Exit::KmsUnavailable,
+            format!("cannot open the key store: {e}"),
+        )
+    })?;
+    for seed in &args.seed {
+        let report = hsm.apply_seed_file(seed).map_err(|e| {
+            CliError::usage(format!(
+                "cannot apply the seed file `{}`: {e}",
+                seed.display()
+            ))
+            .with_hint("see docs/seed-format.md")
+        })?;
+        eprintln!(
+            "seed {}: {} keys created, {} already present",
+            seed.display(),
+            report.created.len(),
+            report.skipped.len()
+        );
+    }
+
+    let (root, source) = RootCredentials::resolve(data_dir.as_deref()).map_err(|e| {
+        CliError::new(
+            Exit::Io,
+            format!("cannot load or create the root credentials: {e}"),
+        )
+    })?;
+    match &source {
+        CredentialSource::Environment => {
+            eprintln!(
+                "root credentials: TENCENTCLOUD_SECRET_ID {} (from the environment)",
+                root.secret_id
+            )
+        }
+        CredentialSource::Stored(path) => {
+            eprintln!(
+                "root credentials: SecretId {} (SecretKey in {})",
+                root.secret_id,
+                path.display()
+            )
+        }
+        CredentialSource::Generated(Some(path)) => eprintln!(
+            "new root credentials: SecretId {} (SecretKey in {}, mode 0600)",
+            root.secret_id,
+            path.display()
+        ),
+        CredentialSource::Generated(None) => {
+            // The generated key would exist nowhere but in this process, and tkms never prints
+            // secrets: an in-memory server takes its credentials from the environment.
+            return Err(CliError::usage("an in-memory server needs credentials from the environment")
+                .with_hint("set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (clients use the same), or drop --in-memory"));
+        }
+    }
+
+    let mut options = ServeOptions::with_root(&root);
+    options.listen = listen;
+    options.region = kms_args.region.clone();
+    options.test_controls = args.test_controls;
+    options.check_clock_skew = !args.insecure_no_clock_skew_check;
+    serve_blocking(Arc::new(hsm), options).map_err(|e| {
+        CliError::new(Exit::Io, format!("cannot serve on {listen}: {e}"))
+            .with_hint("is another server using the port? try --listen 127.0.0.1:0")
+    })
+}

@@ -1,0 +1,223 @@
+//! `tkms serve` end to end: the real binary as a server on 127.0.0.1:0 and as its client, and
+//! files moving between the embedded store and a server seeded with the same key.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const TKMS: &str = env!("CARGO_BIN_EXE_tkms");
+
+/// A fixed AES-256 key for both stores (test-only material).
+const SEED: &str = r#"version = 1
+
+[[keys]]
+key_id = "00000000-0000-4000-8000-00000000c11a"
+alias = "shared"
+algorithm = "AES_256"
+rotation_enabled = false
+
+[[keys.versions]]
+version = 1
+material = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+"#;
+
+/// A `tkms` command with a clean environment pointing at `data_dir`.
+fn tkms(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(TKMS);
+    for var in [
+        "TKMS_ENDPOINT",
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+        "TENCENTCLOUD_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("TKMS_DATA_DIR", data_dir)
+        .env("TENCENTCLOUD_REGION", "ap-guangzhou");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("tkms runs")
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A running `tkms serve`, killed on drop.
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Server {
+    fn start(mut cmd: Command, seed: Option<&Path>) -> Self {
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(seed) = seed {
+            cmd.arg("--seed").arg(seed);
+        }
+        let mut child = cmd.spawn().expect("tkms serve starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reads the listening line");
+        let endpoint = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("got {line:?}"))
+            .to_owned();
+        Self { child, endpoint }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("writes");
+    path
+}
+
+#[test]
+fn round_trip_through_serve_and_the_same_store_in_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(tkms(&data), None);
+    let plain = write(tmp.path(), "plain", &vec![7u8; 300_000]);
+    let sealed = tmp.path().join("sealed.tkms");
+    let ep = server.endpoint.as_str();
+
+    ok(tkms(&data).args(["--endpoint", ep, "key", "create", "remote"]));
+    ok(tkms(&data)
+        .args([
+            "--endpoint",
+            ep,
+            "encrypt",
+            "--key",
+            "remote",
+            "-c",
+            "app=t",
+        ])
+        .arg(&plain)
+        .arg("-o")
+        .arg(&sealed));
+    let out = ok(tkms(&data)
+        .args(["--endpoint", ep, "decrypt", "-c", "app=t"])
+        .arg(&sealed));
+    assert_eq!(out.stdout, std::fs::read(&plain).unwrap());
+    // The embedded store on the same data directory holds the same key.
+    let out = ok(tkms(&data).args(["decrypt", "-c", "app=t"]).arg(&sealed));
+    assert_eq!(out.stdout, std::fs::read(&plain).unwrap());
+
+    // Wrong credentials are a KMS refusal that points at the variables.
+    let out = run(tkms(&data)
+        .env("TENCENTCLOUD_SECRET_ID", "AKIDnotthisone")
+        .env("TENCENTCLOUD_SECRET_KEY", "wrong")
+        .args(["--endpoint", ep, "key", "list"]));
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENCENTCLOUD_SECRET_ID"));
+
+    // A refusal over HTTP has the same exit code and fix as in-process.
+    ok(tkms(&data).args(["--endpoint", ep, "key", "disable", "remote"]));
+    let out = run(tkms(&data)
+        .args(["--endpoint", ep, "decrypt", "-c", "app=t"])
+        .arg(&sealed));
+    assert_eq!(out.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is Disabled in the KMS") && stderr.contains("tkms key enable"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_seeded_key_opens_files_from_the_embedded_store_and_from_serve_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = write(tmp.path(), "seed.toml", SEED.as_bytes());
+    let (local, remote) = (tmp.path().join("local"), tmp.path().join("remote"));
+    // Seed the embedded store by starting (then stopping) a server on its directory.
+    drop(Server::start(tkms(&local), Some(&seed)));
+    let server = Server::start(tkms(&remote), Some(&seed));
+    let ep = server.endpoint.as_str();
+    let plain = write(tmp.path(), "plain", b"same key, two stores\n");
+    let (from_local, from_remote) = (
+        tmp.path().join("local.tkms"),
+        tmp.path().join("remote.tkms"),
+    );
+
+    ok(tkms(&local)
+        .args(["encrypt", "--key", "shared"])
+        .arg(&plain)
+        .arg("-o")
+        .arg(&from_local));
+    ok(tkms(&remote)
+        .args(["--endpoint", ep, "encrypt", "--key", "shared"])
+        .arg(&plain)
+        .arg("-o")
+        .arg(&from_remote));
+
+    let out = ok(tkms(&remote)
+        .args(["--endpoint", ep, "decrypt"])
+        .arg(&from_local));
+    assert_eq!(out.stdout, b"same key, two stores\n");
+    let out = ok(tkms(&local).args(["decrypt"]).arg(&from_remote));
+    assert_eq!(out.stdout, b"same key, two stores\n");
+}
+
+#[test]
+fn serve_args_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(tkms(tmp.path()).args(["serve", "--in-memory", "--listen", "127.0.0.1:0"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENCENTCLOUD_SECRET_ID"));
+    let out = run(tkms(tmp.path()).args(["serve", "--listen", "localhost"]));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_unreachable_endpoint_exits_7() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = write(tmp.path(), "plain", b"x");
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(tkms(tmp.path())
+        .env("TENCENTCLOUD_SECRET_ID", "AKIDtest")
+        .env("TENCENTCLOUD_SECRET_KEY", "test")
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "encrypt",
+            "--key",
+            "k",
+        ])
+        .arg(&plain)
+        .arg("-o")
+        .arg(tmp.path().join("x")));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tmp.path().join("x").exists());
+}
