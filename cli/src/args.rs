@@ -85,6 +85,7 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     Key(KeyArgs),
     Serve(ServeArgs),
+    Audit(crate::audit::AuditArgs),
     Tde(TdeArgs),
     Completions(CompletionsArgs),
 }
@@ -426,6 +427,9 @@ pub(crate) struct ServeArgs {
     /// Accept requests whose timestamp is far from the clock (to replay recorded requests)
     #[arg(long)]
     pub(crate) insecure_no_clock_skew_check: bool,
+    /// CAM config: identities, policies, audit retention (docs/cam.md); reloaded on SIGHUP
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// Print a shell completion script.

@@ -2,6 +2,7 @@
 //! KMS (mock-hsm); manage keys; run the mock as a service. Usage: docs/cli.md.
 
 mod args;
+mod audit;
 mod backend;
 mod crypt;
 mod error;
@@ -36,6 +37,8 @@ fn run(cli: &Cli) -> CliResult<()> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Key(args) => keys::run(args, &cli.kms),
         Command::Serve(args) => serve::serve(args, &cli.kms),
+        Command::Audit(args) => audit::run(args, &backend::data_dir(&cli.kms)?)
+            .map_err(|e| error::CliError::new(error::Exit::General, format!("{e:#}"))),
         Command::Tde(args) => run_tde(args, &cli.kms),
         Command::Completions(args) => {
             clap_complete::generate(

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mock_hsm::server::{CredentialSource, RootCredentials, ServeOptions, serve_blocking};
+use mock_hsm::server::{CredentialSource, RootCredentials, serve_blocking, service_options};
 use mock_hsm::{Hsm, HsmConfig};
 
 use crate::args::{KmsArgs, ServeArgs};
@@ -91,7 +91,10 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
         }
     }
 
-    let mut options = ServeOptions::with_root(&root);
+    let mut options = service_options(&hsm, &root, args.config.as_deref()).map_err(|e| {
+        CliError::usage(format!("cannot start: {e}"))
+            .with_hint("see docs/cam.md for the --config format")
+    })?;
     options.listen = listen;
     options.region = kms_args.region.clone();
     options.test_controls = args.test_controls;

@@ -7,5 +7,5 @@ mod policy;
 mod session;
 
 pub use config::{CamConfig, ConfigError, DEFAULT_RETENTION_DAYS, Decision, Grant, IdentityKind};
-pub use policy::{AccessRequest, KeyResource, Policy, PolicyError};
+pub use policy::{AccessRequest, KeyResource, Policy, PolicyError, parse_time};
 pub use session::{SessionKey, Sessions, TempCredentials};

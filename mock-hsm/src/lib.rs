@@ -29,7 +29,7 @@ pub use audit::{
 };
 pub use cam::{
     AccessRequest, CamConfig, ConfigError, DEFAULT_RETENTION_DAYS, Decision, Grant, IdentityKind,
-    KeyResource, Policy, PolicyError, SessionKey, Sessions, TempCredentials,
+    KeyResource, Policy, PolicyError, SessionKey, Sessions, TempCredentials, parse_time,
 };
 pub use clock::{Clock, MockClock, SystemClock};
 pub use hsm::{Hsm, HsmConfig, Maintenance, SM_REGIONS, SymmetricPolicy};

@@ -537,8 +537,9 @@ fn parse_condition_keys(
     Ok(out)
 }
 
-/// RFC 3339 (`2026-01-01T00:00:00Z`, `+08:00` offsets, optional fraction) or Unix seconds.
-pub(crate) fn parse_time(text: &str) -> Option<u64> {
+/// Unix seconds of an RFC 3339 time (`2026-01-01T00:00:00Z`, `+08:00` offsets, optional
+/// fraction) or of a plain number of seconds: the times policies (and `tkms audit`) accept.
+pub fn parse_time(text: &str) -> Option<u64> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().ok();
