@@ -458,7 +458,16 @@ fn role_sessions_expire_on_the_service_clock() {
         },
     );
     let results: Vec<&str> = trail.iter().map(|r| r.result.as_str()).collect();
-    assert_eq!(results, ["ok", UNAUTHORIZED]);
+    assert_eq!(
+        results,
+        [
+            "ok",
+            UNAUTHORIZED,
+            "AuthFailure.TokenFailure",
+            "AuthFailure.TokenFailure"
+        ],
+        "Encrypt, DescribeKey, ListKeys without the token, Encrypt after expiry"
+    );
     let assumed = records(
         &f,
         AuditQuery {

@@ -220,6 +220,14 @@ impl Sessions {
         })
     }
 
+    /// The account and identity (`role/NAME/SESSION`) of a session, without any check: to
+    /// audit failed authentications.
+    pub fn identify(&self, secret_id: &str) -> Option<(u64, String)> {
+        self.lock()
+            .get(secret_id)
+            .map(|s| (s.account_uin, format!("role/{}/{}", s.role, s.session_name)))
+    }
+
     /// Forgets sessions expired for more than a day.
     pub fn purge_expired(&self, now: u64) {
         self.lock()

@@ -194,6 +194,7 @@ impl CredentialStore for Cam {
             .as_ref()
             .filter(|(id, _, _)| id == secret_id)
             .map(|(_, _, g)| (g.account_uin, g.identity.clone()))
+            .or_else(|| self.sessions.identify(secret_id))
     }
 }
 
