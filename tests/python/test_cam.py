@@ -183,3 +183,33 @@ def test_role_token_stops_working_after_expiry(cam_server):
     assumed = cam_server.audit(Action="sts:AssumeRole")
     assert [(r["identity"], r["result"]) for r in assumed] == \
         [("ops", "ok"), ("enc", "UnauthorizedOperation")]
+
+
+def test_sighup_reloads_and_keeps_the_old_config_on_error():
+    import signal
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="tkms-cam-hup-") as tmp:
+        config = pathlib.Path(tmp) / "cam.toml"
+        config.write_text(CONFIG)
+        s = CamServer(pathlib.Path(tmp) / "data", config)
+        try:
+            key = create_key(make_client(s)).KeyId
+            enc = kms_as(s, ENC_ID, ENC_KEY)
+            call(enc, "Encrypt", KeyId=key, Plaintext=PLAINTEXT)
+
+            def reload_and_wait(text):
+                config.write_text(text)
+                s.proc.send_signal(signal.SIGHUP)
+                time.sleep(0.5)  # the reload runs on the server's own task
+
+            # A broken file: refused, the old config keeps serving.
+            reload_and_wait(CONFIG.replace('"kms:Encrypt"', '"kms:Encrypt","condition":{"bogus_op":{}}', 1))
+            call(enc, "Encrypt", KeyId=key, Plaintext=PLAINTEXT)
+            # A good file without enc's policy: Encrypt is refused from now on.
+            reload_and_wait(CONFIG.replace('policies = ["encrypt-only"]\n\n[[users]]\nname = "ops"',
+                                           'policies = []\n\n[[users]]\nname = "ops"', 1))
+            refused(lambda: call(enc, "Encrypt", KeyId=key, Plaintext=PLAINTEXT), "UnauthorizedOperation")
+            assert s.proc.poll() is None, "SIGHUP does not stop the server"
+        finally:
+            s.stop()
