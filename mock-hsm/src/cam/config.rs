@@ -112,6 +112,8 @@ struct RawRole {
 
 /// Long-term keys: a SecretKey and who holds it.
 pub(crate) struct KeyEntry {
+    // Read by the server's credential store only.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) secret_key: Option<Zeroizing<String>>,
     pub(crate) grant: Arc<Grant>,
 }
