@@ -10,13 +10,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = parse_time(text);
-    if let Ok(policy) = Policy::parse(text) {
+    if Policy::parse(text).is_ok() {
         // Wrap it in a config so the evaluator runs over it too.
         let config = format!(
             "[policies]\np = {}\n[[accounts]]\nuin = 1\n[[users]]\nname = \"u\"\naccount = 1\nkind = \"sub_user\"\nsecret_id = \"AKIDu\"\nsecret_key = \"k\"\npolicies = [\"p\"]\n",
             toml_string(text)
         );
-        let _ = policy;
         if let Ok(config) = CamConfig::parse(&config)
             && let Some(grant) = config.grant("AKIDu")
         {
@@ -50,7 +49,9 @@ fn toml_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
