@@ -225,6 +225,9 @@ pub struct Hsm {
     mock_clock: Option<Arc<MockClock>>,
     pub(crate) default_region: String,
     pub(crate) symmetric: SymmetricPolicy,
+    /// [`Hsm::key_resource`] answers: a key's owner, region and tags never change while it
+    /// exists (no KMS action edits tags), so each is read once; cleared by `reset`.
+    resources: std::sync::Mutex<std::collections::HashMap<String, crate::KeyResource>>,
 }
 
 impl core::fmt::Debug for Hsm {
@@ -242,6 +245,9 @@ pub(crate) struct Scope<'a> {
     pub(crate) uin: u64,
     pub(crate) region: &'a str,
 }
+
+/// Most key resources [`Hsm::key_resource`] remembers before starting over.
+const KEY_RESOURCE_CACHE: usize = 65_536;
 
 pub(crate) fn err(code: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(code, message)
@@ -411,6 +417,7 @@ impl Hsm {
             mock_clock: config.mock_clock.clone(),
             default_region: config.default_region.clone(),
             symmetric: config.symmetric,
+            resources: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
         if let Some(seed) = &config.seed_file {
             hsm.apply_seed_file(seed)?;
@@ -446,7 +453,16 @@ impl Hsm {
         if !is_valid_key_id(key_id) {
             return None;
         }
-        self.store
+        let cache = || {
+            self.resources
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(known) = cache().get(key_id) {
+            return Some(known.clone());
+        }
+        let found = self
+            .store
             .read(|tx| {
                 let Some(row) = tx.key_by_id(key_id)? else {
                     return Ok::<_, rusqlite::Error>(None);
@@ -459,13 +475,24 @@ impl Hsm {
                 }))
             })
             .ok()
-            .flatten()
+            .flatten()?;
+        let mut cache = cache();
+        if cache.len() >= KEY_RESOURCE_CACHE {
+            cache.clear();
+        }
+        cache.insert(key_id.to_owned(), found.clone());
+        Some(found)
     }
 
     /// Deletes every key, version, tag and import token (the server's test controls).
     pub fn reset(&self) -> Result<(), ApiError> {
         self.store.write(|tx| tx.wipe().map_err(ApiError::from))?;
         self.store.clear_cache();
+        // Seeds may bring the same key ids back with other tags.
+        self.resources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
         Ok(())
     }
 

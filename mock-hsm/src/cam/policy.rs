@@ -316,7 +316,7 @@ impl Policy {
         principals: &[String],
     ) -> Verdict {
         let mut allowed = false;
-        let mut context = LazyContext::new(request.encryption_context);
+        let mut context = LazyContext::new(request);
         for policy in policies {
             for statement in &policy.statements {
                 if statement.effect == Effect::Allow && allowed {
@@ -630,15 +630,23 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// The encryption context, parsed only if a condition asks for it.
+/// What every statement compares against, rendered once per decision: the resource's account
+/// and name segments, and the encryption context (parsed only if a condition asks for it).
 struct LazyContext<'a> {
+    owner: String,
+    name: String,
     raw: Option<&'a str>,
     parsed: Option<BTreeMap<String, String>>,
 }
 
 impl<'a> LazyContext<'a> {
-    fn new(raw: Option<&'a str>) -> Self {
-        Self { raw, parsed: None }
+    fn new(request: &AccessRequest<'a>) -> Self {
+        Self {
+            owner: format!("uin/{}", request.resource.owner_uin),
+            name: format!("key/{}", request.resource.key_id.as_deref().unwrap_or("*")),
+            raw: request.encryption_context,
+            parsed: None,
+        }
     }
 
     fn get(&mut self, key: &str) -> Option<&str> {
@@ -658,17 +666,15 @@ impl Statement {
                     .is_some_and(|name| glob(name, request.action))
         });
         action_ok
-            && self
-                .resources
-                .iter()
-                .any(|r| r.matches(request.resource, request.caller_uin))
+            && self.resources.iter().any(|r| r.matches(request, context))
             && self.conditions.iter().all(|c| c.holds(request, context))
     }
 }
 
 impl ResourcePattern {
-    fn matches(&self, resource: &KeyResource, caller_uin: u64) -> bool {
-        let cross_account = resource.owner_uin != caller_uin;
+    fn matches(&self, request: &AccessRequest<'_>, facts: &LazyContext<'_>) -> bool {
+        let resource = request.resource;
+        let cross_account = resource.owner_uin != request.caller_uin;
         match self {
             // `*` never reaches into another account: cross-account access must name it.
             Self::Any => !cross_account,
@@ -678,20 +684,15 @@ impl ResourcePattern {
                 account,
                 resource: pattern,
             } => {
-                let owner = format!("uin/{}", resource.owner_uin);
                 let account_ok = if cross_account {
-                    *account == owner
+                    *account == facts.owner
                 } else {
-                    account.is_empty() || glob(account, &owner)
-                };
-                let name = match &resource.key_id {
-                    Some(id) => format!("key/{id}"),
-                    None => "key/*".to_owned(),
+                    account.is_empty() || glob(account, &facts.owner)
                 };
                 account_ok
                     && (service.is_empty() || glob(service, "kms"))
                     && (region.is_empty() || glob(region, &resource.region))
-                    && glob(pattern, &name)
+                    && glob(pattern, &facts.name)
             }
         }
     }
