@@ -69,7 +69,7 @@ pub trait KmsApi: Send + Sync {
 
     /// The owner, region and tags of a key, looked up by id alone (key ids are unique across
     /// accounts), so access can be decided before the call runs. Read-only. Default: unknown.
-    fn key_resource(&self, key_id: &str) -> Option<crate::KeyResource> {
+    fn key_resource(&self, key_id: &str) -> Option<std::sync::Arc<crate::KeyResource>> {
         let _ = key_id;
         None
     }

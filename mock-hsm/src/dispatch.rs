@@ -301,7 +301,7 @@ impl KmsApi for Hsm {
         Hsm::reset(self)
     }
 
-    fn key_resource(&self, key_id: &str) -> Option<crate::KeyResource> {
+    fn key_resource(&self, key_id: &str) -> Option<std::sync::Arc<crate::KeyResource>> {
         Hsm::key_resource(self, key_id)
     }
 }

@@ -227,7 +227,7 @@ pub struct Hsm {
     pub(crate) symmetric: SymmetricPolicy,
     /// [`Hsm::key_resource`] answers: a key's owner, region and tags never change while it
     /// exists (no KMS action edits tags), so each is read once; cleared by `reset`.
-    resources: std::sync::Mutex<std::collections::HashMap<String, crate::KeyResource>>,
+    resources: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::KeyResource>>>,
 }
 
 impl core::fmt::Debug for Hsm {
@@ -449,7 +449,7 @@ impl Hsm {
 
     /// A key's owner, region and tags, by id alone (ids are unique across accounts): what
     /// CAM needs to decide a call before it runs. `None` for an unknown or malformed id.
-    pub fn key_resource(&self, key_id: &str) -> Option<crate::KeyResource> {
+    pub fn key_resource(&self, key_id: &str) -> Option<Arc<crate::KeyResource>> {
         if !is_valid_key_id(key_id) {
             return None;
         }
@@ -459,7 +459,7 @@ impl Hsm {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         };
         if let Some(known) = cache().get(key_id) {
-            return Some(known.clone());
+            return Some(Arc::clone(known));
         }
         let found = self
             .store
@@ -467,12 +467,12 @@ impl Hsm {
                 let Some(row) = tx.key_by_id(key_id)? else {
                     return Ok::<_, rusqlite::Error>(None);
                 };
-                Ok(Some(crate::KeyResource {
+                Ok(Some(Arc::new(crate::KeyResource {
                     key_id: Some(row.key_id.clone()),
                     region: row.region,
                     owner_uin: row.account_uin,
                     tags: tx.tags(&row.key_id)?,
-                }))
+                })))
             })
             .ok()
             .flatten()?;
@@ -480,7 +480,7 @@ impl Hsm {
         if cache.len() >= KEY_RESOURCE_CACHE {
             cache.clear();
         }
-        cache.insert(key_id.to_owned(), found.clone());
+        cache.insert(key_id.to_owned(), Arc::clone(&found));
         Some(found)
     }
 

@@ -3,11 +3,11 @@
 //! the reloadable config snapshot (SIGHUP).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
-use zeroize::Zeroizing;
 
 use super::credentials::{CredentialStore, Principal, ROOT_ACCOUNT_UIN, RootCredentials};
 use crate::api::{ApiError, CallContext, KmsApi};
@@ -27,11 +27,11 @@ pub const STS_VERSION: &str = "2018-08-13";
 
 /// The identities and policies of a `--config` file, reloadable, plus the live role sessions.
 pub struct Cam {
-    config: RwLock<Arc<CamConfig>>,
+    current: RwLock<Arc<Snapshot>>,
     path: Option<PathBuf>,
     sessions: Sessions,
     clock: Arc<dyn Clock>,
-    root: Option<(String, Zeroizing<String>, Arc<Grant>)>,
+    root: Option<(String, Arc<Principal>)>,
 }
 
 impl std::fmt::Debug for Cam {
@@ -42,12 +42,40 @@ impl std::fmt::Debug for Cam {
     }
 }
 
+/// One loaded config and the principals of its long-term keys, built once per load so a call
+/// costs one map lookup.
+struct Snapshot {
+    config: Arc<CamConfig>,
+    principals: HashMap<String, Arc<Principal>>,
+}
+
+impl Snapshot {
+    fn new(config: CamConfig) -> Self {
+        let principals = config
+            .keys
+            .iter()
+            .filter(|(_, entry)| entry.grant.kind != IdentityKind::MessageRecipient)
+            .map(|(id, entry)| {
+                let key = entry.secret_key.clone().unwrap_or_default();
+                (
+                    id.clone(),
+                    Arc::new(Principal::with_grant(Arc::clone(&entry.grant), key)),
+                )
+            })
+            .collect();
+        Self {
+            config: Arc::new(config),
+            principals,
+        }
+    }
+}
+
 impl Cam {
     /// CAM over `config`, judging session expiry by `clock` (the HSM's, so test controls move
     /// it). `path` is what [`reload`](Self::reload) re-reads.
     pub fn new(config: CamConfig, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            config: RwLock::new(Arc::new(config)),
+            current: RwLock::new(Arc::new(Snapshot::new(config))),
             path,
             sessions: Sessions::new(),
             clock,
@@ -74,15 +102,22 @@ impl Cam {
             policies: Vec::new(),
             principals: vec![format!("qcs::cam::uin/{ROOT_ACCOUNT_UIN}:root")],
         });
-        self.root = Some((root.secret_id.clone(), root.secret_key.clone(), grant));
+        self.root = Some((
+            root.secret_id.clone(),
+            Arc::new(Principal::with_grant(grant, root.secret_key.clone())),
+        ));
         self
     }
 
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<CamConfig> {
+        Arc::clone(&self.current().config)
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
         Arc::clone(
             &self
-                .config
+                .current
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         )
@@ -94,9 +129,9 @@ impl Cam {
         let Some(path) = &self.path else {
             return Err(ConfigError("no config file to reload".into()));
         };
-        let fresh = Arc::new(CamConfig::load(path)?);
+        let fresh = Arc::new(Snapshot::new(CamConfig::load(path)?));
         *self
-            .config
+            .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
         Ok(())
@@ -153,29 +188,23 @@ impl Cam {
 
 impl CredentialStore for Cam {
     fn lookup(&self, secret_id: &str, token: Option<&str>) -> Result<Arc<Principal>, ApiError> {
-        let config = self.snapshot();
-        if let Some(entry) = config.keys.get(secret_id) {
-            if entry.grant.kind == IdentityKind::MessageRecipient {
-                return Err(ApiError::new(
-                    "AuthFailure.InvalidSecretId",
-                    "This SecretId belongs to a message recipient, which has no API access.",
-                ));
-            }
-            let key = entry.secret_key.clone().unwrap_or_default();
-            return Ok(Arc::new(Principal::with_grant(
-                Arc::clone(&entry.grant),
-                key,
-            )));
+        let current = self.current();
+        if let Some(principal) = current.principals.get(secret_id) {
+            return Ok(Arc::clone(principal));
         }
-        if let Some((id, key, grant)) = &self.root
+        let config = &current.config;
+        if config.keys.contains_key(secret_id) {
+            return Err(ApiError::new(
+                "AuthFailure.InvalidSecretId",
+                "This SecretId belongs to a message recipient, which has no API access.",
+            ));
+        }
+        if let Some((id, principal)) = &self.root
             && id == secret_id
         {
-            return Ok(Arc::new(Principal::with_grant(
-                Arc::clone(grant),
-                key.clone(),
-            )));
+            return Ok(Arc::clone(principal));
         }
-        match self.sessions.lookup(&config, secret_id, token, self.now()) {
+        match self.sessions.lookup(config, secret_id, token, self.now()) {
             Some(Ok((key, grant))) => Ok(Arc::new(Principal::with_grant(grant, key))),
             Some(Err(e)) => Err(e),
             None => Err(ApiError::new(
@@ -192,8 +221,8 @@ impl CredentialStore for Cam {
         }
         self.root
             .as_ref()
-            .filter(|(id, _, _)| id == secret_id)
-            .map(|(_, _, g)| (g.account_uin, g.identity.clone()))
+            .filter(|(id, _)| id == secret_id)
+            .map(|(_, p)| (p.account_uin, p.identity.clone()))
             .or_else(|| self.sessions.identify(secret_id))
     }
 }
@@ -259,13 +288,13 @@ pub(crate) fn authorize(
     targets: &CallTargets,
 ) -> Result<(), ApiError> {
     let config = cam.snapshot();
-    let resources: Vec<KeyResource> = if targets.key_ids.is_empty() {
-        vec![KeyResource {
+    let resources: Vec<Arc<KeyResource>> = if targets.key_ids.is_empty() {
+        vec![Arc::new(KeyResource {
             key_id: None,
             region: ctx.region.clone(),
             owner_uin: grant.account_uin,
             tags: Vec::new(),
-        }]
+        })]
     } else {
         targets
             .key_ids
@@ -275,11 +304,13 @@ pub(crate) fn authorize(
                     .key_resource(id)
                     .filter(|r| r.region == ctx.region)
                     // Unknown here: judge the nominal resource; the call answers CmkNotFound.
-                    .unwrap_or_else(|| KeyResource {
-                        key_id: Some(id.clone()),
-                        region: ctx.region.clone(),
-                        owner_uin: grant.account_uin,
-                        tags: Vec::new(),
+                    .unwrap_or_else(|| {
+                        Arc::new(KeyResource {
+                            key_id: Some(id.clone()),
+                            region: ctx.region.clone(),
+                            owner_uin: grant.account_uin,
+                            tags: Vec::new(),
+                        })
                     })
             })
             .collect()
