@@ -10,7 +10,7 @@ use sm3::Sm3;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::aead::{FrameCipher, NONCE_LEN};
+use crate::aead::{Cipher, NONCE_LEN};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -40,7 +40,7 @@ pub(crate) const FLAG_FINAL: u8 = 0x01;
 
 /// Everything derived from one (data key, message id, suite).
 pub(crate) struct MessageKeys {
-    pub(crate) cipher: FrameCipher,
+    pub(crate) cipher: Cipher,
     header_key: Zeroizing<[u8; HEADER_TAG_LEN]>,
     pub(crate) commitment: [u8; COMMITMENT_LEN],
     suite: Suite,
@@ -62,7 +62,7 @@ impl MessageKeys {
         let mut commitment_bytes = [0u8; COMMITMENT_LEN];
         commitment_bytes.copy_from_slice(&commitment);
         Self {
-            cipher: FrameCipher::new(suite, &content),
+            cipher: Cipher::new(suite, &content),
             header_key,
             commitment: commitment_bytes,
             suite,

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::codec::{Reader, Writer};
-use super::crypto::{self, AeadKey, KEY_LEN, MAC_LEN, NONCE_LEN, TAG_LEN};
+use super::crypto::{self, KEY_LEN, MAC_LEN};
 use super::error::{IoContext as _, TdeError};
 use super::fsio;
 use super::instance::{Instance, MasterKey};
+use crate::aead::{Cipher, NONCE_LEN, TAG_LEN};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -66,7 +67,7 @@ pub(crate) fn validate_name(name: &str) -> Result<(), TdeError> {
 struct TablespaceKey {
     generation: u32,
     secret: DataKey,
-    page: AeadKey,
+    page: Cipher,
     counter_mac: Zeroizing<Vec<u8>>,
 }
 
@@ -74,7 +75,7 @@ impl TablespaceKey {
     fn new(suite: Suite, tablespace_id: &[u8; 16], generation: u32, secret: DataKey) -> Self {
         let gen_bytes = generation.to_be_bytes();
         let info: [&[u8]; 2] = [LABEL_PAGE_KEY, &gen_bytes];
-        let page = AeadKey::derive(suite, secret.expose_secret(), tablespace_id, &info);
+        let page = crypto::aead_key(suite, secret.expose_secret(), tablespace_id, &info);
         let info: [&[u8]; 2] = [LABEL_COUNTER_MAC, &gen_bytes];
         let counter_mac =
             crypto::derive(suite, secret.expose_secret(), tablespace_id, &info, KEY_LEN);
@@ -119,8 +120,8 @@ struct HeaderSlot {
     sealed: Vec<u8>,
 }
 
-fn header_seal_key(suite: Suite, master: &MasterKey, tablespace_id: &[u8; 16]) -> AeadKey {
-    AeadKey::derive(
+fn header_seal_key(suite: Suite, master: &MasterKey, tablespace_id: &[u8; 16]) -> Cipher {
+    crypto::aead_key(
         suite,
         master.key.expose_secret(),
         tablespace_id,
@@ -181,7 +182,8 @@ fn encode_header_slot(h: &HeaderFields, keys: &[&DataKey], master: &MasterKey) -
     for k in keys {
         plain.extend_from_slice(k.expose_secret());
     }
-    let tag = header_seal_key(h.suite, master, &h.tablespace_id).seal(nonce, &aad, &mut plain);
+    let tag =
+        header_seal_key(h.suite, master, &h.tablespace_id).seal_in_place(&nonce, &aad, &mut plain);
     slot.extend_from_slice(&nonce);
     slot.extend_from_slice(&plain);
     slot.extend_from_slice(&tag);
@@ -270,9 +272,10 @@ fn open_header_keys(instance: &Instance, slot: &HeaderSlot) -> Result<Vec<DataKe
         ))
     })?;
     let (ct, tag) = slot.sealed.split_at(slot.sealed.len() - TAG_LEN);
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| TdeError::DecryptionFailed)?;
     let mut plain = Zeroizing::new(ct.to_vec());
     header_seal_key(f.suite, master, &f.tablespace_id)
-        .open(slot.nonce, &slot.aad, &mut plain, tag)
+        .open_in_place(&slot.nonce, &slot.aad, &mut plain, tag)
         .map_err(|_| TdeError::DecryptionFailed)?;
     Ok(plain
         .chunks(KEY_LEN)
@@ -853,8 +856,9 @@ impl<'a> Tablespace<'a> {
         let salt: [u8; 4] = record[12..16].try_into().expect("4 bytes");
         let aad = self.page_aad(page, generation, counter);
         let (body, tag) = record[RECORD_PREFIX_LEN..].split_at_mut(self.page_size());
+        let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| TdeError::DecryptionFailed)?;
         key.page
-            .open(page_nonce(counter, salt), &aad, body, tag)
+            .open_in_place(&page_nonce(counter, salt), &aad, body, tag)
             .map_err(|_| TdeError::DecryptionFailed)?;
         Ok(Zeroizing::new(body.to_vec()))
     }
@@ -991,7 +995,9 @@ impl<'a> Tablespace<'a> {
         let aad = self.page_aad(page, generation, counter);
         let mut salt = [0u8; 4];
         getrandom::fill(&mut salt).expect("the OS CSPRNG failed");
-        let tag = key.page.seal(page_nonce(counter, salt), &aad, &mut plain);
+        let tag = key
+            .page
+            .seal_in_place(&page_nonce(counter, salt), &aad, &mut plain);
         let mut record = Vec::with_capacity(record_len(self.header.page_size));
         record.extend_from_slice(&generation.to_be_bytes());
         record.extend_from_slice(&counter.to_be_bytes());
