@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::codec::{Reader, Writer};
-use super::crypto::{self, KEY_LEN, MAC_LEN};
+use super::crypto::{self, KEY_LEN};
 use super::error::{IoContext as _, TdeError};
 use super::fsio;
 use super::instance::{Instance, MasterKey};
 use crate::aead::{Cipher, NONCE_LEN, TAG_LEN};
+use crate::kdf::{self, MAC_LEN};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -77,8 +78,7 @@ impl TablespaceKey {
         let info: [&[u8]; 2] = [LABEL_PAGE_KEY, &gen_bytes];
         let page = crypto::aead_key(suite, secret.expose_secret(), tablespace_id, &info);
         let info: [&[u8]; 2] = [LABEL_COUNTER_MAC, &gen_bytes];
-        let counter_mac =
-            crypto::derive(suite, secret.expose_secret(), tablespace_id, &info, KEY_LEN);
+        let counter_mac = kdf::hkdf(suite, secret.expose_secret(), tablespace_id, &info, KEY_LEN);
         Self {
             generation,
             secret,
@@ -134,7 +134,7 @@ fn journal_mac_key(
     master: &MasterKey,
     tablespace_id: &[u8; 16],
 ) -> Zeroizing<Vec<u8>> {
-    crypto::derive(
+    kdf::hkdf(
         suite,
         master.key.expose_secret(),
         tablespace_id,
@@ -524,8 +524,7 @@ fn replay_journal(
         .master(slot.fields.master_generation)
         .ok_or(TdeError::DecryptionFailed)?;
     let key = journal_mac_key(h.suite, master, &h.tablespace_id);
-    crypto::mac_verify(h.suite, &key, &[&bytes[..signed_len]], &mac)
-        .map_err(|_| TdeError::DecryptionFailed)?;
+    crypto::mac_verify(h.suite, &key, &[&bytes[..signed_len]], &mac)?;
     open_header_keys(instance, &slot)?;
     if slot.fields.tablespace_id != h.tablespace_id {
         return Err(TdeError::DecryptionFailed);
@@ -765,8 +764,7 @@ impl<'a> Tablespace<'a> {
                     body,
                 ],
                 mac,
-            )
-            .map_err(|_| TdeError::DecryptionFailed)?;
+            )?;
             self.block_generations.push(generation);
             self.counters.extend(
                 body[4..]
@@ -1123,7 +1121,7 @@ impl<'a> Tablespace<'a> {
         for (block, bytes) in &blocks {
             w.u64(*block).bytes(bytes);
         }
-        let mac = crypto::mac(
+        let mac = kdf::hmac(
             self.header.suite,
             &journal_mac_key(self.header.suite, master, &self.header.tablespace_id),
             &[&w.0],
@@ -1152,7 +1150,7 @@ impl<'a> Tablespace<'a> {
         for i in start..start + PAGES_PER_BLOCK as usize {
             body.extend_from_slice(&self.counters.get(i).copied().unwrap_or(0).to_be_bytes());
         }
-        let mac = crypto::mac(
+        let mac = kdf::hmac(
             self.header.suite,
             &key.counter_mac,
             &[
