@@ -317,34 +317,7 @@ impl KmsWrapper {
     }
 }
 
-impl KeyWrapper for KmsWrapper {
-    fn wrap(
-        &self,
-        data_key: &DataKey,
-        context: &EncryptionContext,
-    ) -> Result<WrappedKey, WrapError> {
-        self.inner().wrap(data_key, context)
-    }
-
-    fn unwrap(
-        &self,
-        wrapped: &WrappedKey,
-        context: &EncryptionContext,
-    ) -> Result<Option<DataKey>, WrapError> {
-        self.inner().unwrap(wrapped, context)
-    }
-
-    fn generate(
-        &self,
-        context: &EncryptionContext,
-    ) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
-        self.inner().generate(context)
-    }
-
-    fn key_ref(&self) -> KeyRef {
-        self.inner().key_ref()
-    }
-}
+forward_key_wrapper!(KmsWrapper);
 
 /// Unwraps every wrapped key that names a KMS CMK, with the CMK the envelope records:
 /// Decrypt for [`WrapMethod::KmsSymmetric`], AsymmetricRsaDecrypt (`RSAES_OAEP_SHA_256`) for

@@ -10,10 +10,8 @@ use spki::ObjectIdentifier;
 use super::keys::{self, KeyDocument};
 use super::rsa::RsaWrapper;
 use super::sm2::Sm2Wrapper;
-use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
-use crate::context::EncryptionContext;
+use super::{KeyWrapper, WrapMethod};
 use crate::error::{FormatError, WrapError};
-use crate::secret::DataKey;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -90,27 +88,7 @@ impl LocalWrapper {
     }
 }
 
-impl KeyWrapper for LocalWrapper {
-    fn wrap(
-        &self,
-        data_key: &DataKey,
-        context: &EncryptionContext,
-    ) -> Result<WrappedKey, WrapError> {
-        self.inner().wrap(data_key, context)
-    }
-
-    fn unwrap(
-        &self,
-        wrapped: &WrappedKey,
-        context: &EncryptionContext,
-    ) -> Result<Option<DataKey>, WrapError> {
-        self.inner().unwrap(wrapped, context)
-    }
-
-    fn key_ref(&self) -> KeyRef {
-        self.inner().key_ref()
-    }
-}
+forward_key_wrapper!(LocalWrapper);
 
 /// The key's algorithm, from its PEM label or its DER algorithm identifier.
 fn detect(doc: &KeyDocument) -> Result<Algorithm, WrapError> {
