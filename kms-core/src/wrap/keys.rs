@@ -4,6 +4,7 @@
 //! before the key) or raw DER. Decoded bytes of private keys are zeroized.
 
 use sha2::{Digest as _, Sha256};
+use spki::ObjectIdentifier;
 use zeroize::Zeroizing;
 
 use super::{KeyRef, WrapMethod, WrappedKey};
@@ -14,6 +15,13 @@ pub(crate) struct KeyDocument {
     pub(crate) label: Option<String>,
     pub(crate) der: Zeroizing<Vec<u8>>,
 }
+
+/// rsaEncryption (RFC 8017 Appendix A.1): the algorithm of RSA SPKI and PKCS#8 keys.
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey (RFC 5480): the algorithm of SM2 SPKI and PKCS#8 keys (curve in parameters).
+pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// PEM labels of private-key documents that we refuse with a specific hint.
 const ENCRYPTED_PRIVATE_KEY: &str = "ENCRYPTED PRIVATE KEY";

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::keys::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION};
 use super::rsa::RsaWrapper;
 use super::sm2::Sm2Wrapper;
 use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
@@ -411,10 +412,6 @@ enum SpkiAlgorithm {
 
 fn spki_algorithm(spki_der: &[u8]) -> Result<SpkiAlgorithm, WrapError> {
     use der::Decode as _;
-    const RSA_ENCRYPTION: spki::ObjectIdentifier =
-        spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-    const ID_EC_PUBLIC_KEY: spki::ObjectIdentifier =
-        spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|_| {
         FormatError::MalformedKey(
             "the KMS returned a public key that is not a DER SubjectPublicKeyInfo",

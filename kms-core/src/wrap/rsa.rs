@@ -11,17 +11,14 @@ use aws_lc_rs::rsa::{
 };
 use der::Encode as _;
 use der::asn1::{AnyRef, BitStringRef, OctetStringRef};
-use spki::{AlgorithmIdentifierRef, ObjectIdentifier, SubjectPublicKeyInfoRef};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
-use super::keys::{self, KeyDocument, PublicKeyId};
+use super::keys::{self, KeyDocument, PublicKeyId, RSA_ENCRYPTION};
 use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
 use crate::secret::{DATA_KEY_LEN, DataKey};
-
-/// rsaEncryption (RFC 8017 Appendix A.1).
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// Shortest RSA modulus we accept, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
