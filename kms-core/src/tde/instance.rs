@@ -185,17 +185,7 @@ fn instance_mac_key(
 
 fn decode_instance(bytes: &[u8]) -> Result<InstanceFile, TdeError> {
     let mut r = Reader::new(bytes, INSTANCE_FILE);
-    if r.bytes(8, "magic")? != INSTANCE_MAGIC {
-        return Err(TdeError::Format(format!(
-            "{INSTANCE_FILE}: not a tkms TDE instance file (bad magic)"
-        )));
-    }
-    let version = r.u8("version")?;
-    if version != INSTANCE_VERSION {
-        return Err(TdeError::Format(format!(
-            "{INSTANCE_FILE}: unsupported version {version}"
-        )));
-    }
+    r.preamble(INSTANCE_MAGIC, INSTANCE_VERSION, "instance file")?;
     let suite = Suite::from_id(r.u16("suite")?)
         .map_err(|e| TdeError::Format(format!("{INSTANCE_FILE}: {e}")))?;
     let page_size = r.u32("page size")?;

@@ -193,17 +193,7 @@ fn encode_header_slot(h: &HeaderFields, keys: &[&DataKey], master: &MasterKey) -
 
 fn decode_header_slot(bytes: &[u8], what: &'static str) -> Result<HeaderSlot, TdeError> {
     let mut r = Reader::new(bytes, what);
-    if r.bytes(8, "magic")? != HEADER_MAGIC {
-        return Err(TdeError::Format(format!(
-            "{what}: not a tkms TDE tablespace header (bad magic)"
-        )));
-    }
-    let version = r.u8("version")?;
-    if version != FORMAT_VERSION {
-        return Err(TdeError::Format(format!(
-            "{what}: unsupported version {version}"
-        )));
-    }
+    r.preamble(HEADER_MAGIC, FORMAT_VERSION, "tablespace header")?;
     let suite =
         Suite::from_id(r.u16("suite")?).map_err(|e| TdeError::Format(format!("{what}: {e}")))?;
     let page_size = r.u32("page size")?;
