@@ -158,7 +158,7 @@ pub(crate) fn hmac(suite: Suite, key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     }
 }
 
-/// Whether `expected` is the [`hmac`] of `parts`, compared in constant time.
+/// Whether `expected` is the [`hmac()`] of `parts`, compared in constant time.
 pub(crate) fn hmac_verify(suite: Suite, key: &[u8], parts: &[&[u8]], expected: &[u8]) -> Choice {
     hmac(suite, key, parts).ct_eq(expected)
 }
