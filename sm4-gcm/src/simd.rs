@@ -18,6 +18,8 @@ mod aesni;
 mod gfni256;
 mod gfni512;
 mod ghash;
+mod lanes;
+mod sliced;
 mod vaes256;
 
 /// A SIMD kernel whose CPU features have been verified at run time.
