@@ -4,14 +4,15 @@
 //! entry point that calls it.
 
 use super::counter_offsets;
+use crate::sbox::{POST_CONST, POST_MATRIX, PRE_CONST, PRE_MATRIX};
 use core::arch::x86_64::*;
 
 /// One SIMD vector of 32-bit words; 128-bit lanes are independent where it matters.
 ///
 /// # Safety (every method)
 /// The caller's `#[target_feature]` set includes the width's features: SSE2/SSSE3/SSE4.1
-/// for `__m128i`, AVX2 for `__m256i`, AVX-512F/BW for `__m512i` (AES for `AesLanes` on
-/// `__m128i`, VAES on `__m256i`). `load` and `store` also need `size_of::<Self>()` bytes
+/// for `__m128i`, AVX2 for `__m256i`, AVX-512F/BW for `__m512i`, plus GFNI for `GfniLanes`
+/// and AES (VAES on `__m256i`) for `AesLanes`. `load` and `store` also need `size_of::<Self>()` bytes
 /// readable (writable) at `p`.
 pub(super) trait Lanes: Copy {
     /// Blocks per group (a group is four vectors, one per SM4 word).
@@ -42,6 +43,13 @@ pub(super) trait AesLanes: Lanes {
     unsafe fn nibble_map(self, lo: Self, hi: Self) -> Self;
     /// `aesenclast` with a zero round key on every 128-bit lane: ShiftRows(AES S-box(x)).
     unsafe fn aesenclast0(self) -> Self;
+}
+
+/// Lanes with GFNI (`gf2p8affineqb`, `gf2p8affineinvqb`).
+pub(super) trait GfniLanes: Lanes {
+    /// SM4's S-box τ: the affine map into the AES field, then inversion with the affine map
+    /// back (constants from `tools/derive_affine.py`).
+    unsafe fn gfni_tau(self) -> Self;
 }
 
 /// `pshufb` masks rotating each 32-bit word left by 8, 16 and 24 bits.
@@ -252,3 +260,31 @@ impl Lanes for __m512i {
         ]
     }
 }
+
+/// Implements [`GfniLanes`] with the given width's GFNI intrinsics.
+macro_rules! gfni_lanes {
+    ($v:ty, $set1_64:ident, $affine:ident, $affine_inv:ident) => {
+        // SAFETY (of every intrinsic below): the trait's contract, see `Lanes` (plus GFNI).
+        #[allow(unsafe_op_in_unsafe_fn)]
+        impl GfniLanes for $v {
+            #[inline(always)]
+            unsafe fn gfni_tau(self) -> Self {
+                let s = $affine::<{ PRE_CONST as i32 }>(self, $set1_64(PRE_MATRIX as i64));
+                $affine_inv::<{ POST_CONST as i32 }>(s, $set1_64(POST_MATRIX as i64))
+            }
+        }
+    };
+}
+
+gfni_lanes!(
+    __m256i,
+    _mm256_set1_epi64x,
+    _mm256_gf2p8affine_epi64_epi8,
+    _mm256_gf2p8affineinv_epi64_epi8
+);
+gfni_lanes!(
+    __m512i,
+    _mm512_set1_epi64,
+    _mm512_gf2p8affine_epi64_epi8,
+    _mm512_gf2p8affineinv_epi64_epi8
+);

@@ -7,7 +7,9 @@
 //! The caller's `#[target_feature]` set includes every feature `B`'s lanes and S-box use.
 
 use super::BSWAP32;
-use super::lanes::Lanes;
+use super::lanes::{AesLanes, GfniLanes, Lanes};
+use crate::sbox::{AESNI_POST_HI, AESNI_POST_LO, PRE_HI, PRE_LO};
+use core::marker::PhantomData;
 
 /// A lane width with an SM4 S-box on it.
 pub(super) trait Backend {
@@ -17,6 +19,53 @@ pub(super) trait Backend {
     /// # Safety
     /// As for [`Lanes`].
     unsafe fn tau(x: Self::V) -> Self::V;
+}
+
+/// The GFNI S-box on lanes `V` (see [`GfniLanes`]).
+pub(super) struct Gfni<V>(PhantomData<V>);
+
+impl<V: GfniLanes> Backend for Gfni<V> {
+    type V = V;
+
+    #[inline(always)]
+    unsafe fn tau(x: V) -> V {
+        // SAFETY: the caller enables V's and GFNI's features (trait contract).
+        unsafe { x.gfni_tau() }
+    }
+}
+
+/// The AES-NI S-box on lanes `V`: `aesenclast` with a zero round key computes
+/// `ShiftRows(AES_SBOX(x))`, and the AES S-box is AES_AFFINE(inv(x)). A pre-shuffle by
+/// InvShiftRows cancels ShiftRows; nibble-table `pshufb`s (in-register, constant-time)
+/// apply the SM4→AES-field map before and the AES→SM4 map after.
+pub(super) struct AesNi<V>(PhantomData<V>);
+
+/// `pshufb` mask applying AES InvShiftRows: output byte `4c + r` takes input byte
+/// `4((c - r) mod 4) + r`.
+const INV_SHIFT_ROWS: [u8; 16] = {
+    let mut m = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        let (c, r) = (i / 4, i % 4);
+        m[i] = (4 * ((c + 4 - r) % 4) + r) as u8;
+        i += 1;
+    }
+    m
+};
+
+impl<V: AesLanes> Backend for AesNi<V> {
+    type V = V;
+
+    #[inline(always)]
+    unsafe fn tau(x: V) -> V {
+        // SAFETY: the caller enables V's and AES's features (trait contract); no memory is
+        // accessed but the 16-byte constant tables.
+        unsafe {
+            let y = x.nibble_map(V::mask(&PRE_LO), V::mask(&PRE_HI));
+            let z = y.shuffle(V::mask(&INV_SHIFT_ROWS)).aesenclast0();
+            z.nibble_map(V::mask(&AESNI_POST_LO), V::mask(&AESNI_POST_HI))
+        }
+    }
 }
 
 /// `x[..][t] ^= T(x[..][a] ^ x[..][b] ^ x[..][c] ^ rk)` on every group, T being τ then L.
