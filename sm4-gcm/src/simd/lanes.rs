@@ -11,9 +11,9 @@ use core::arch::x86_64::*;
 ///
 /// # Safety (every method)
 /// The caller's `#[target_feature]` set includes the width's features: SSE2/SSSE3/SSE4.1
-/// for `__m128i`, AVX2 for `__m256i`, AVX-512F/BW for `__m512i`, plus GFNI for `GfniLanes`
-/// and AES (VAES on `__m256i`) for `AesLanes`. `load` and `store` also need `size_of::<Self>()` bytes
-/// readable (writable) at `p`.
+/// for `__m128i`, AVX2 for `__m256i`, AVX-512F/BW for `__m512i`; plus GFNI for
+/// `GfniLanes`, and AES (VAES on `__m256i`) for `AesLanes`. `load` and `store` also need
+/// `size_of::<Self>()` bytes readable (writable) at `p`.
 pub(super) trait Lanes: Copy {
     /// Blocks per group (a group is four vectors, one per SM4 word).
     const BLOCKS: usize;

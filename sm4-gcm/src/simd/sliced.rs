@@ -166,8 +166,8 @@ pub(super) unsafe fn ctr_xor<B: Backend, const WIDE: usize>(
 ) {
     let group = B::V::BLOCKS * 16;
     let mut wide = buf.chunks_exact_mut(WIDE * group);
-    // SAFETY (of the calls): the features are enabled (this fn's contract).
     for chunk in &mut wide {
+        // SAFETY: the features are enabled (this fn's contract), as for the calls below.
         unsafe { xor_groups::<B, WIDE>(&keystream::<B, WIDE>(rk, nonce, ctr), chunk) };
         ctr = ctr.wrapping_add((WIDE * B::V::BLOCKS) as u32);
     }
