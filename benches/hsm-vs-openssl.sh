@@ -12,5 +12,7 @@ cargo bench -q -p tkms-benches --bench hsm -- 'hsm/asymmetric' --measurement-tim
 echo
 echo "== $(openssl version) =="
 # RSA: a private-key 'sign' is the same modular exponentiation as a decryption.
-openssl speed -seconds "$secs" rsa2048 2>/dev/null | grep -E '^(rsa 2048|\s+sign)' | sed 's/^/  /'
-openssl speed -seconds "$secs" sm2 2>/dev/null | grep -E 'sm2|sign' | tail -3 | sed 's/^/  /'
+# -elapsed: wall-clock rates, the same basis as criterion's (plain `openssl speed` divides by
+# CPU time, which on a shared machine overstates it against a wall-clock benchmark).
+openssl speed -elapsed -seconds "$secs" rsa2048 2>/dev/null | grep -E '^(rsa 2048|\s+sign)' | sed 's/^/  /'
+openssl speed -elapsed -seconds "$secs" sm2 2>/dev/null | grep -E 'sm2|sign' | tail -3 | sed 's/^/  /'

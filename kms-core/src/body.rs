@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::aead::{FrameCipher, TAG_LEN};
+use crate::aead::{Cipher, TAG_LEN};
 use crate::format::MAX_FRAMES;
 use crate::kdf::frame_nonce;
 
@@ -73,7 +73,7 @@ fn index_u32(index: u64) -> u32 {
 /// straight into its slot; without, `slots` already holds the plaintext and is sealed in place. The last frame gets the final flag
 /// when `ends_message`. The caller checks the frame count limit.
 pub(crate) fn seal_frames(
-    cipher: &FrameCipher,
+    cipher: &Cipher,
     source: Option<&[u8]>,
     slots: &mut [u8],
     frame_size: usize,
@@ -86,8 +86,10 @@ pub(crate) fn seal_frames(
         let last = ends_message && i + 1 == frames;
         let nonce = frame_nonce(index_u32(first_index + i as u64), last);
         let sealed_tag = match source {
-            Some(source) => cipher.seal_into(&nonce, &source[i * frame_size..][..body.len()], body),
-            None => cipher.seal_in_place(&nonce, body),
+            Some(source) => {
+                cipher.seal_into(&nonce, &[], &source[i * frame_size..][..body.len()], body)
+            }
+            None => cipher.seal_in_place(&nonce, &[], body),
         };
         tag.copy_from_slice(&sealed_tag);
     };
@@ -110,7 +112,7 @@ pub(crate) fn seal_frames(
 /// On failure returns the position (within this call) of the first frame that did not
 /// authenticate: `out` then holds the plaintext of the frames before it and zeros after.
 pub(crate) fn open_frames(
-    cipher: &FrameCipher,
+    cipher: &Cipher,
     sealed: &[u8],
     out: &mut [u8],
     frame_size: usize,
@@ -125,7 +127,7 @@ pub(crate) fn open_frames(
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("split at TAG_LEN from the end");
         let last = ends_message && i + 1 == frames;
         let nonce = frame_nonce(index_u32(first_index + i as u64), last);
-        cipher.open_into(&nonce, body, tag, output).is_ok()
+        cipher.open_into(&nonce, &[], body, tag, output).is_ok()
     };
     let results: Vec<bool> = if out.is_empty() {
         // The one empty frame of an empty message.
@@ -152,7 +154,7 @@ pub(crate) fn open_frames(
 /// Opens frames `first_index..` in place in `slots` (sealed layout): afterwards slot `i` starts
 /// with frame `i`'s plaintext. Failure as in [`open_frames`] (slots from the bad one are zeroed).
 pub(crate) fn open_slots(
-    cipher: &FrameCipher,
+    cipher: &Cipher,
     slots: &mut [u8],
     frame_size: usize,
     first_index: u64,
@@ -165,7 +167,7 @@ pub(crate) fn open_slots(
         let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("split at TAG_LEN from the end");
         let last = ends_message && i + 1 == frames;
         let nonce = frame_nonce(index_u32(first_index + i as u64), last);
-        cipher.open_in_place(&nonce, body, tag).is_ok()
+        cipher.open_in_place(&nonce, &[], body, tag).is_ok()
     };
     let results: Vec<bool> = if in_parallel(slots.len()) {
         slots
@@ -239,7 +241,7 @@ mod tests {
 
     #[test]
     fn seal_then_open_many_frames_and_first_failure() {
-        let cipher = FrameCipher::new(Suite::Aes256Gcm, &[1u8; 32]);
+        let cipher = Cipher::new(Suite::Aes256Gcm, &[1u8; 32]);
         let plaintext: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         let mut sealed = vec![0u8; sealed_len(plaintext.len(), 64)];
         seal_frames(&cipher, Some(&plaintext), &mut sealed, 64, 0, true);

@@ -1,4 +1,5 @@
-//! The envelope key schedule (docs/envelope-format.md, "Key schedule").
+//! The envelope key schedule (docs/envelope-format.md, "Key schedule"), on top of the suite's
+//! HKDF and HMAC, which TDE uses too.
 //!
 //! > PRK = HKDF-Extract(salt = message_id, IKM = data_key) with the suite's hash;
 //! > every derived key is HKDF-Expand(PRK, info = label || u16 suite id, L).
@@ -7,10 +8,10 @@ use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use sm3::Sm3;
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
-use crate::aead::{FrameCipher, NONCE_LEN};
+use crate::aead::{Cipher, NONCE_LEN};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -25,8 +26,10 @@ pub(crate) const LABEL_COMMITMENT: &[u8] = b"tkms/v1/key-commitment";
 pub(crate) const MESSAGE_ID_LEN: usize = 32;
 /// Bytes in the key commitment.
 pub(crate) const COMMITMENT_LEN: usize = 32;
-/// Bytes in the header authentication key and tag (HMAC-SHA256 and HMAC-SM3 both give 32).
-pub(crate) const HEADER_TAG_LEN: usize = 32;
+/// Bytes in an HMAC-SHA256 or HMAC-SM3 output.
+pub(crate) const MAC_LEN: usize = 32;
+/// Bytes in the header authentication key and tag (an HMAC output).
+pub(crate) const HEADER_TAG_LEN: usize = MAC_LEN;
 
 /// Where the big-endian u32 frame index sits in the nonce (bytes 0..7 are zero).
 const NONCE_INDEX_AT: usize = 7;
@@ -40,7 +43,7 @@ pub(crate) const FLAG_FINAL: u8 = 0x01;
 
 /// Everything derived from one (data key, message id, suite).
 pub(crate) struct MessageKeys {
-    pub(crate) cipher: FrameCipher,
+    pub(crate) cipher: Cipher,
     header_key: Zeroizing<[u8; HEADER_TAG_LEN]>,
     pub(crate) commitment: [u8; COMMITMENT_LEN],
     suite: Suite,
@@ -62,7 +65,7 @@ impl MessageKeys {
         let mut commitment_bytes = [0u8; COMMITMENT_LEN];
         commitment_bytes.copy_from_slice(&commitment);
         Self {
-            cipher: FrameCipher::new(suite, &content),
+            cipher: Cipher::new(suite, &content),
             header_key,
             commitment: commitment_bytes,
             suite,
@@ -71,7 +74,7 @@ impl MessageKeys {
 
     /// The header tag over `bytes`: HMAC-SHA256 (AES suite) or HMAC-SM3 (SM4 suite).
     pub(crate) fn header_tag(&self, bytes: &[u8]) -> [u8; HEADER_TAG_LEN] {
-        hmac(self.suite, &self.header_key[..], bytes)
+        hmac(self.suite, &self.header_key[..], &[bytes])
     }
 
     /// Checks a received commitment and header tag in constant time (both, always).
@@ -82,7 +85,7 @@ impl MessageKeys {
         tag: &[u8; HEADER_TAG_LEN],
     ) -> bool {
         let commitment_ok = self.commitment.ct_eq(commitment);
-        let tag_ok = self.header_tag(authenticated).ct_eq(tag);
+        let tag_ok = hmac_verify(self.suite, &self.header_key[..], &[authenticated], tag);
         bool::from(commitment_ok & tag_ok)
     }
 }
@@ -108,36 +111,56 @@ impl Prk {
         }
     }
 
-    /// `info = label || u16 suite id`.
+    /// The envelope's expansion: `info = label || u16 suite id`.
     fn expand(&self, label: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
-        let mut info = Vec::with_capacity(label.len() + 2);
-        info.extend_from_slice(label);
-        info.extend_from_slice(&self.suite().id().to_be_bytes());
+        self.expand_info(&[label, &self.suite().id().to_be_bytes()], len)
+    }
+
+    /// HKDF-Expand with `info` the concatenation of `info_parts`.
+    fn expand_info(&self, info_parts: &[&[u8]], len: usize) -> Zeroizing<Vec<u8>> {
         let mut okm = Zeroizing::new(vec![0u8; len]);
         let result = match self {
-            Self::Sha256(hkdf) => hkdf.expand(&info, &mut okm),
-            Self::Sm3(hkdf) => hkdf.expand(&info, &mut okm),
+            Self::Sha256(hkdf) => hkdf.expand_multi_info(info_parts, &mut okm),
+            Self::Sm3(hkdf) => hkdf.expand_multi_info(info_parts, &mut okm),
         };
         result.expect("every derived length is far below 255 hash lengths");
         okm
     }
 }
 
-fn hmac(suite: Suite, key: &[u8], bytes: &[u8]) -> [u8; HEADER_TAG_LEN] {
-    match suite {
-        Suite::Aes256Gcm => {
-            let mut mac =
-                <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-            mac.update(bytes);
-            mac.finalize().into_bytes().into()
+/// HKDF-Expand(HKDF-Extract(salt, ikm), info) into `len` bytes with the suite's hash, `info`
+/// being the concatenation of `info_parts`.
+pub(crate) fn hkdf(
+    suite: Suite,
+    ikm: &[u8],
+    salt: &[u8],
+    info_parts: &[&[u8]],
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
+    Prk::extract(suite, ikm, salt).expand_info(info_parts, len)
+}
+
+/// HMAC over the concatenation of `parts` with the suite's hash: HMAC-SHA256 (AES suite) or
+/// HMAC-SM3 (SM4 suite).
+pub(crate) fn hmac(suite: Suite, key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+        for part in parts {
+            mac.update(part);
         }
-        Suite::Sm4Gcm => {
-            let mut mac =
-                <Hmac<Sm3> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-            mac.update(bytes);
-            mac.finalize().into_bytes().into()
-        }
+        let mut out = [0u8; MAC_LEN];
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
     }
+    match suite {
+        Suite::Aes256Gcm => run::<Hmac<Sha256>>(key, parts),
+        Suite::Sm4Gcm => run::<Hmac<Sm3>>(key, parts),
+    }
+}
+
+/// Whether `expected` is the [`hmac()`] of `parts`, compared in constant time.
+pub(crate) fn hmac_verify(suite: Suite, key: &[u8], parts: &[&[u8]], expected: &[u8]) -> Choice {
+    hmac(suite, key, parts).ct_eq(expected)
 }
 
 /// The nonce of frame `index`:

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::aead::FrameCipher;
+use crate::aead::Cipher;
 use crate::body::{open_frames, seal_frames, sealed_len, split_sealed};
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError, FormatError, WrapError};
@@ -93,7 +93,7 @@ pub fn decrypt(
 pub(crate) fn seal_header(
     wrappers: &[&dyn KeyWrapper],
     options: &EncryptOptions,
-) -> Result<(Vec<u8>, FrameCipher), EncryptError> {
+) -> Result<(Vec<u8>, Cipher), EncryptError> {
     check_frame_size(options.frame_size)?;
     // Fail on an unencodable context before any KMS call.
     options.context.to_canonical_bytes()?;
@@ -134,7 +134,7 @@ pub(crate) fn open_header(
     parsed: VersionedHeader,
     unwrappers: &[&dyn KeyWrapper],
     context: &EncryptionContext,
-) -> Result<(Header, FrameCipher), DecryptError> {
+) -> Result<(Header, Cipher), DecryptError> {
     let VersionedHeader::V1(v1) = parsed;
     // The context is in clear in the header: saying it differs leaks nothing.
     if &v1.header.context != context {

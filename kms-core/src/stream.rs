@@ -7,7 +7,7 @@ use std::io::{self, ErrorKind, Read, Write};
 
 use zeroize::Zeroize;
 
-use crate::aead::{FrameCipher, TAG_LEN};
+use crate::aead::{Cipher, TAG_LEN};
 use crate::body::{open_slots, seal_frames, split_sealed};
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError};
@@ -63,7 +63,7 @@ fn too_many_frames() -> io::Error {
 /// cannot be sealed before the stream ends.
 pub struct Encryptor<W: Write> {
     out: W,
-    cipher: FrameCipher,
+    cipher: Cipher,
     frame_size: usize,
     /// One batch in sealed layout: complete frames (plaintext then room for the tag), then the
     /// plaintext of a partial frame. Sealed in place. Zeroized on drop.
@@ -195,7 +195,7 @@ impl<W: Write> Write for Encryptor<W> {
 pub struct Decryptor<R: Read> {
     input: R,
     header: Header,
-    cipher: FrameCipher,
+    cipher: Cipher,
     frame_size: usize,
     /// One batch in sealed layout plus a look-ahead byte; opened in place, so it holds
     /// plaintext after opening. Zeroized on drop.

@@ -14,6 +14,44 @@ use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
 use crate::secret::DataKey;
 
+/// Implements [`KeyWrapper`] for an enum of wrappers by forwarding every method to the
+/// variant's wrapper, which its `fn inner(&self) -> &dyn KeyWrapper` returns.
+macro_rules! forward_key_wrapper {
+    ($ty:ty) => {
+        impl $crate::wrap::KeyWrapper for $ty {
+            fn wrap(
+                &self,
+                data_key: &$crate::secret::DataKey,
+                context: &$crate::context::EncryptionContext,
+            ) -> Result<$crate::wrap::WrappedKey, $crate::error::WrapError> {
+                self.inner().wrap(data_key, context)
+            }
+
+            fn unwrap(
+                &self,
+                wrapped: &$crate::wrap::WrappedKey,
+                context: &$crate::context::EncryptionContext,
+            ) -> Result<Option<$crate::secret::DataKey>, $crate::error::WrapError> {
+                self.inner().unwrap(wrapped, context)
+            }
+
+            fn generate(
+                &self,
+                context: &$crate::context::EncryptionContext,
+            ) -> Result<
+                Option<($crate::secret::DataKey, $crate::wrap::WrappedKey)>,
+                $crate::error::WrapError,
+            > {
+                self.inner().generate(context)
+            }
+
+            fn key_ref(&self) -> $crate::wrap::KeyRef {
+                self.inner().key_ref()
+            }
+        }
+    };
+}
+
 mod keys;
 pub mod kms;
 pub mod local;

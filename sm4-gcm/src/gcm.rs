@@ -3,7 +3,7 @@
 //! and `tag = E(J0) ^ GHASH(H, A || pad || C || pad || [len(A)]₆₄ || [len(C)]₆₄)`.
 
 use crate::sbox::RoundKeys;
-use crate::simd::{GhashKey, Kernel, Kind};
+use crate::simd::{GhashKey, Kernel};
 use cipher::{BlockCipherEncrypt, KeyInit};
 use core::fmt;
 use subtle::ConstantTimeEq;
@@ -35,6 +35,19 @@ pub enum Backend {
     AesNi,
     /// The `sm4` crate (table look-ups: NOT constant-time) with a bitwise GHASH.
     Soft,
+}
+
+/// Which SIMD kernel (the non-`Soft` backends; on targets other than x86-64 none exists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// GFNI S-box, AVX-512 lanes (16 blocks per vector group), VPCLMULQDQ GHASH.
+    Gfni512,
+    /// GFNI S-box, AVX2 lanes (8 blocks per vector group), PCLMULQDQ GHASH.
+    Gfni256,
+    /// AES-NI S-box with affine pre/post maps on AVX2 lanes (VAES, 8 blocks), PCLMULQDQ GHASH.
+    VaesAvx2,
+    /// AES-NI S-box with affine pre/post maps, SSE lanes (4 blocks), PCLMULQDQ GHASH.
+    AesNi,
 }
 
 impl Backend {

@@ -2,20 +2,12 @@
 //! every `Sm4Gcm` uses the `Soft` backend. The types exist only so `gcm.rs` compiles
 //! unchanged; `Kernel` is uninhabited.
 
+use crate::gcm::Kind;
 use crate::sbox::RoundKeys;
 
 /// Uninhabited: no SIMD kernel on this target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {}
-
-/// The kernels of the x86-64 build, named so `Backend` maps onto them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Gfni512,
-    Gfni256,
-    VaesAvx2,
-    AesNi,
-}
 
 /// Never constructed.
 pub(crate) struct GhashKey;

@@ -114,6 +114,13 @@ fn ck(i: usize) -> u32 {
     u32::from_be_bytes([byte(0), byte(1), byte(2), byte(3)])
 }
 
+/// The first `N` big-endian 32-bit words of `bytes` (SM4 words are big-endian, and so are
+/// GCM's counter blocks). `bytes` holds at least `4N` bytes: callers pass fixed-size arrays.
+pub(crate) fn be_words<const N: usize>(bytes: &[u8]) -> [u32; N] {
+    let (words, _) = bytes.as_chunks::<4>();
+    core::array::from_fn(|i| u32::from_be_bytes(words[i]))
+}
+
 /// The 32 round keys, zeroized on drop, never printed.
 #[derive(Clone)]
 pub(crate) struct RoundKeys(pub(crate) [u32; 32]);
@@ -121,10 +128,9 @@ pub(crate) struct RoundKeys(pub(crate) [u32; 32]);
 impl RoundKeys {
     /// Constant-time SM4 key schedule (no table look-ups).
     pub(crate) fn expand(key: &[u8; 16]) -> Self {
-        let mut k = [0u32; 4];
-        for (i, w) in k.iter_mut().enumerate() {
-            let bytes = [key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]];
-            *w = u32::from_be_bytes(bytes) ^ FK[i];
+        let mut k = be_words::<4>(key);
+        for (w, fk) in k.iter_mut().zip(FK) {
+            *w ^= fk;
         }
         let mut rk = [0u32; 32];
         for (i, out) in rk.iter_mut().enumerate() {
@@ -140,15 +146,7 @@ impl RoundKeys {
     /// One block with the scalar model (tests compare the SIMD kernels against it).
     #[cfg(test)]
     pub(crate) fn encrypt_block(&self, block: &[u8; 16]) -> [u8; 16] {
-        let w = |i: usize| {
-            u32::from_be_bytes([
-                block[4 * i],
-                block[4 * i + 1],
-                block[4 * i + 2],
-                block[4 * i + 3],
-            ])
-        };
-        let mut x = [w(0), w(1), w(2), w(3)];
+        let mut x = be_words::<4>(block);
         for &rk in &self.0 {
             let t = tau(x[1] ^ x[2] ^ x[3] ^ rk);
             let next = x[0]

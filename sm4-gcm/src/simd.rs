@@ -11,31 +11,21 @@
 //! directly from the nonce and counters; ECB loads blocks and transposes 4×4 words inside each
 //! 128-bit lane. After 32 rounds the words are transposed back so each lane holds one block.
 
-use crate::sbox::RoundKeys;
+use crate::gcm::Kind;
+use crate::sbox::{RoundKeys, be_words};
 use zeroize::Zeroize;
 
 mod aesni;
 mod gfni256;
 mod gfni512;
 mod ghash;
+mod lanes;
+mod sliced;
 mod vaes256;
 
 /// A SIMD kernel whose CPU features have been verified at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Kernel(Kind);
-
-/// Which SIMD kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// GFNI S-box, AVX-512 lanes (16 blocks per vector group), VPCLMULQDQ GHASH.
-    Gfni512,
-    /// GFNI S-box, AVX2 lanes (8 blocks per vector group), PCLMULQDQ GHASH.
-    Gfni256,
-    /// AES-NI S-box with affine pre/post maps on AVX2 lanes (VAES, 8 blocks), PCLMULQDQ GHASH.
-    VaesAvx2,
-    /// AES-NI S-box with affine pre/post maps, SSE lanes (4 blocks), PCLMULQDQ GHASH.
-    AesNi,
-}
 
 impl Kernel {
     /// Returns the kernel if this CPU has every feature its functions enable.
@@ -69,15 +59,7 @@ impl Kernel {
     /// XORs the CTR keystream for counter blocks `nonce || ctr`, `nonce || ctr+1`, ... into
     /// `buf` (the last block may be partial). Counters wrap mod 2³² as GCM's inc32 does.
     pub(crate) fn ctr_xor(self, rk: &RoundKeys, nonce: &[u8; 12], ctr: u32, buf: &mut [u8]) {
-        let n = |i: usize| {
-            u32::from_be_bytes([
-                nonce[4 * i],
-                nonce[4 * i + 1],
-                nonce[4 * i + 2],
-                nonce[4 * i + 3],
-            ])
-        };
-        let nonce_words = [n(0), n(1), n(2)];
+        let nonce_words = be_words::<3>(nonce);
         match self.0 {
             // SAFETY: `self` exists only if `detect` found avx512f/bw/vl, gfni and avx2.
             Kind::Gfni512 => unsafe { gfni512::ctr_xor(&rk.0, nonce_words, ctr, buf) },

@@ -73,6 +73,29 @@ impl<'a> Reader<'a> {
     pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, TdeError> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
+    /// Reads the 8-byte magic and the version byte a TDE file starts with and checks both;
+    /// `kind` names the expected structure in the bad-magic message.
+    pub(crate) fn preamble(
+        &mut self,
+        magic: &[u8; 8],
+        version: u8,
+        kind: &str,
+    ) -> Result<(), TdeError> {
+        if self.bytes(magic.len(), "magic")? != magic {
+            return Err(TdeError::Format(format!(
+                "{}: not a tkms TDE {kind} (bad magic)",
+                self.what
+            )));
+        }
+        let found = self.u8("version")?;
+        if found != version {
+            return Err(TdeError::Format(format!(
+                "{}: unsupported version {found}",
+                self.what
+            )));
+        }
+        Ok(())
+    }
     pub(crate) fn str16(&mut self, field: &'static str) -> Result<String, TdeError> {
         let len = usize::from(self.u16(field)?);
         let b = self.bytes(len, field)?;

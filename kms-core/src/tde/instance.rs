@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::codec::{Reader, Writer};
-use super::crypto::{self, KEY_LEN, MAC_LEN};
+use super::crypto::{self, KEY_LEN};
 use super::error::{IoContext as _, TdeError};
 use super::fsio;
 use super::tablespace::{self, Tablespace, TablespaceInfo};
+use crate::kdf::{self, MAC_LEN};
 use crate::kms::{KeySummary, KmsClient as _, KmsError, KmsTransport};
 use crate::secret::DataKey;
 use crate::suite::Suite;
@@ -163,7 +164,7 @@ fn encode_instance(
         w.u32(m.generation).str16(&m.blob);
     }
     let mac_key = instance_mac_key(suite, &masters[0].key, instance_id);
-    let mac = crypto::mac(suite, &mac_key, &[&w.0]);
+    let mac = kdf::hmac(suite, &mac_key, &[&w.0]);
     w.bytes(&mac);
     w.0
 }
@@ -173,7 +174,7 @@ fn instance_mac_key(
     master: &DataKey,
     instance_id: &[u8; 16],
 ) -> zeroize::Zeroizing<Vec<u8>> {
-    crypto::derive(
+    kdf::hkdf(
         suite,
         master.expose_secret(),
         instance_id,
@@ -184,17 +185,7 @@ fn instance_mac_key(
 
 fn decode_instance(bytes: &[u8]) -> Result<InstanceFile, TdeError> {
     let mut r = Reader::new(bytes, INSTANCE_FILE);
-    if r.bytes(8, "magic")? != INSTANCE_MAGIC {
-        return Err(TdeError::Format(format!(
-            "{INSTANCE_FILE}: not a tkms TDE instance file (bad magic)"
-        )));
-    }
-    let version = r.u8("version")?;
-    if version != INSTANCE_VERSION {
-        return Err(TdeError::Format(format!(
-            "{INSTANCE_FILE}: unsupported version {version}"
-        )));
-    }
+    r.preamble(INSTANCE_MAGIC, INSTANCE_VERSION, "instance file")?;
     let suite = Suite::from_id(r.u16("suite")?)
         .map_err(|e| TdeError::Format(format!("{INSTANCE_FILE}: {e}")))?;
     let page_size = r.u32("page size")?;
@@ -369,8 +360,7 @@ impl Instance {
             &mac_key,
             &[&bytes[..file.signed_len]],
             &file.mac,
-        )
-        .map_err(|_| TdeError::DecryptionFailed)?;
+        )?;
         let mut instance = Self {
             dir: dir.to_path_buf(),
             suite: file.suite,

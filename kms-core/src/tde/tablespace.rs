@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::codec::{Reader, Writer};
-use super::crypto::{self, AeadKey, KEY_LEN, MAC_LEN, NONCE_LEN, TAG_LEN};
+use super::crypto::{self, KEY_LEN};
 use super::error::{IoContext as _, TdeError};
 use super::fsio;
 use super::instance::{Instance, MasterKey};
+use crate::aead::{Cipher, NONCE_LEN, TAG_LEN};
+use crate::kdf::{self, MAC_LEN};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -66,7 +68,7 @@ pub(crate) fn validate_name(name: &str) -> Result<(), TdeError> {
 struct TablespaceKey {
     generation: u32,
     secret: DataKey,
-    page: AeadKey,
+    page: Cipher,
     counter_mac: Zeroizing<Vec<u8>>,
 }
 
@@ -74,10 +76,9 @@ impl TablespaceKey {
     fn new(suite: Suite, tablespace_id: &[u8; 16], generation: u32, secret: DataKey) -> Self {
         let gen_bytes = generation.to_be_bytes();
         let info: [&[u8]; 2] = [LABEL_PAGE_KEY, &gen_bytes];
-        let page = AeadKey::derive(suite, secret.expose_secret(), tablespace_id, &info);
+        let page = crypto::aead_key(suite, secret.expose_secret(), tablespace_id, &info);
         let info: [&[u8]; 2] = [LABEL_COUNTER_MAC, &gen_bytes];
-        let counter_mac =
-            crypto::derive(suite, secret.expose_secret(), tablespace_id, &info, KEY_LEN);
+        let counter_mac = kdf::hkdf(suite, secret.expose_secret(), tablespace_id, &info, KEY_LEN);
         Self {
             generation,
             secret,
@@ -119,8 +120,8 @@ struct HeaderSlot {
     sealed: Vec<u8>,
 }
 
-fn header_seal_key(suite: Suite, master: &MasterKey, tablespace_id: &[u8; 16]) -> AeadKey {
-    AeadKey::derive(
+fn header_seal_key(suite: Suite, master: &MasterKey, tablespace_id: &[u8; 16]) -> Cipher {
+    crypto::aead_key(
         suite,
         master.key.expose_secret(),
         tablespace_id,
@@ -133,7 +134,7 @@ fn journal_mac_key(
     master: &MasterKey,
     tablespace_id: &[u8; 16],
 ) -> Zeroizing<Vec<u8>> {
-    crypto::derive(
+    kdf::hkdf(
         suite,
         master.key.expose_secret(),
         tablespace_id,
@@ -181,7 +182,8 @@ fn encode_header_slot(h: &HeaderFields, keys: &[&DataKey], master: &MasterKey) -
     for k in keys {
         plain.extend_from_slice(k.expose_secret());
     }
-    let tag = header_seal_key(h.suite, master, &h.tablespace_id).seal(nonce, &aad, &mut plain);
+    let tag =
+        header_seal_key(h.suite, master, &h.tablespace_id).seal_in_place(&nonce, &aad, &mut plain);
     slot.extend_from_slice(&nonce);
     slot.extend_from_slice(&plain);
     slot.extend_from_slice(&tag);
@@ -191,17 +193,7 @@ fn encode_header_slot(h: &HeaderFields, keys: &[&DataKey], master: &MasterKey) -
 
 fn decode_header_slot(bytes: &[u8], what: &'static str) -> Result<HeaderSlot, TdeError> {
     let mut r = Reader::new(bytes, what);
-    if r.bytes(8, "magic")? != HEADER_MAGIC {
-        return Err(TdeError::Format(format!(
-            "{what}: not a tkms TDE tablespace header (bad magic)"
-        )));
-    }
-    let version = r.u8("version")?;
-    if version != FORMAT_VERSION {
-        return Err(TdeError::Format(format!(
-            "{what}: unsupported version {version}"
-        )));
-    }
+    r.preamble(HEADER_MAGIC, FORMAT_VERSION, "tablespace header")?;
     let suite =
         Suite::from_id(r.u16("suite")?).map_err(|e| TdeError::Format(format!("{what}: {e}")))?;
     let page_size = r.u32("page size")?;
@@ -270,9 +262,10 @@ fn open_header_keys(instance: &Instance, slot: &HeaderSlot) -> Result<Vec<DataKe
         ))
     })?;
     let (ct, tag) = slot.sealed.split_at(slot.sealed.len() - TAG_LEN);
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| TdeError::DecryptionFailed)?;
     let mut plain = Zeroizing::new(ct.to_vec());
     header_seal_key(f.suite, master, &f.tablespace_id)
-        .open(slot.nonce, &slot.aad, &mut plain, tag)
+        .open_in_place(&slot.nonce, &slot.aad, &mut plain, tag)
         .map_err(|_| TdeError::DecryptionFailed)?;
     Ok(plain
         .chunks(KEY_LEN)
@@ -521,8 +514,7 @@ fn replay_journal(
         .master(slot.fields.master_generation)
         .ok_or(TdeError::DecryptionFailed)?;
     let key = journal_mac_key(h.suite, master, &h.tablespace_id);
-    crypto::mac_verify(h.suite, &key, &[&bytes[..signed_len]], &mac)
-        .map_err(|_| TdeError::DecryptionFailed)?;
+    crypto::mac_verify(h.suite, &key, &[&bytes[..signed_len]], &mac)?;
     open_header_keys(instance, &slot)?;
     if slot.fields.tablespace_id != h.tablespace_id {
         return Err(TdeError::DecryptionFailed);
@@ -762,8 +754,7 @@ impl<'a> Tablespace<'a> {
                     body,
                 ],
                 mac,
-            )
-            .map_err(|_| TdeError::DecryptionFailed)?;
+            )?;
             self.block_generations.push(generation);
             self.counters.extend(
                 body[4..]
@@ -853,8 +844,9 @@ impl<'a> Tablespace<'a> {
         let salt: [u8; 4] = record[12..16].try_into().expect("4 bytes");
         let aad = self.page_aad(page, generation, counter);
         let (body, tag) = record[RECORD_PREFIX_LEN..].split_at_mut(self.page_size());
+        let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| TdeError::DecryptionFailed)?;
         key.page
-            .open(page_nonce(counter, salt), &aad, body, tag)
+            .open_in_place(&page_nonce(counter, salt), &aad, body, tag)
             .map_err(|_| TdeError::DecryptionFailed)?;
         Ok(Zeroizing::new(body.to_vec()))
     }
@@ -991,7 +983,9 @@ impl<'a> Tablespace<'a> {
         let aad = self.page_aad(page, generation, counter);
         let mut salt = [0u8; 4];
         getrandom::fill(&mut salt).expect("the OS CSPRNG failed");
-        let tag = key.page.seal(page_nonce(counter, salt), &aad, &mut plain);
+        let tag = key
+            .page
+            .seal_in_place(&page_nonce(counter, salt), &aad, &mut plain);
         let mut record = Vec::with_capacity(record_len(self.header.page_size));
         record.extend_from_slice(&generation.to_be_bytes());
         record.extend_from_slice(&counter.to_be_bytes());
@@ -1117,7 +1111,7 @@ impl<'a> Tablespace<'a> {
         for (block, bytes) in &blocks {
             w.u64(*block).bytes(bytes);
         }
-        let mac = crypto::mac(
+        let mac = kdf::hmac(
             self.header.suite,
             &journal_mac_key(self.header.suite, master, &self.header.tablespace_id),
             &[&w.0],
@@ -1146,7 +1140,7 @@ impl<'a> Tablespace<'a> {
         for i in start..start + PAGES_PER_BLOCK as usize {
             body.extend_from_slice(&self.counters.get(i).copied().unwrap_or(0).to_be_bytes());
         }
-        let mac = crypto::mac(
+        let mac = kdf::hmac(
             self.header.suite,
             &key.counter_mac,
             &[

@@ -4,8 +4,10 @@
 //! before the key) or raw DER. Decoded bytes of private keys are zeroized.
 
 use sha2::{Digest as _, Sha256};
+use spki::ObjectIdentifier;
 use zeroize::Zeroizing;
 
+use super::{KeyRef, WrapMethod, WrappedKey};
 use crate::error::{FormatError, WrapError};
 
 /// One decoded key document: its PEM label (`None` for raw DER) and its DER bytes.
@@ -13,6 +15,13 @@ pub(crate) struct KeyDocument {
     pub(crate) label: Option<String>,
     pub(crate) der: Zeroizing<Vec<u8>>,
 }
+
+/// rsaEncryption (RFC 8017 Appendix A.1): the algorithm of RSA SPKI and PKCS#8 keys.
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey (RFC 5480): the algorithm of SM2 SPKI and PKCS#8 keys (curve in parameters).
+pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// PEM labels of private-key documents that we refuse with a specific hint.
 const ENCRYPTED_PRIVATE_KEY: &str = "ENCRYPTED PRIVATE KEY";
@@ -68,9 +77,50 @@ fn pem_blocks(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// SHA-256 of a DER SubjectPublicKeyInfo: how envelopes name local public keys.
-pub(crate) fn fingerprint(spki_der: &[u8]) -> [u8; 32] {
-    Sha256::digest(spki_der).into()
+/// A local public key as envelopes address it: its DER SubjectPublicKeyInfo and the SHA-256 of
+/// that DER (its fingerprint), shared by the RSA and SM2 wrappers.
+pub(crate) struct PublicKeyId {
+    spki_der: Vec<u8>,
+    fingerprint: [u8; 32],
+}
+
+impl PublicKeyId {
+    /// `spki_der` should be the canonical re-encoding, so every input form of one key agrees.
+    pub(crate) fn new(spki_der: Vec<u8>) -> Self {
+        let fingerprint = Sha256::digest(&spki_der).into();
+        Self {
+            spki_der,
+            fingerprint,
+        }
+    }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo.
+    pub(crate) fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub(crate) fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub(crate) fn to_pem(&self) -> Result<String, WrapError> {
+        to_pem("PUBLIC KEY", &self.spki_der)
+    }
+
+    /// How wrapped keys name this key.
+    pub(crate) fn key_ref(&self) -> KeyRef {
+        KeyRef::PublicKey {
+            fingerprint: self.fingerprint,
+        }
+    }
+
+    /// True when `wrapped` was made by `method` for this key.
+    pub(crate) fn addresses(&self, method: WrapMethod, wrapped: &WrappedKey) -> bool {
+        wrapped.method == method
+            && matches!(&wrapped.key_ref, KeyRef::PublicKey { fingerprint } if *fingerprint == self.fingerprint)
+    }
 }
 
 /// PEM with 64-character lines and LF endings.

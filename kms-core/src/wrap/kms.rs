@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::keys::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION};
 use super::rsa::RsaWrapper;
 use super::sm2::Sm2Wrapper;
 use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
@@ -317,34 +318,7 @@ impl KmsWrapper {
     }
 }
 
-impl KeyWrapper for KmsWrapper {
-    fn wrap(
-        &self,
-        data_key: &DataKey,
-        context: &EncryptionContext,
-    ) -> Result<WrappedKey, WrapError> {
-        self.inner().wrap(data_key, context)
-    }
-
-    fn unwrap(
-        &self,
-        wrapped: &WrappedKey,
-        context: &EncryptionContext,
-    ) -> Result<Option<DataKey>, WrapError> {
-        self.inner().unwrap(wrapped, context)
-    }
-
-    fn generate(
-        &self,
-        context: &EncryptionContext,
-    ) -> Result<Option<(DataKey, WrappedKey)>, WrapError> {
-        self.inner().generate(context)
-    }
-
-    fn key_ref(&self) -> KeyRef {
-        self.inner().key_ref()
-    }
-}
+forward_key_wrapper!(KmsWrapper);
 
 /// Unwraps every wrapped key that names a KMS CMK, with the CMK the envelope records:
 /// Decrypt for [`WrapMethod::KmsSymmetric`], AsymmetricRsaDecrypt (`RSAES_OAEP_SHA_256`) for
@@ -438,10 +412,6 @@ enum SpkiAlgorithm {
 
 fn spki_algorithm(spki_der: &[u8]) -> Result<SpkiAlgorithm, WrapError> {
     use der::Decode as _;
-    const RSA_ENCRYPTION: spki::ObjectIdentifier =
-        spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-    const ID_EC_PUBLIC_KEY: spki::ObjectIdentifier =
-        spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|_| {
         FormatError::MalformedKey(
             "the KMS returned a public key that is not a DER SubjectPublicKeyInfo",

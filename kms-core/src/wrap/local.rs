@@ -5,18 +5,12 @@
 //! (rsaEncryption, or id-ecPublicKey for SM2) and builds the matching wrapper.
 
 use der::Decode as _;
-use spki::ObjectIdentifier;
 
-use super::keys::{self, KeyDocument};
+use super::keys::{self, ID_EC_PUBLIC_KEY, KeyDocument, RSA_ENCRYPTION};
 use super::rsa::RsaWrapper;
 use super::sm2::Sm2Wrapper;
-use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
-use crate::context::EncryptionContext;
+use super::{KeyWrapper, WrapMethod};
 use crate::error::{FormatError, WrapError};
-use crate::secret::DataKey;
-
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 const UNKNOWN_KEY: &str = "not an RSA or SM2 key (PEM/DER SPKI, PKCS#8, PKCS#1 or SEC1)";
 
@@ -90,27 +84,7 @@ impl LocalWrapper {
     }
 }
 
-impl KeyWrapper for LocalWrapper {
-    fn wrap(
-        &self,
-        data_key: &DataKey,
-        context: &EncryptionContext,
-    ) -> Result<WrappedKey, WrapError> {
-        self.inner().wrap(data_key, context)
-    }
-
-    fn unwrap(
-        &self,
-        wrapped: &WrappedKey,
-        context: &EncryptionContext,
-    ) -> Result<Option<DataKey>, WrapError> {
-        self.inner().unwrap(wrapped, context)
-    }
-
-    fn key_ref(&self) -> KeyRef {
-        self.inner().key_ref()
-    }
-}
+forward_key_wrapper!(LocalWrapper);
 
 /// The key's algorithm, from its PEM label or its DER algorithm identifier.
 fn detect(doc: &KeyDocument) -> Result<Algorithm, WrapError> {

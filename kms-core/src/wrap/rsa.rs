@@ -11,17 +11,14 @@ use aws_lc_rs::rsa::{
 };
 use der::Encode as _;
 use der::asn1::{AnyRef, BitStringRef, OctetStringRef};
-use spki::{AlgorithmIdentifierRef, ObjectIdentifier, SubjectPublicKeyInfoRef};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
-use super::keys::{self, KeyDocument};
+use super::keys::{self, KeyDocument, PublicKeyId, RSA_ENCRYPTION};
 use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
 use crate::secret::{DATA_KEY_LEN, DataKey};
-
-/// rsaEncryption (RFC 8017 Appendix A.1).
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// Shortest RSA modulus we accept, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -36,14 +33,13 @@ const TOO_LARGE: &str = "RSA keys longer than 8192 bits are not supported";
 pub struct RsaWrapper {
     public: PublicEncryptingKey,
     private: Option<PrivateDecryptingKey>,
-    spki_der: Vec<u8>,
-    fingerprint: [u8; 32],
+    id: PublicKeyId,
 }
 
 impl core::fmt::Debug for RsaWrapper {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RsaWrapper")
-            .field("fingerprint", &hex::encode(self.fingerprint))
+            .field("fingerprint", &hex::encode(self.id.fingerprint()))
             .field("bits", &self.public.key_size_bits())
             .field("has_private_key", &self.private.is_some())
             .finish()
@@ -143,28 +139,26 @@ impl RsaWrapper {
             .map_err(|_| WrapError::Unsupported("the RSA public key could not be encoded"))?
             .as_ref()
             .to_vec();
-        let fingerprint = keys::fingerprint(&spki_der);
         Ok(Self {
             public,
             private,
-            spki_der,
-            fingerprint,
+            id: PublicKeyId::new(spki_der),
         })
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo: how envelopes name this key.
     pub fn fingerprint(&self) -> [u8; 32] {
-        self.fingerprint
+        self.id.fingerprint()
     }
 
     /// The public key as DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> &[u8] {
-        &self.spki_der
+        self.id.spki_der()
     }
 
     /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`).
     pub fn public_key_pem(&self) -> Result<String, WrapError> {
-        keys::to_pem("PUBLIC KEY", &self.spki_der)
+        self.id.to_pem()
     }
 
     /// The private key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), when this
@@ -217,11 +211,6 @@ impl RsaWrapper {
             .map_err(|_| WrapError::Crypto)?;
         DataKey::from_slice(plaintext).ok_or(WrapError::Crypto)
     }
-
-    fn addresses(&self, wrapped: &WrappedKey) -> bool {
-        wrapped.method == WrapMethod::RsaOaepSha256
-            && matches!(&wrapped.key_ref, KeyRef::PublicKey { fingerprint } if *fingerprint == self.fingerprint)
-    }
 }
 
 impl KeyWrapper for RsaWrapper {
@@ -243,7 +232,7 @@ impl KeyWrapper for RsaWrapper {
         wrapped: &WrappedKey,
         _context: &EncryptionContext,
     ) -> Result<Option<DataKey>, WrapError> {
-        if !self.addresses(wrapped) {
+        if !self.id.addresses(WrapMethod::RsaOaepSha256, wrapped) {
             return Ok(None);
         }
         let private = self.private.as_ref().ok_or(WrapError::NoPrivateKey)?;
@@ -252,9 +241,7 @@ impl KeyWrapper for RsaWrapper {
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::PublicKey {
-            fingerprint: self.fingerprint,
-        }
+        self.id.key_ref()
     }
 }
 

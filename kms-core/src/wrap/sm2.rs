@@ -14,7 +14,7 @@ use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
 use sm2::{NonZeroScalar, PublicKey, Scalar, SecretKey};
 use zeroize::Zeroizing;
 
-use super::keys::{self, KeyDocument};
+use super::keys::{self, KeyDocument, PublicKeyId};
 use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
@@ -31,8 +31,7 @@ const UNCOMPRESSED_POINT: u8 = 0x04;
 pub struct Sm2Wrapper {
     public: PublicKey,
     private: Option<PrivateKey>,
-    spki_der: Vec<u8>,
-    fingerprint: [u8; 32],
+    id: PublicKeyId,
 }
 
 /// The private half: the zeroizing `SecretKey` (for export) and the crate's decrypting key,
@@ -56,7 +55,7 @@ impl Drop for PrivateKey {
 impl core::fmt::Debug for Sm2Wrapper {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Sm2Wrapper")
-            .field("fingerprint", &hex::encode(self.fingerprint))
+            .field("fingerprint", &hex::encode(self.id.fingerprint()))
             .field("has_private_key", &self.private.is_some())
             .finish()
     }
@@ -162,23 +161,21 @@ impl Sm2Wrapper {
             .to_public_key_der()
             .map_err(|_| WrapError::Unsupported("the SM2 public key could not be encoded"))?
             .into_vec();
-        let fingerprint = keys::fingerprint(&spki_der);
         Ok(Self {
             public,
             private,
-            spki_der,
-            fingerprint,
+            id: PublicKeyId::new(spki_der),
         })
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo: how envelopes name this key.
     pub fn fingerprint(&self) -> [u8; 32] {
-        self.fingerprint
+        self.id.fingerprint()
     }
 
     /// The public key as DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> &[u8] {
-        &self.spki_der
+        self.id.spki_der()
     }
 
     /// The public key as an uncompressed SEC1 point `04 || X || Y`.
@@ -188,7 +185,7 @@ impl Sm2Wrapper {
 
     /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`).
     pub fn public_key_pem(&self) -> Result<String, WrapError> {
-        keys::to_pem("PUBLIC KEY", &self.spki_der)
+        self.id.to_pem()
     }
 
     /// The private key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), when this
@@ -214,11 +211,6 @@ impl Sm2Wrapper {
         EncryptingKey::new_with_mode(self.public, Mode::C1C3C2)
             .encrypt_der(&mut SysRng, data_key.expose_secret())
             .map_err(|_| WrapError::Crypto)
-    }
-
-    fn addresses(&self, wrapped: &WrappedKey) -> bool {
-        wrapped.method == WrapMethod::Sm2
-            && matches!(&wrapped.key_ref, KeyRef::PublicKey { fingerprint } if *fingerprint == self.fingerprint)
     }
 }
 
@@ -253,7 +245,7 @@ impl KeyWrapper for Sm2Wrapper {
         wrapped: &WrappedKey,
         _context: &EncryptionContext,
     ) -> Result<Option<DataKey>, WrapError> {
-        if !self.addresses(wrapped) {
+        if !self.id.addresses(WrapMethod::Sm2, wrapped) {
             return Ok(None);
         }
         let private = self.private.as_ref().ok_or(WrapError::NoPrivateKey)?;
@@ -264,8 +256,6 @@ impl KeyWrapper for Sm2Wrapper {
     }
 
     fn key_ref(&self) -> KeyRef {
-        KeyRef::PublicKey {
-            fingerprint: self.fingerprint,
-        }
+        self.id.key_ref()
     }
 }

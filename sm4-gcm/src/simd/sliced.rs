@@ -1,0 +1,233 @@
+//! Word-sliced SM4-CTR and SM4-ECB, written once over a [`Backend`]: a lane width
+//! ([`Lanes`]) and an S-box instruction. Everything here is `#[inline(always)]` and
+//! compiled into each backend's `#[target_feature]` entry points (see [`entry_points`]), so
+//! every backend gets its own copy specialised to its instructions.
+//!
+//! # Safety (every `unsafe fn` here)
+//! The caller's `#[target_feature]` set includes every feature `B`'s lanes and S-box use.
+
+use super::BSWAP32;
+use super::lanes::{AesLanes, GfniLanes, Lanes};
+use crate::sbox::{AESNI_POST_HI, AESNI_POST_LO, PRE_HI, PRE_LO};
+use core::marker::PhantomData;
+
+/// A lane width with an SM4 S-box on it.
+pub(super) trait Backend {
+    type V: Lanes;
+    /// SM4's S-box τ on every byte of `x`, constant-time.
+    ///
+    /// # Safety
+    /// As for [`Lanes`].
+    unsafe fn tau(x: Self::V) -> Self::V;
+}
+
+/// The GFNI S-box on lanes `V` (see [`GfniLanes`]).
+pub(super) struct Gfni<V>(PhantomData<V>);
+
+impl<V: GfniLanes> Backend for Gfni<V> {
+    type V = V;
+
+    #[inline(always)]
+    unsafe fn tau(x: V) -> V {
+        // SAFETY: the caller enables V's and GFNI's features (trait contract).
+        unsafe { x.gfni_tau() }
+    }
+}
+
+/// The AES-NI S-box on lanes `V`: `aesenclast` with a zero round key computes
+/// `ShiftRows(AES_SBOX(x))`, and the AES S-box is AES_AFFINE(inv(x)). A pre-shuffle by
+/// InvShiftRows cancels ShiftRows; nibble-table `pshufb`s (in-register, constant-time)
+/// apply the SM4→AES-field map before and the AES→SM4 map after.
+pub(super) struct AesNi<V>(PhantomData<V>);
+
+/// `pshufb` mask applying AES InvShiftRows: output byte `4c + r` takes input byte
+/// `4((c - r) mod 4) + r`.
+const INV_SHIFT_ROWS: [u8; 16] = {
+    let mut m = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        let (c, r) = (i / 4, i % 4);
+        m[i] = (4 * ((c + 4 - r) % 4) + r) as u8;
+        i += 1;
+    }
+    m
+};
+
+impl<V: AesLanes> Backend for AesNi<V> {
+    type V = V;
+
+    #[inline(always)]
+    unsafe fn tau(x: V) -> V {
+        // SAFETY: the caller enables V's and AES's features (trait contract); no memory is
+        // accessed but the 16-byte constant tables.
+        unsafe {
+            let y = x.nibble_map(V::mask(&PRE_LO), V::mask(&PRE_HI));
+            let z = y.shuffle(V::mask(&INV_SHIFT_ROWS)).aesenclast0();
+            z.nibble_map(V::mask(&AESNI_POST_LO), V::mask(&AESNI_POST_HI))
+        }
+    }
+}
+
+/// `x[..][t] ^= T(x[..][a] ^ x[..][b] ^ x[..][c] ^ rk)` on every group, T being τ then L.
+#[inline(always)]
+unsafe fn round<B: Backend, const G: usize>(
+    x: &mut [[B::V; 4]; G],
+    [t, a, b, c]: [usize; 4],
+    rk: u32,
+) {
+    // SAFETY: the features are enabled (this fn's contract); no memory is accessed.
+    unsafe {
+        let k = B::V::splat(rk);
+        for g in x.iter_mut() {
+            let s = B::tau(B::V::xor4(g[a], g[b], g[c], k));
+            g[t] = g[t].xor(B::V::linear(s));
+        }
+    }
+}
+
+/// 32 rounds on word-sliced groups, then the final word reversal, byte swap and transpose:
+/// on return `x[g][r]` holds blocks `r·BLOCKS/4..` of group `g` in memory byte order.
+#[inline(always)]
+unsafe fn rounds<B: Backend, const G: usize>(rk: &[u32; 32], x: &mut [[B::V; 4]; G]) {
+    // SAFETY: the features are enabled (this fn's contract); no memory is accessed but
+    // the 16 bytes of BSWAP32.
+    unsafe {
+        for r in rk.chunks_exact(4) {
+            round::<B, G>(x, [0, 1, 2, 3], r[0]);
+            round::<B, G>(x, [1, 2, 3, 0], r[1]);
+            round::<B, G>(x, [2, 3, 0, 1], r[2]);
+            round::<B, G>(x, [3, 0, 1, 2], r[3]);
+        }
+        let bswap = B::V::mask(&BSWAP32);
+        for g in x.iter_mut() {
+            let y = [g[3], g[2], g[1], g[0]].map(|v| v.shuffle(bswap));
+            *g = B::V::transpose(y);
+        }
+    }
+}
+
+/// Keystream for `G` groups starting at counter `ctr`.
+#[inline(always)]
+unsafe fn keystream<B: Backend, const G: usize>(
+    rk: &[u32; 32],
+    nonce: [u32; 3],
+    ctr: u32,
+) -> [[B::V; 4]; G] {
+    // SAFETY: the features are enabled (this fn's contract); `counter_offsets` loads one
+    // vector from an array of exactly that size.
+    unsafe {
+        let offsets = B::V::counter_offsets();
+        let mut x = [[B::V::zero(); 4]; G];
+        for (i, g) in x.iter_mut().enumerate() {
+            let base = B::V::splat(ctr.wrapping_add((i * B::V::BLOCKS) as u32));
+            *g = [
+                B::V::splat(nonce[0]),
+                B::V::splat(nonce[1]),
+                B::V::splat(nonce[2]),
+                base.add32(offsets),
+            ];
+        }
+        rounds::<B, G>(rk, &mut x);
+        x
+    }
+}
+
+/// Bytes per vector: 16 per 128-bit lane, 4 blocks per lane in a group.
+const fn vector_bytes<V: Lanes>() -> usize {
+    4 * V::BLOCKS
+}
+
+#[inline(always)]
+unsafe fn xor_groups<B: Backend, const G: usize>(ks: &[[B::V; 4]; G], chunk: &mut [u8]) {
+    assert_eq!(
+        chunk.len(),
+        G * B::V::BLOCKS * 16,
+        "caller passes whole groups"
+    );
+    let n = vector_bytes::<B::V>();
+    for (i, v) in ks.iter().flatten().enumerate() {
+        // SAFETY: the assert above makes bytes n·i..n·(i+1) in bounds for i < 4G; the
+        // features are enabled (this fn's contract).
+        unsafe {
+            let p = chunk.as_mut_ptr().add(n * i);
+            B::V::load(p).xor(*v).store(p);
+        }
+    }
+}
+
+/// XORs the keystream from counter `ctr` on into `buf` (see `Kernel::ctr_xor`), `WIDE`
+/// groups interleaved on the bulk path.
+#[inline(always)]
+pub(super) unsafe fn ctr_xor<B: Backend, const WIDE: usize>(
+    rk: &[u32; 32],
+    nonce: [u32; 3],
+    mut ctr: u32,
+    buf: &mut [u8],
+) {
+    let group = B::V::BLOCKS * 16;
+    let mut wide = buf.chunks_exact_mut(WIDE * group);
+    for chunk in &mut wide {
+        // SAFETY: the features are enabled (this fn's contract), as for the calls below.
+        unsafe { xor_groups::<B, WIDE>(&keystream::<B, WIDE>(rk, nonce, ctr), chunk) };
+        ctr = ctr.wrapping_add((WIDE * B::V::BLOCKS) as u32);
+    }
+    let mut groups = wide.into_remainder().chunks_exact_mut(group);
+    for chunk in &mut groups {
+        unsafe { xor_groups::<B, 1>(&keystream::<B, 1>(rk, nonce, ctr), chunk) };
+        ctr = ctr.wrapping_add(B::V::BLOCKS as u32);
+    }
+    let tail = groups.into_remainder();
+    if !tail.is_empty() {
+        let mut block = [0u8; 16 * 16]; // room for the widest group
+        let block = &mut block[..group];
+        block[..tail.len()].copy_from_slice(tail);
+        unsafe { xor_groups::<B, 1>(&keystream::<B, 1>(rk, nonce, ctr), block) };
+        tail.copy_from_slice(&block[..tail.len()]);
+    }
+}
+
+/// Encrypts each block independently (raw SM4, for known-answer tests).
+#[inline(always)]
+pub(super) unsafe fn encrypt_blocks<B: Backend>(rk: &[u32; 32], blocks: &mut [[u8; 16]]) {
+    let n = vector_bytes::<B::V>();
+    for chunk in blocks.chunks_mut(B::V::BLOCKS) {
+        let mut buf = [[0u8; 16]; 16]; // room for the widest group
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let bytes = buf.as_flattened_mut();
+        // SAFETY: the features are enabled (this fn's contract); a group is 4 vectors of
+        // `n` bytes, so bytes n·r..n·(r+1) of `bytes` (256 ≥ 4n) are in bounds for r < 4.
+        unsafe {
+            let bswap = B::V::mask(&BSWAP32);
+            let mut y = [B::V::zero(); 4];
+            for (r, v) in y.iter_mut().enumerate() {
+                *v = B::V::load(bytes.as_ptr().add(n * r)).shuffle(bswap);
+            }
+            let mut x = [B::V::transpose(y)];
+            rounds::<B, 1>(rk, &mut x);
+            for (r, v) in x[0].iter().enumerate() {
+                v.store(bytes.as_mut_ptr().add(n * r));
+            }
+        }
+        chunk.copy_from_slice(&buf[..chunk.len()]);
+    }
+}
+
+/// Defines a backend's `ctr_xor` and `encrypt_blocks` (the signatures `Kernel` calls) as
+/// `#[target_feature(enable = $features)]` functions over the generic bodies above,
+/// interleaving `$wide` groups on the CTR bulk path.
+macro_rules! entry_points {
+    ($backend:ty, $wide:literal, $features:literal) => {
+        #[target_feature(enable = $features)]
+        pub(super) fn ctr_xor(rk: &[u32; 32], nonce: [u32; 3], ctr: u32, buf: &mut [u8]) {
+            // SAFETY: `$features` are all the features the backend uses.
+            unsafe { super::sliced::ctr_xor::<$backend, $wide>(rk, nonce, ctr, buf) }
+        }
+
+        #[target_feature(enable = $features)]
+        pub(super) fn encrypt_blocks(rk: &[u32; 32], blocks: &mut [[u8; 16]]) {
+            // SAFETY: as in `ctr_xor`.
+            unsafe { super::sliced::encrypt_blocks::<$backend>(rk, blocks) }
+        }
+    };
+}
+pub(super) use entry_points;
