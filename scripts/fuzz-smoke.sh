@@ -14,7 +14,7 @@ if ! cargo fuzz --help >/dev/null 2>&1; then
     exit 2
 fi
 export RUSTC_BOOTSTRAP=1
-for target in cam_policy; do
+for target in cam_policy envelope_header kms_request; do
     mkdir -p "corpus/$target"
     echo "fuzz-smoke: $target for ${seconds}s"
     cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \

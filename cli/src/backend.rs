@@ -191,6 +191,15 @@ impl std::fmt::Display for Kms {
 }
 
 /// True for a Tencent KeyId: a lower- or upper-case 8-4-4-4-12 hex UUID.
+/// Creates `dir` (and its parents) owner-only: the key store and its root key live there.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 pub(crate) fn is_key_id(name: &str) -> bool {
     name.len() == 36
         && name.char_indices().all(|(i, c)| {
@@ -216,7 +225,7 @@ pub(crate) fn data_dir(args: &KmsArgs) -> CliResult<PathBuf> {
 /// Opens (creating on first use) the embedded mock-hsm store in `dir`. New symmetric keys get
 /// `material` (the Tencent API has no such parameter: the real KMS picks by region).
 fn open_embedded(dir: &Path, region: &str, material: Material) -> CliResult<Arc<dyn KmsTransport>> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+    create_private_dir(dir).map_err(|e| {
         CliError::new(
             Exit::Io,
             format!(

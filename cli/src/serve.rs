@@ -22,7 +22,7 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
     };
     let mut config = match &data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            backend::create_private_dir(dir).map_err(|e| {
                 CliError::new(
                     Exit::Io,
                     format!("cannot create the data directory `{}`: {e}", dir.display()),

@@ -273,12 +273,19 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn open(storage: &Storage, source: &RootKeySource) -> Result<Self, OpenError> {
+        if let Storage::Directory(dir) = storage {
+            // Owner-only: the database holds sealed key material and the root key file sits beside it.
+            use std::os::unix::fs::DirBuilderExt as _;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| OpenError::Database(format!("{}: {e}", dir.display())))?;
+        }
         let root = load_root_key(storage, source)?;
         let (conn, path) = match storage {
             Storage::InMemory => (Connection::open_in_memory()?, None),
             Storage::Directory(dir) => {
-                fs::create_dir_all(dir)
-                    .map_err(|e| OpenError::Database(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(DB_FILE);
                 (Connection::open(&path)?, Some(path))
             }
