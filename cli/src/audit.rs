@@ -89,33 +89,12 @@ fn jsonl(records: &[AuditRecord], out: &mut dyn std::io::Write) -> anyhow::Resul
     Ok(())
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (civil from days, Howard Hinnant's algorithm).
-fn utc(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn table(records: &[AuditRecord], out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let rows: Vec<[String; 8]> = records
         .iter()
         .map(|r| {
             [
-                utc(r.time),
+                crate::keys::format_time(r.time),
                 r.account_uin.to_string(),
                 r.identity.clone(),
                 r.source_ip.clone().unwrap_or_else(|| "-".into()),
@@ -206,7 +185,13 @@ mod tests {
             1_767_225_600
         );
         assert!(parse_time("--from", "tomorrow").is_err());
-        assert_eq!(utc(1_767_225_600), "2026-01-01T00:00:00Z");
-        assert_eq!(utc(951_827_696), "2000-02-29T12:34:56Z");
+        assert_eq!(
+            crate::keys::format_time(1_767_225_600),
+            "2026-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            crate::keys::format_time(951_827_696),
+            "2000-02-29T12:34:56Z"
+        );
     }
 }

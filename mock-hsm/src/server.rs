@@ -646,34 +646,13 @@ fn assume_role(
             tmp_secret_key: &issued.tmp_secret_key,
         },
         expired_time: issued.expired_time,
-        expiration: rfc3339(issued.expired_time),
+        expiration: kms_core::http::tc3::utc_datetime(issued.expired_time),
         request_id: &request_id,
     };
     let mut body = Zeroizing::new(Vec::with_capacity(512));
     serde_json::to_writer(&mut *body, &answer)
         .map_err(|e| ApiError::new("InternalError", format!("rendering AssumeRole: {e}")))?;
     Ok(success(&body))
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (civil from days, Howard Hinnant's algorithm).
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The hot cryptographic calls read the store and compute for tens of microseconds: run them

@@ -41,7 +41,25 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
 
 /// The UTC calendar date (`YYYY-MM-DD`) of a Unix timestamp: the date of the credential scope.
 pub fn utc_date(unix_secs: u64) -> String {
-    // Days to civil date (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
+    let (year, month, day) = civil_date(unix_secs);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A Unix timestamp as RFC 3339 UTC (`2026-11-29T05:00:00Z`), as the CLI and the audit trail show it.
+pub fn utc_datetime(unix_secs: u64) -> String {
+    let (year, month, day) = civil_date(unix_secs);
+    let secs = unix_secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// (year, month, day) of a Unix timestamp: Howard Hinnant's days-to-civil algorithm for the
+/// proleptic Gregorian calendar.
+fn civil_date(unix_secs: u64) -> (i64, i64, i64) {
     let days = (unix_secs / 86_400) as i64;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -52,7 +70,7 @@ pub fn utc_date(unix_secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    (year, month, day)
 }
 
 /// Everything a TC3 signature covers, borrowed from the request.
@@ -245,6 +263,9 @@ mod tests {
         assert_eq!(utc_date(951_782_400), "2000-02-29");
         assert_eq!(utc_date(1_709_251_199), "2024-02-29");
         assert_eq!(utc_date(1_709_251_200), "2024-03-01");
+        assert_eq!(utc_datetime(1_767_225_600), "2026-01-01T00:00:00Z");
+        assert_eq!(utc_datetime(951_827_696), "2000-02-29T12:34:56Z");
+        assert_eq!(utc_datetime(86_399), "1970-01-01T23:59:59Z");
     }
 
     #[test]
