@@ -318,6 +318,24 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
+/// BYOK actions apply only to keys created for imported material, in state Enabled or
+/// PendingImport.
+fn require_importable(row: &KeyRow, action: &str) -> Result<(), ApiError> {
+    if row.origin != ORIGIN_EXTERNAL {
+        return Err(err(
+            "UnsupportedOperation.NotExternalCmk",
+            format!(
+                "CMK {} was not created for imported material (Type 2)",
+                row.key_id
+            ),
+        ));
+    }
+    if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
+        return Err(state_not_supported(row, action));
+    }
+    Ok(())
+}
+
 fn state_not_supported(row: &KeyRow, action: &str) -> ApiError {
     err(
         "ResourceUnavailable.CmkStateNotSupport",
@@ -1290,18 +1308,7 @@ impl Hsm {
         let token = B64.encode(&token_bytes[..]);
         let valid_to = now + IMPORT_TOKEN_LIFETIME;
         self.mutate(scope, key_id, |tx, row, _| {
-            if row.origin != ORIGIN_EXTERNAL {
-                return Err(err(
-                    "UnsupportedOperation.NotExternalCmk",
-                    format!(
-                        "CMK {} was not created for imported material (Type 2)",
-                        row.key_id
-                    ),
-                ));
-            }
-            if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
-                return Err(state_not_supported(row, "GetParametersForImport"));
-            }
+            require_importable(row, "GetParametersForImport")?;
             tx.insert_import_token(
                 &token_id(&token),
                 &row.key_id,
@@ -1327,18 +1334,7 @@ impl Hsm {
         valid_to: u64,
     ) -> Result<(), ApiError> {
         self.mutate(scope, key_id, |tx, row, now| {
-            if row.origin != ORIGIN_EXTERNAL {
-                return Err(err(
-                    "UnsupportedOperation.NotExternalCmk",
-                    format!(
-                        "CMK {} was not created for imported material (Type 2)",
-                        row.key_id
-                    ),
-                ));
-            }
-            if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
-                return Err(state_not_supported(row, "ImportKeyMaterial"));
-            }
+            require_importable(row, "ImportKeyMaterial")?;
             if valid_to != 0 && (valid_to <= now || valid_to > MAX_VALID_TO) {
                 return Err(err(
                     "InvalidParameter",
@@ -1411,15 +1407,7 @@ impl Hsm {
         key_id: &str,
     ) -> Result<(), ApiError> {
         self.mutate(scope, key_id, |tx, row, _| {
-            if row.origin != ORIGIN_EXTERNAL {
-                return Err(err(
-                    "UnsupportedOperation.NotExternalCmk",
-                    format!("CMK {} has no imported material", row.key_id),
-                ));
-            }
-            if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
-                return Err(state_not_supported(row, "DeleteImportedKeyMaterial"));
-            }
+            require_importable(row, "DeleteImportedKeyMaterial")?;
             tx.delete_versions(&row.key_id)?;
             row.key_state = PENDING_IMPORT.into();
             row.valid_to = 0;
