@@ -605,6 +605,9 @@ impl Hsm {
     }
 
     /// Runs `f` on a key in a read transaction, after catching up its schedules.
+    ///
+    /// The common case (nothing due) is one read transaction: `f` sees the same snapshot as the
+    /// schedule check. Only a key with due schedules takes a write transaction first.
     fn with_key<T>(
         &self,
         scope: Scope<'_>,
@@ -613,22 +616,28 @@ impl Hsm {
     ) -> Result<T, ApiError> {
         check_key_id(key_id)?;
         let now = self.now();
-        let needs = self.store.read(|tx| {
-            tx.key(scope.uin, scope.region, key_id)
-                .map_err(ApiError::from)
+        let mut f = Some(f);
+        let done = self.store.read(|tx| {
+            let row = tx
+                .key(scope.uin, scope.region, key_id)?
+                .ok_or_else(|| not_found(key_id))?;
+            if Self::needs_maintenance(&row, now) {
+                return Ok(None);
+            }
+            let f = f.take().expect("f runs at most once");
+            f(tx, &row).map(Some)
         })?;
-        if needs
-            .as_ref()
-            .is_some_and(|row| Self::needs_maintenance(row, now))
-        {
-            self.store
-                .write(|tx| match tx.key(scope.uin, scope.region, key_id)? {
-                    Some(row) if Self::needs_maintenance(&row, now) => {
-                        self.maintain(tx, row, now).map(|_| ())
-                    }
-                    _ => Ok(()),
-                })?;
+        if let Some(out) = done {
+            return Ok(out);
         }
+        self.store
+            .write(|tx| match tx.key(scope.uin, scope.region, key_id)? {
+                Some(row) if Self::needs_maintenance(&row, now) => {
+                    self.maintain(tx, row, now).map(|_| ())
+                }
+                _ => Ok(()),
+            })?;
+        let f = f.take().expect("f did not run in the first transaction");
         self.store.read(|tx| {
             let row = tx
                 .key(scope.uin, scope.region, key_id)?
