@@ -7,7 +7,7 @@ mod openssl;
 #[path = "support/kms.rs"]
 mod support;
 
-use openssl::OpenSsl;
+use openssl::{OpenSsl, RSA_PADDINGS};
 use serde_json::json;
 use support::{Kms, b64, unb64};
 
@@ -66,30 +66,7 @@ fn openssl_rsa_encrypt_then_asymmetric_rsa_decrypt() {
     let ssl = OpenSsl::new();
     ssl.write("pub.pem", public_pem(&kms, &id).as_bytes());
     ssl.write("pt", b"a 32-byte data key for RSA test!");
-    let cases: [(&str, &[&str]); 3] = [
-        ("RSAES_PKCS1_V1_5", &["-pkeyopt", "rsa_padding_mode:pkcs1"]),
-        (
-            "RSAES_OAEP_SHA_1",
-            &[
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha1",
-            ],
-        ),
-        (
-            "RSAES_OAEP_SHA_256",
-            &[
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha256",
-                "-pkeyopt",
-                "rsa_mgf1_md:sha256",
-            ],
-        ),
-    ];
-    for (algorithm, opts) in cases {
+    for (algorithm, opts) in RSA_PADDINGS {
         let mut args = vec![
             "pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "pt", "-out", "ct",
         ];
@@ -404,30 +381,7 @@ fn decrypt_and_generate_data_key_seal_to_the_callers_key() {
     ]);
     let sm2_pub = String::from_utf8(ssl.run(&["pkey", "-in", "sm2.pem", "-pubout"])).unwrap();
 
-    let rsa_cases: [(&str, &[&str]); 3] = [
-        ("RSAES_PKCS1_V1_5", &["-pkeyopt", "rsa_padding_mode:pkcs1"]),
-        (
-            "RSAES_OAEP_SHA_1",
-            &[
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha1",
-            ],
-        ),
-        (
-            "RSAES_OAEP_SHA_256",
-            &[
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha256",
-                "-pkeyopt",
-                "rsa_mgf1_md:sha256",
-            ],
-        ),
-    ];
-    for (algorithm, opts) in rsa_cases {
+    for (algorithm, opts) in RSA_PADDINGS {
         let v = kms.ok("Decrypt", json!({"CiphertextBlob": blob, "EncryptionPublicKey": rsa_pub, "EncryptionAlgorithm": algorithm}));
         let sealed = unb64(v["Plaintext"].as_str().unwrap());
         assert_ne!(sealed, b"sealed for you", "never in clear");

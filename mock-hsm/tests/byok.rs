@@ -40,23 +40,7 @@ fn wrap(import: &Import, algorithm: &str, material: &[u8]) -> String {
     let mut args = vec![
         "pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "material", "-out", "wrapped",
     ];
-    match algorithm {
-        "RSAES_PKCS1_V1_5" => args.extend(["-pkeyopt", "rsa_padding_mode:pkcs1"]),
-        "RSAES_OAEP_SHA_1" => args.extend([
-            "-pkeyopt",
-            "rsa_padding_mode:oaep",
-            "-pkeyopt",
-            "rsa_oaep_md:sha1",
-        ]),
-        _ => args.extend([
-            "-pkeyopt",
-            "rsa_padding_mode:oaep",
-            "-pkeyopt",
-            "rsa_oaep_md:sha256",
-            "-pkeyopt",
-            "rsa_mgf1_md:sha256",
-        ]),
-    }
+    args.extend_from_slice(openssl::rsa_padding_args(algorithm));
     import.ssl.run(&args);
     b64(&import.ssl.read("wrapped"))
 }

@@ -65,3 +65,37 @@ impl OpenSsl {
         self.dir.path()
     }
 }
+
+/// Tencent RSA algorithm names and the `openssl pkeyutl` options for the same padding.
+pub const RSA_PADDINGS: [(&str, &[&str]); 3] = [
+    ("RSAES_PKCS1_V1_5", &["-pkeyopt", "rsa_padding_mode:pkcs1"]),
+    (
+        "RSAES_OAEP_SHA_1",
+        &[
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha1",
+        ],
+    ),
+    (
+        "RSAES_OAEP_SHA_256",
+        &[
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+        ],
+    ),
+];
+
+/// The `openssl pkeyutl` options for a Tencent RSA algorithm name (one of [`RSA_PADDINGS`]).
+pub fn rsa_padding_args(algorithm: &str) -> &'static [&'static str] {
+    RSA_PADDINGS
+        .iter()
+        .find(|(name, _)| *name == algorithm)
+        .map(|(_, args)| *args)
+        .unwrap_or_else(|| panic!("no openssl options for {algorithm}"))
+}
