@@ -3,12 +3,16 @@
 # connections (tkms verifies every TC3 signature, skew check on), a no-op route as the HTTP
 # ceiling, and 1,000 concurrent connections without errors. Results: docs/performance.md.
 #
-#   benches/serve-vs-moto.sh [seconds-per-run]
+#   benches/serve-vs-moto.sh [seconds-per-run] [rounds]
+#
+# Each round runs the no-op route, Encrypt and GenerateDataKey back to back, so every ratio
+# compares runs made under the same background load; the summary gives each round's ratios.
 #
 # TKMS_SERVE_CMD overrides the server command (default target/release/tkms serve).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
+ROUNDS="${2:-3}"
 
 cargo build --quiet --release -p tkms-benches --bin serve_load
 LOAD=target/release/serve_load
@@ -42,12 +46,22 @@ import boto3
 kms = boto3.client('kms', region_name='us-east-1', endpoint_url='http://127.0.0.1:$MOTO_PORT')
 print(kms.create_key()['KeyMetadata']['KeyId'])")
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores; ${SECONDS_PER_RUN}s per run"
+echo "# $(date -u +%FT%TZ) $(nproc) cores; ${SECONDS_PER_RUN}s per run; $ROUNDS rounds"
 run() { "$LOAD" --seconds "$SECONDS_PER_RUN" "$@" || echo "(run reported errors)"; }
-run --target noop --addr "$TKMS_ADDR" --connections 64
-run --target tkms --addr "$TKMS_ADDR" --action Encrypt --connections 64
-run --target tkms --addr "$TKMS_ADDR" --action GenerateDataKey --connections 64
+rps() { sed -n 's/.* rps=\([0-9]*\) .*/\1/p'; }
+summary=()
+for round in $(seq "$ROUNDS"); do
+    noop=$(run --target noop --addr "$TKMS_ADDR" --connections 64 | tee /dev/stderr | rps)
+    enc=$(run --target tkms --addr "$TKMS_ADDR" --action Encrypt --connections 64 | tee /dev/stderr | rps)
+    gdk=$(run --target tkms --addr "$TKMS_ADDR" --action GenerateDataKey --connections 64 | tee /dev/stderr | rps)
+    if [ "${noop:-0}" -gt 0 ]; then
+        summary+=("round $round: Encrypt/no-op = $((100 * ${enc:-0} / noop)) %, GenerateDataKey/no-op = $((100 * ${gdk:-0} / noop)) %")
+    else
+        summary+=("round $round: the no-op run failed")
+    fi
+done 2>&1
 run --target moto --addr "127.0.0.1:$MOTO_PORT" --action Encrypt --key-id "$MOTO_KEY" --connections 64
 run --target moto --addr "127.0.0.1:$MOTO_PORT" --action GenerateDataKey --key-id "$MOTO_KEY" --connections 64
 ulimit -n 4096 2>/dev/null || true
 run --target tkms --addr "$TKMS_ADDR" --action Encrypt --connections 1000
+printf '%s\n' "${summary[@]}"

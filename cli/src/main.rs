@@ -12,6 +12,11 @@ mod keys;
 mod serve;
 mod tde;
 
+/// mimalloc: `tkms serve` allocates a little per request, and glibc malloc was ~8 % of its
+/// Encrypt throughput. Secrets are zeroized before they are freed, whatever the allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};

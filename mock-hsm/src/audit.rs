@@ -3,7 +3,7 @@
 //! what, on which key and the outcome — never a parameter value, plaintext, key or secret.
 //!
 //! Calls hand their row to a writer thread and do not wait: the thread commits whatever has
-//! queued in one durable transaction, so under load one fsync covers many rows.
+//! queued within 10 ms in one durable transaction, so under load one fsync covers many rows.
 //! [`AuditLog::flush`] waits for everything handed over so far.
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 /// Schema migration 3 of the key store.
@@ -33,6 +33,9 @@ pub(crate) const AUDIT_SCHEMA: &str = "CREATE TABLE audit_log (
 pub const RESULT_OK: &str = "ok";
 /// Seconds in a day.
 const DAY: u64 = 86_400;
+/// How long a row may wait for others to share its commit. A crash loses at most this much of
+/// the trail; [`AuditLog::flush`] (clean shutdown, queries) commits at once.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Why the audit trail could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -121,26 +124,45 @@ fn open_connection(path: Option<&Path>) -> Result<Connection, AuditError> {
     Ok(conn)
 }
 
+/// Rows per INSERT statement when many are queued: one statement per row spent more time
+/// starting statements than inserting.
+const ROWS_PER_INSERT: usize = 64;
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_log (time, account_uin, identity, source_ip, action, key_id, region, result, request_id) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
 fn insert_all(conn: &mut Connection, records: &[AuditRecord]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO audit_log (time, account_uin, identity, source_ip, action, key_id, region, result, request_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for r in records {
-            stmt.execute(params![
-                i64::try_from(r.time).unwrap_or(i64::MAX),
-                i64::try_from(r.account_uin).unwrap_or(i64::MAX),
-                r.identity,
-                r.source_ip,
-                r.action,
-                r.key_id,
-                r.region,
-                r.result,
-                r.request_id
-            ])?;
+    let full = records.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
+    // Full chunks share one statement, the rest another: two cached statements in all.
+    let chunks = records[..full]
+        .chunks(ROWS_PER_INSERT)
+        .chain(records[full..].chunks(1));
+    for chunk in chunks {
+        let mut stmt = tx.prepare_cached(&insert_sql(chunk.len()))?;
+        for (i, r) in chunk.iter().enumerate() {
+            let at = i * 9;
+            stmt.raw_bind_parameter(at + 1, i64::try_from(r.time).unwrap_or(i64::MAX))?;
+            stmt.raw_bind_parameter(at + 2, i64::try_from(r.account_uin).unwrap_or(i64::MAX))?;
+            stmt.raw_bind_parameter(at + 3, &r.identity)?;
+            stmt.raw_bind_parameter(at + 4, &r.source_ip)?;
+            stmt.raw_bind_parameter(at + 5, &r.action)?;
+            stmt.raw_bind_parameter(at + 6, &r.key_id)?;
+            stmt.raw_bind_parameter(at + 7, &r.region)?;
+            stmt.raw_bind_parameter(at + 8, &r.result)?;
+            stmt.raw_bind_parameter(at + 9, &r.request_id)?;
         }
+        stmt.raw_execute()?;
     }
     tx.commit()
 }
@@ -153,7 +175,7 @@ enum Message {
 /// The audit trail of a running service.
 pub struct AuditLog {
     conn: Arc<Mutex<Connection>>,
-    sender: Mutex<mpsc::Sender<Message>>,
+    sender: mpsc::Sender<Message>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -187,6 +209,11 @@ impl AuditLog {
                 let mut batch = Vec::new();
                 let mut waiting = Vec::new();
                 while let Ok(first) = receiver.recv() {
+                    if matches!(first, Message::Record(_)) {
+                        // Let the rows of the next moment queue up: one commit (and fsync) for
+                        // all of them, and no wake-up of this thread per call.
+                        std::thread::sleep(COMMIT_INTERVAL);
+                    }
                     let mut next = Some(first);
                     while let Some(message) = next {
                         match message {
@@ -207,18 +234,11 @@ impl AuditLog {
                 }
             })
             .map_err(|e| AuditError(format!("cannot start the audit writer: {e}")))?;
-        Ok(Self {
-            conn,
-            sender: Mutex::new(sender),
-        })
+        Ok(Self { conn, sender })
     }
 
     fn send(&self, message: Message) -> bool {
-        self.sender
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .send(message)
-            .is_ok()
+        self.sender.send(message).is_ok()
     }
 
     /// Queues a row (written within one commit's time).

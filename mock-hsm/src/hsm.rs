@@ -25,9 +25,9 @@ use crate::blob;
 use crate::clock::{Clock, MockClock, SystemClock};
 use crate::material::{
     Algorithm, Material, ParsedKey, RsaPadding, SealAlgorithm, SealError, SignAlgorithm, SignInput,
-    aead_open, aead_seal, random_bytes, random_nonce, seal_to_public_key,
+    random_bytes, random_nonce, seal_to_public_key,
 };
-use crate::store::{KeyRow, OpenError, RootKeySource, Storage, Store, Tx};
+use crate::store::{HotKey, KeyRow, OpenError, RootKeySource, Storage, Store, Tx};
 
 const DAY: u64 = 86_400;
 /// Most bytes Encrypt takes.
@@ -646,6 +646,25 @@ impl Hsm {
         })
     }
 
+    /// Runs `f` on a symmetric key with its versions ready (Encrypt, Decrypt, GenerateDataKey,
+    /// ReEncrypt): from the store's in-memory cache when nothing is due, else through
+    /// [`Hsm::with_key`], which applies the schedules first. `f` sees asymmetric keys too (with
+    /// no versions), so it reports a wrong key usage the same way on both paths.
+    fn with_hot_key<T>(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        f: impl FnOnce(&HotKey) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        check_key_id(key_id)?;
+        if let Some(key) = self.store.hot_key(scope.uin, scope.region, key_id)?
+            && !Self::needs_maintenance(&key.row, self.now())
+        {
+            return f(&key);
+        }
+        self.with_key(scope, key_id, |tx, row| f(&HotKey::load(tx, row.clone())?))
+    }
+
     /// Runs `f` on a key in one write transaction (after due schedules) and stores the row.
     fn mutate<T>(
         &self,
@@ -1007,13 +1026,12 @@ impl Hsm {
     // ---- Symmetric crypto ----
 
     fn encrypt_with(
-        &self,
-        tx: &Tx<'_>,
-        row: &KeyRow,
+        key: &HotKey,
         action: &str,
         plaintext: &[u8],
         context: &[u8],
     ) -> Result<String, ApiError> {
+        let row = &key.row;
         check_symmetric(row)?;
         match row.key_state.as_str() {
             ENABLED => {}
@@ -1040,20 +1058,15 @@ impl Hsm {
             }
             _ => return Err(state_not_supported(row, action)),
         }
-        let material = tx
-            .material(&row.key_id, row.current_version)?
+        let cipher = key
+            .version(row.current_version)
             .ok_or_else(|| crypto_internal("loading key material"))?;
         let header = blob::header(row.algorithm, &row.key_id, row.current_version)
             .ok_or_else(|| crypto_internal("blob header"))?;
         let nonce = random_nonce().map_err(|_| crypto_internal("random generator"))?;
-        let sealed = aead_seal(
-            row.algorithm,
-            material.expose_secret(),
-            &nonce,
-            &blob::aad(&header, context),
-            plaintext,
-        )
-        .map_err(|_| crypto_internal("encryption"))?;
+        let sealed = cipher
+            .seal(&nonce, &blob::aad(&header, context), plaintext)
+            .map_err(|_| crypto_internal("encryption"))?;
         Ok(blob::encode(&header, &nonce, &sealed))
     }
 
@@ -1071,8 +1084,8 @@ impl Hsm {
             ));
         }
         let context = canonical_context(context)?;
-        self.with_key(scope, key_id, |tx, row| {
-            self.encrypt_with(tx, row, "Encrypt", plaintext, &context)
+        self.with_hot_key(scope, key_id, |key| {
+            Self::encrypt_with(key, "Encrypt", plaintext, &context)
         })
     }
 
@@ -1085,8 +1098,8 @@ impl Hsm {
     ) -> Result<(Zeroizing<Vec<u8>>, String), ApiError> {
         let context = canonical_context(context)?;
         let data_key = random_bytes(len).map_err(|_| crypto_internal("random generator"))?;
-        let blob = self.with_key(scope, key_id, |tx, row| {
-            self.encrypt_with(tx, row, "GenerateDataKey", &data_key, &context)
+        let blob = self.with_hot_key(scope, key_id, |key| {
+            Self::encrypt_with(key, "GenerateDataKey", &data_key, &context)
         })?;
         Ok((data_key, blob))
     }
@@ -1100,7 +1113,8 @@ impl Hsm {
     ) -> Result<Opened, ApiError> {
         let context = canonical_context(context)?;
         let blob = blob::parse(blob_text).ok_or_else(invalid_ciphertext)?;
-        self.with_key(scope, &blob.key_id, |tx, row| {
+        self.with_hot_key(scope, &blob.key_id, |key| {
+            let row = &key.row;
             match row.key_state.as_str() {
                 ENABLED | ARCHIVED => {}
                 DISABLED => {
@@ -1114,17 +1128,15 @@ impl Hsm {
             if row.key_usage != USAGE_SYMMETRIC || row.algorithm != blob.algorithm {
                 return Err(invalid_ciphertext());
             }
-            let material = tx
-                .material(&row.key_id, blob.version)?
-                .ok_or_else(invalid_ciphertext)?;
-            let plaintext = aead_open(
-                row.algorithm,
-                material.expose_secret(),
-                &blob.nonce,
-                &blob::aad(&blob.header, &context),
-                &blob.sealed,
-            )
-            .map_err(|_| invalid_ciphertext())?;
+            let plaintext = key
+                .version(blob.version)
+                .ok_or_else(invalid_ciphertext)?
+                .open(
+                    &blob.nonce,
+                    &blob::aad(&blob.header, &context),
+                    &blob.sealed,
+                )
+                .map_err(|_| invalid_ciphertext())?;
             Ok(Opened {
                 key_id: row.key_id.clone(),
                 plaintext,
@@ -1148,7 +1160,8 @@ impl Hsm {
             .to_owned();
         let src_ctx = canonical_context(source_context)?;
         let dst_ctx = canonical_context(destination_context)?;
-        let result = self.with_key(scope, &dest_id, |tx, row| {
+        let result = self.with_hot_key(scope, &dest_id, |key| {
+            let row = &key.row;
             if row.key_id == source.key_id
                 && row.current_version == source.version
                 && src_ctx == dst_ctx
@@ -1156,8 +1169,7 @@ impl Hsm {
             {
                 return Ok(None);
             }
-            self.encrypt_with(tx, row, "ReEncrypt", &opened.plaintext, &dst_ctx)
-                .map(Some)
+            Self::encrypt_with(key, "ReEncrypt", &opened.plaintext, &dst_ctx).map(Some)
         })?;
         Ok(match result {
             None => ReEncrypted {

@@ -157,6 +157,98 @@ pub(crate) fn random_nonce() -> Result<[u8; NONCE_LEN], CryptoFailure> {
     Ok(nonce)
 }
 
+/// A symmetric CMK version ready to use: the key schedule (and, for SM4, the GHASH tables) is
+/// computed once, so a cached key costs only the AEAD itself per call. Zeroized on drop by
+/// aws-lc and tkms-sm4.
+pub(crate) enum SymmetricKey {
+    Aes256(LessSafeKey),
+    Sm4(Box<tkms_sm4::Sm4Gcm>),
+}
+
+impl core::fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SymmetricKey(..)")
+    }
+}
+
+impl SymmetricKey {
+    /// Prepares `key` (raw symmetric material) for `algorithm`; asymmetric algorithms fail.
+    pub(crate) fn new(algorithm: Algorithm, key: &[u8]) -> Result<Self, CryptoFailure> {
+        match algorithm {
+            Algorithm::Aes256 => Ok(Self::Aes256(LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?,
+            ))),
+            Algorithm::Sm4 => {
+                // SM4-GCM per RFC 8998, from the constant-time vectorised `tkms-sm4`.
+                let key: &[u8; 16] = key.try_into().map_err(|_| CryptoFailure)?;
+                Ok(Self::Sm4(Box::new(tkms_sm4::Sm4Gcm::new(key))))
+            }
+            _ => Err(CryptoFailure),
+        }
+    }
+
+    /// AEAD-seals `plaintext`; returns ciphertext || tag.
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoFailure> {
+        // Room for the tag up front: growing the Vec would leave a plaintext copy behind.
+        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        buf.extend_from_slice(plaintext);
+        let sealed = match self {
+            Self::Aes256(key) => key
+                .seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    &mut buf,
+                )
+                .map_err(|_| CryptoFailure),
+            Self::Sm4(cipher) => cipher
+                .seal_in_place_detached(nonce, aad, &mut buf)
+                .map(|tag| buf.extend_from_slice(&tag))
+                .map_err(|_| CryptoFailure),
+        };
+        if sealed.is_err() {
+            zeroize::Zeroize::zeroize(&mut buf);
+        }
+        sealed.map(|()| buf)
+    }
+
+    /// Opens ciphertext || tag sealed by [`SymmetricKey::seal`].
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
+        let split = sealed.len().checked_sub(TAG_LEN).ok_or(CryptoFailure)?;
+        match self {
+            Self::Aes256(key) => {
+                let mut buf = Zeroizing::new(sealed.to_vec());
+                key.open_in_place(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    &mut buf,
+                )
+                .map_err(|_| CryptoFailure)?;
+                buf.truncate(split);
+                Ok(buf)
+            }
+            Self::Sm4(cipher) => {
+                let (ciphertext, tag) = sealed.split_at(split);
+                let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| CryptoFailure)?;
+                let mut buf = Zeroizing::new(ciphertext.to_vec());
+                cipher
+                    .open_in_place_detached(nonce, aad, &mut buf, tag)
+                    .map_err(|_| CryptoFailure)?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
 /// AEAD-seals `plaintext` under symmetric material; returns ciphertext || tag.
 pub(crate) fn aead_seal(
     algorithm: Algorithm,
@@ -165,41 +257,7 @@ pub(crate) fn aead_seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoFailure> {
-    match algorithm {
-        Algorithm::Aes256 => {
-            let key =
-                LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
-            // Room for the tag up front: growing the Vec would leave a plaintext copy behind.
-            let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
-            buf.extend_from_slice(plaintext);
-            let sealed = key.seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::from(aad),
-                &mut buf,
-            );
-            if sealed.is_err() {
-                zeroize::Zeroize::zeroize(&mut buf);
-                return Err(CryptoFailure);
-            }
-            Ok(buf)
-        }
-        Algorithm::Sm4 => {
-            let cipher = sm4_gcm(key)?;
-            let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
-            buf.extend_from_slice(plaintext);
-            match cipher.seal_in_place_detached(nonce, aad, &mut buf) {
-                Ok(tag) => {
-                    buf.extend_from_slice(&tag);
-                    Ok(buf)
-                }
-                Err(_) => {
-                    zeroize::Zeroize::zeroize(&mut buf);
-                    Err(CryptoFailure)
-                }
-            }
-        }
-        _ => Err(CryptoFailure),
-    }
+    SymmetricKey::new(algorithm, key)?.seal(nonce, aad, plaintext)
 }
 
 /// Opens ciphertext || tag sealed by [`aead_seal`].
@@ -210,41 +268,7 @@ pub(crate) fn aead_open(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
-    match algorithm {
-        Algorithm::Aes256 => {
-            let key =
-                LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?);
-            let mut buf = Zeroizing::new(sealed.to_vec());
-            let len = key
-                .open_in_place(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    &mut buf,
-                )
-                .map_err(|_| CryptoFailure)?
-                .len();
-            buf.truncate(len);
-            Ok(buf)
-        }
-        Algorithm::Sm4 => {
-            let cipher = sm4_gcm(key)?;
-            let split = sealed.len().checked_sub(TAG_LEN).ok_or(CryptoFailure)?;
-            let (ciphertext, tag) = sealed.split_at(split);
-            let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| CryptoFailure)?;
-            let mut buf = Zeroizing::new(ciphertext.to_vec());
-            cipher
-                .open_in_place_detached(nonce, aad, &mut buf, tag)
-                .map_err(|_| CryptoFailure)?;
-            Ok(buf)
-        }
-        _ => Err(CryptoFailure),
-    }
-}
-
-/// SM4-GCM per RFC 8998, from the constant-time vectorised `tkms-sm4`.
-fn sm4_gcm(key: &[u8]) -> Result<tkms_sm4::Sm4Gcm, CryptoFailure> {
-    let key: &[u8; 16] = key.try_into().map_err(|_| CryptoFailure)?;
-    Ok(tkms_sm4::Sm4Gcm::new(key))
+    SymmetricKey::new(algorithm, key)?.open(nonce, aad, sealed)
 }
 
 /// RSA padding for decryption, unwrapping and sealing.

@@ -655,8 +655,9 @@ fn assume_role(
     Ok(success(&body))
 }
 
-/// The hot cryptographic calls read the store and compute for tens of microseconds: run them
-/// on the I/O thread, where a hand-off to the blocking pool would cost as much as the call.
+/// The hot cryptographic calls take a few microseconds (their keys stay in memory while the
+/// store is unchanged): run them on the I/O thread, where a hand-off to the blocking pool would
+/// cost more than the call.
 /// Everything that writes (and may wait for an fsync) goes to the blocking pool.
 fn runs_inline(action: &str) -> bool {
     matches!(

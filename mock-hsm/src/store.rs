@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use zeroize::Zeroizing;
 
 use crate::material::{
-    Algorithm, Material, NONCE_LEN, ParsedKey, aead_open, aead_seal, random_bytes, random_nonce,
+    Algorithm, Material, NONCE_LEN, ParsedKey, SymmetricKey, aead_open, aead_seal, random_bytes,
+    random_nonce,
 };
 
 /// Environment variable that may hold the storage root key (base64 of 32 bytes).
@@ -261,12 +262,107 @@ type ParsedCache = HashMap<(String, u32), ([u8; NONCE_LEN], Arc<ParsedKey>)>;
 /// An import token row: key id, algorithm, valid to, nonce, sealed private key.
 type TokenRow = (String, String, i64, Vec<u8>, Vec<u8>);
 
-/// The store: one connection behind a mutex (SQLite serialises writers anyway), plus a cache of
-/// parsed asymmetric keys keyed by (key id, version, sealing nonce) so a re-written version is
-/// never served stale.
+/// A symmetric key as Encrypt, Decrypt, GenerateDataKey and ReEncrypt use it: its row and every
+/// version's material with the key schedule done.
+pub(crate) struct HotKey {
+    pub(crate) row: KeyRow,
+    versions: HashMap<u32, SymmetricKey>,
+}
+
+impl HotKey {
+    /// Loads `row` with its versions (none for asymmetric keys and keys awaiting import).
+    pub(crate) fn load(tx: &Tx<'_>, row: KeyRow) -> rusqlite::Result<Self> {
+        let mut versions = HashMap::new();
+        if row.algorithm.symmetric_len().is_some() {
+            for (version, _) in tx.versions(&row.key_id)? {
+                if let Some(material) = tx.material(&row.key_id, version)? {
+                    let key = SymmetricKey::new(row.algorithm, material.expose_secret())
+                        .map_err(|_| internal("stored key material does not fit its algorithm"))?;
+                    versions.insert(version, key);
+                }
+            }
+        }
+        Ok(Self { row, versions })
+    }
+
+    /// A version ready to use, if the key has it.
+    pub(crate) fn version(&self, version: u32) -> Option<&SymmetricKey> {
+        self.versions.get(&version)
+    }
+}
+
+/// Most symmetric keys kept in memory at once (the cache starts over beyond it).
+const MAX_HOT_KEYS: usize = 10_000;
+
+/// Symmetric keys read from the database, kept while it is unchanged: `data_version` is SQLite's
+/// `PRAGMA data_version` of the snapshot they came from, which moves whenever another connection
+/// (another process, the audit writer) commits; this store's own writes clear the cache.
+#[derive(Default)]
+struct HotKeys {
+    data_version: Option<i64>,
+    /// A wal-index header and the `data_version` computed after it was read: while the header
+    /// is the same, no connection has committed, so `data_version` still holds.
+    unchanged_since: Option<WalIndexHeader>,
+    by_id: HashMap<String, Arc<HotKey>>,
+}
+
+/// The first copy of SQLite's wal-index header (https://sqlite.org/walformat.html).
+type WalIndexHeader = [u8; 48];
+
+/// SQLite's wal-index (the `-shm` file beside a WAL database), read for one fact: whether any
+/// connection has committed. Every commit rewrites its header (`iChange` counts commits), so an
+/// unchanged header means an unchanged database; reading it is one `pread`, where
+/// `PRAGMA data_version` takes the connection and two `fcntl` locks. Only ever a shortcut: any
+/// doubt (no file, a header being written) falls back to `data_version`.
+struct WalIndex(fs::File);
+
+impl WalIndex {
+    fn open(database: &Path) -> Option<Self> {
+        let mut name = database.as_os_str().to_owned();
+        name.push("-shm");
+        fs::File::open(name).ok().map(Self)
+    }
+
+    /// The header, when it is initialised and its two copies agree (a writer updates the second
+    /// copy, then the first).
+    fn header(&self) -> Option<WalIndexHeader> {
+        use std::os::unix::fs::FileExt as _;
+        let mut both = [0u8; 96];
+        self.0.read_exact_at(&mut both, 0).ok()?;
+        let (first, second) = both.split_at(48);
+        // Byte 12 is isInit.
+        if first != second || first[12] != 1 {
+            return None;
+        }
+        first.try_into().ok()
+    }
+}
+
+impl HotKeys {
+    /// Drops everything read before `data_version`.
+    fn advance(&mut self, data_version: i64) {
+        if self.data_version != Some(data_version) {
+            self.by_id.clear();
+            self.data_version = Some(data_version);
+        }
+    }
+}
+
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))
+}
+
+/// The store: one connection behind a mutex (SQLite serialises writers anyway), plus two caches:
+/// symmetric keys ready to use while the database is unchanged ([`Store::hot_key`]), and parsed
+/// asymmetric keys keyed by (key id, version, sealing nonce) so a re-written version is never
+/// served stale.
 pub(crate) struct Store {
     conn: Mutex<Connection>,
     root: RootKey,
+    hot: RwLock<HotKeys>,
+    /// `None` for an in-memory store, which no other connection can change.
+    wal_index: Option<WalIndex>,
     parsed: Mutex<ParsedCache>,
     path: Option<PathBuf>,
 }
@@ -295,14 +391,18 @@ impl Store {
             let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
-        let store = Self {
+        let mut store = Self {
             conn: Mutex::new(conn),
             root,
+            hot: RwLock::default(),
+            wal_index: None,
             parsed: Mutex::new(HashMap::new()),
             path,
         };
         store.migrate(SCHEMA_VERSION)?;
         store.check_root_key()?;
+        // After the first transactions, so SQLite has created the -shm file.
+        store.wal_index = store.path.as_deref().and_then(WalIndex::open);
         Ok(store)
     }
 
@@ -398,6 +498,83 @@ impl Store {
         Ok(out)
     }
 
+    fn hot(&self) -> RwLockWriteGuard<'_, HotKeys> {
+        self.hot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The symmetric key `key_id` of a scope with its versions ready, from memory while nothing
+    /// has been committed since it was read. `None`: no such key, or not a symmetric one.
+    ///
+    /// When cached, this costs one read of the wal-index header: the hot calls (Encrypt,
+    /// Decrypt, GenerateDataKey) then neither take the connection nor unseal material, yet see
+    /// every commit, including other processes' (a key disabled by `tkms key disable` on the
+    /// same store is refused at once).
+    pub(crate) fn hot_key(
+        &self,
+        account_uin: u64,
+        region: &str,
+        key_id: &str,
+    ) -> rusqlite::Result<Option<Arc<HotKey>>> {
+        let cached = |hot: &HotKeys| {
+            hot.by_id
+                .get(key_id)
+                .filter(|key| key.row.account_uin == account_uin && key.row.region == region)
+                .cloned()
+        };
+        // Read before anything else, so that a commit after this point changes the header. An
+        // in-memory store changes only through this store, whose writes clear the cache.
+        let header = match (&self.path, &self.wal_index) {
+            (None, _) => Some([0; 48]),
+            (Some(_), wal_index) => wal_index.as_ref().and_then(WalIndex::header),
+        };
+        {
+            let hot = self
+                .hot
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if header.is_some()
+                && hot.unchanged_since == header
+                && let Some(key) = cached(&hot)
+            {
+                return Ok(Some(key));
+            }
+        }
+        let mut conn = self.lock();
+        let current = data_version(&conn)?;
+        {
+            let mut hot = self.hot();
+            hot.advance(current);
+            hot.unchanged_since = header;
+            if let Some(key) = cached(&hot) {
+                return Ok(Some(key));
+            }
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let view = Tx {
+            tx: &tx,
+            store: self,
+        };
+        let Some(row) = view.key(account_uin, region, key_id)? else {
+            return Ok(None);
+        };
+        if row.algorithm.symmetric_len().is_none() {
+            return Ok(None);
+        }
+        let key = Arc::new(HotKey::load(&view, row)?);
+        // The version of the snapshot just read, which a commit since `current` may have moved.
+        let snapshot = data_version(&tx)?;
+        tx.finish()?;
+        let mut hot = self.hot();
+        hot.advance(snapshot);
+        if hot.by_id.len() >= MAX_HOT_KEYS {
+            hot.by_id.clear();
+        }
+        hot.by_id.insert(key.row.key_id.clone(), Arc::clone(&key));
+        Ok(Some(key))
+    }
+
     /// Runs `f` in an immediate (write-locked) transaction and commits it durably when `f`
     /// succeeds; rolls back otherwise. `E` carries both API errors and database errors.
     pub(crate) fn write<T, E: From<rusqlite::Error>>(
@@ -405,13 +582,21 @@ impl Store {
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&Tx {
-            tx: &tx,
-            store: self,
-        })?;
-        tx.commit()?;
-        Ok(out)
+        let result = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(E::from)
+            .and_then(|tx| {
+                let out = f(&Tx {
+                    tx: &tx,
+                    store: self,
+                })?;
+                tx.commit()?;
+                Ok(out)
+            });
+        // Still under the connection lock, before the caller hears of the commit: calls that
+        // used the cache until now overlapped this write (and ran while it waited for fsync).
+        self.hot().by_id.clear();
+        result
     }
 
     /// Parsed private key for a version, from the cache when the stored row is unchanged.
@@ -519,21 +704,17 @@ impl Tx<'_> {
         key_id: &str,
     ) -> rusqlite::Result<Option<KeyRow>> {
         self.tx
-            .query_row(
-                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 AND account_uin = ?2 AND region = ?3"),
-                params![key_id, account_uin as i64, region],
-                key_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 AND account_uin = ?2 AND region = ?3"
+            ))?
+            .query_row(params![key_id, account_uin as i64, region], key_from_row)
             .optional()
     }
 
     pub(crate) fn key_by_id(&self, key_id: &str) -> rusqlite::Result<Option<KeyRow>> {
         self.tx
-            .query_row(
-                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"),
-                [key_id],
-                key_from_row,
-            )
+            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"))?
+            .query_row([key_id], key_from_row)
             .optional()
     }
 
@@ -860,6 +1041,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_wal_index_header_changes_with_every_commit_of_any_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::Directory(dir.path().to_path_buf());
+        let store = Store::open(&storage, &RootKeySource::Default).unwrap();
+        let other = Store::open(&storage, &RootKeySource::Default).unwrap();
+        let wal_index = store
+            .wal_index
+            .as_ref()
+            .expect("a WAL store has a wal-index");
+        let mut seen = vec![wal_index.header().expect("an initialised header")];
+        for i in 0..20 {
+            let writer = if i % 2 == 0 { &other } else { &store };
+            writer
+                .write(|tx| {
+                    tx.tx.execute(
+                        "INSERT INTO meta (name, value) VALUES (?1, x'00')",
+                        [i.to_string()],
+                    )
+                })
+                .unwrap();
+            let header = wal_index.header().expect("no commit in progress");
+            assert!(
+                !seen.contains(&header),
+                "commit {i} left the header as it was"
+            );
+            seen.push(header);
+        }
+        // Reads change nothing.
+        store.read(|tx| tx.key_by_id("none")).unwrap();
+        assert_eq!(wal_index.header().as_ref(), seen.last());
+        let in_memory = Store::open(&Storage::InMemory, &RootKeySource::Default).unwrap();
+        assert!(in_memory.wal_index.is_none());
+    }
+
+    #[test]
     fn opening_a_version_1_store_migrates_it_and_keeps_keys() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::Directory(dir.path().to_path_buf());
@@ -963,6 +1179,8 @@ mod tests {
             let store = Self {
                 conn: Mutex::new(conn),
                 root,
+                hot: RwLock::default(),
+                wal_index: None,
                 parsed: Mutex::new(HashMap::new()),
                 path: None,
             };

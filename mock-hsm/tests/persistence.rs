@@ -166,3 +166,101 @@ fn concurrent_threads_share_one_hsm() {
     assert_eq!(all.len(), 80);
     assert_eq!(kms.ok("ListKeys", json!({"Limit": 200}))["TotalCount"], 81);
 }
+
+/// Encrypt, Decrypt and GenerateDataKey serve keys from memory; every commit by another
+/// connection to the store (another process, `tkms key ...` beside a running server) must
+/// still be seen by the very next call.
+#[test]
+fn a_second_hsm_on_the_same_store_is_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Kms::open(HsmConfig::directory(dir.path()));
+    let cli = Kms::open(HsmConfig::directory(dir.path()));
+    let key = server.create_sym("shared");
+    let first = server.encrypt(&key, b"one", None);
+
+    for round in 0..50 {
+        cli.ok("DisableKey", json!({"KeyId": key}));
+        assert_eq!(
+            server.code("Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})),
+            "ResourceUnavailable.CmkDisabled",
+            "round {round}: Encrypt right after another connection disabled the key"
+        );
+        assert_eq!(
+            server.decrypt(&first, None).unwrap_err().code,
+            "ResourceUnavailable.CmkDisabled"
+        );
+        cli.ok("EnableKey", json!({"KeyId": key}));
+        assert_eq!(
+            server.decrypt(&first, None).unwrap(),
+            b"one",
+            "round {round}"
+        );
+    }
+
+    // A version created elsewhere: blobs under it open here, and new blobs use it.
+    cli.ok("EnableKeyRotation", json!({"KeyId": key, "RotateDays": 30}));
+    cli.ok("RotateKey", json!({"KeyId": key}));
+    let from_cli = cli.encrypt(&key, b"two", None);
+    assert_eq!(server.decrypt(&from_cli, None).unwrap(), b"two");
+    let from_server = server.encrypt(&key, b"three", None);
+    assert_eq!(
+        (
+            blob_version(&first),
+            blob_version(&from_cli),
+            blob_version(&from_server)
+        ),
+        (1, 2, 2),
+        "the server encrypts under the version rotated in by the other connection"
+    );
+    assert_eq!(cli.decrypt(&from_server, None).unwrap(), b"three");
+
+    cli.ok("ArchiveKey", json!({"KeyId": key}));
+    assert_eq!(
+        server.code("Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")})),
+        "ResourceUnavailable.CmkArchived"
+    );
+    assert_eq!(
+        server.decrypt(&first, None).unwrap(),
+        b"one",
+        "archived keys decrypt"
+    );
+    cli.ok("CancelKeyArchive", json!({"KeyId": key}));
+    cli.ok("DisableKey", json!({"KeyId": key}));
+    cli.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": key, "PendingWindowInDays": 7}),
+    );
+    assert_eq!(server.state(&key), "PendingDelete");
+    let pending = json!({"KeyId": key, "Plaintext": b64(b"x")});
+    assert_eq!(
+        server.code("Encrypt", pending.clone()),
+        "ResourceUnavailable.CmkStateNotSupport"
+    );
+    assert_eq!(
+        server.decrypt(&first, None).unwrap_err().code,
+        "ResourceUnavailable.CmkStateNotSupport"
+    );
+
+    // The cache is per scope: the same key id in another region or account is not found.
+    let other = server.create_sym("scoped");
+    server.encrypt(&other, b"warm the cache", None);
+    let elsewhere = json!({"KeyId": other, "Plaintext": b64(b"x")});
+    assert_eq!(
+        server
+            .region("ap-beijing")
+            .code("Encrypt", elsewhere.clone()),
+        "ResourceUnavailable.CmkNotFound"
+    );
+    assert_eq!(
+        server.account(support::UIN + 1).code("Encrypt", elsewhere),
+        "ResourceUnavailable.CmkNotFound"
+    );
+}
+
+/// The key version a CiphertextBlob was sealed under: the last 4 bytes of its 45-byte header
+/// (docs/ciphertext-blob.md).
+fn blob_version(blob: &str) -> u32 {
+    let header = support::unb64(blob.split("-k-").next().unwrap());
+    assert_eq!(header.len(), 45);
+    u32::from_be_bytes(header[41..].try_into().unwrap())
+}

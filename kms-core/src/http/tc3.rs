@@ -97,53 +97,125 @@ pub struct SignedRequest<'a> {
 }
 
 impl SignedRequest<'_> {
+    /// Feeds the canonical request to `sink` piece by piece (hashing it needs no copy).
+    fn write_canonical_request(&self, mut sink: impl FnMut(&[u8])) {
+        for part in [self.method, "\n/\n", self.canonical_query, "\n"] {
+            sink(part.as_bytes());
+        }
+        for (name, value) in self.headers {
+            for part in [*name, ":", *value, "\n"] {
+                sink(part.as_bytes());
+            }
+        }
+        for part in ["\n", self.signed_headers, "\n", self.payload_sha256] {
+            sink(part.as_bytes());
+        }
+    }
+
     /// The canonical request.
     pub fn canonical_request(&self) -> String {
-        let mut canonical_headers = String::new();
-        for (name, value) in self.headers {
-            canonical_headers.push_str(name);
-            canonical_headers.push(':');
-            canonical_headers.push_str(value);
-            canonical_headers.push('\n');
+        let mut out = Vec::new();
+        self.write_canonical_request(|part| out.extend_from_slice(part));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Feeds the string to sign to `sink`.
+    fn write_string_to_sign(&self, mut sink: impl FnMut(&[u8])) {
+        let mut hasher = Sha256::new();
+        self.write_canonical_request(|part| hasher.update(part));
+        let mut digest_hex = [0u8; 64];
+        hex::encode_to_slice(hasher.finalize(), &mut digest_hex)
+            .expect("64 hex digits for 32 bytes");
+        let scope = [self.date, "/", self.service, "/", SCOPE_TERMINATOR, "\n"];
+        for part in [ALGORITHM, "\n", self.timestamp, "\n"]
+            .into_iter()
+            .chain(scope)
+        {
+            sink(part.as_bytes());
         }
-        format!(
-            "{}\n/\n{}\n{}\n{}\n{}",
-            self.method,
-            self.canonical_query,
-            canonical_headers,
-            self.signed_headers,
-            self.payload_sha256
-        )
+        sink(&digest_hex);
     }
 
     /// The string to sign.
     pub fn string_to_sign(&self) -> String {
-        format!(
-            "{ALGORITHM}\n{}\n{}/{}/{SCOPE_TERMINATOR}\n{}",
-            self.timestamp,
-            self.date,
-            self.service,
-            sha256_hex(self.canonical_request().as_bytes())
-        )
+        let mut out = Vec::new();
+        self.write_string_to_sign(|part| out.extend_from_slice(part));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The signature as lower-case hex digits.
+    fn signature_hex(&self, key: &SigningKey) -> [u8; 64] {
+        let mut mac =
+            HmacSha256::new_from_slice(&*key.key).expect("HMAC accepts keys of any length");
+        self.write_string_to_sign(|part| mac.update(part));
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(mac.finalize().into_bytes(), &mut out)
+            .expect("64 hex digits for 32 bytes");
+        out
     }
 
     /// The lower-case hex signature with `secret_key`.
     pub fn signature(&self, secret_key: &str) -> String {
-        let mut key = Zeroizing::new(Vec::with_capacity(3 + secret_key.len()));
-        key.extend_from_slice(b"TC3");
-        key.extend_from_slice(secret_key.as_bytes());
-        let k_date = hmac_sha256(&key, self.date.as_bytes());
-        let k_service = hmac_sha256(&*k_date, self.service.as_bytes());
-        let k_signing = hmac_sha256(&*k_service, SCOPE_TERMINATOR.as_bytes());
-        hex::encode(*hmac_sha256(&*k_signing, self.string_to_sign().as_bytes()))
+        self.signature_with(&SigningKey::derive(secret_key, self.date, self.service))
+    }
+
+    /// The signature with a derived key, which must be of this request's date and service.
+    pub fn signature_with(&self, key: &SigningKey) -> String {
+        String::from_utf8_lossy(&self.signature_hex(key)).into_owned()
     }
 
     /// True when `signature` (hex, as sent) is the signature with `secret_key`; the comparison is
     /// constant-time.
     pub fn verify(&self, secret_key: &str, signature: &str) -> bool {
-        let expected = self.signature(secret_key);
-        expected.len() == signature.len()
-            && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+        self.verify_with(
+            &SigningKey::derive(secret_key, self.date, self.service),
+            signature,
+        )
+    }
+
+    /// [`SignedRequest::verify`] with a derived key, which must be of this request's date and
+    /// service (see [`SigningKey::is_for`]).
+    pub fn verify_with(&self, key: &SigningKey, signature: &str) -> bool {
+        let expected = self.signature_hex(key);
+        expected.len() == signature.len() && bool::from(expected.ct_eq(signature.as_bytes()))
+    }
+}
+
+/// `kSigning`: the key a SecretKey signs with on one date for one service. Deriving it takes
+/// three HMACs, so a verifier that sees many requests may keep it for the day.
+pub struct SigningKey {
+    date: String,
+    service: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("date", &self.date)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// `HMAC(HMAC(HMAC("TC3" + secret_key, date), service), "tc3_request")`.
+    pub fn derive(secret_key: &str, date: &str, service: &str) -> Self {
+        let mut key = Zeroizing::new(Vec::with_capacity(3 + secret_key.len()));
+        key.extend_from_slice(b"TC3");
+        key.extend_from_slice(secret_key.as_bytes());
+        let k_date = hmac_sha256(&key, date.as_bytes());
+        let k_service = hmac_sha256(&*k_date, service.as_bytes());
+        Self {
+            date: date.to_owned(),
+            service: service.to_owned(),
+            key: hmac_sha256(&*k_service, SCOPE_TERMINATOR.as_bytes()),
+        }
+    }
+
+    /// True when this key signs for `date` and `service`.
+    pub fn is_for(&self, date: &str, service: &str) -> bool {
+        self.date == date && self.service == service
     }
 }
 

@@ -128,38 +128,38 @@ pub(crate) fn verify_tc3(
     }
     let host_at = names.iter().position(|n| *n == "host");
     let hosts = host_at.map_or_else(|| vec![""], |i| host_variants(values[i]));
+    let signing_key = principal.signing_key(&auth.date, &auth.service);
+    let verifies = |values: &[&str]| {
+        let headers: Vec<(&str, &str)> =
+            names.iter().copied().zip(values.iter().copied()).collect();
+        tc3::SignedRequest {
+            method: request.method,
+            canonical_query,
+            headers: &headers,
+            signed_headers: &auth.signed_headers,
+            payload_sha256: &payload_sha256,
+            timestamp,
+            date: &auth.date,
+            service: &auth.service,
+        }
+        .verify_with(&signing_key, &auth.signature)
+    };
 
     for host in hosts {
-        let verbatim: Vec<&str> = values
+        if let Some(i) = host_at {
+            values[i] = host;
+        }
+        // The SDKs sign the values verbatim; docs-following clients lower-case them.
+        if verifies(&values) {
+            return Ok(principal);
+        }
+        if values
             .iter()
-            .enumerate()
-            .map(|(i, v)| if Some(i) == host_at { host } else { *v })
-            .collect();
-        let lower: Vec<String> = verbatim.iter().map(|v| v.to_lowercase()).collect();
-        let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-        // Docs-following clients lower-case the values; the SDKs sign them verbatim.
-        let tries: &[&[&str]] = if lower == verbatim {
-            &[&verbatim]
-        } else {
-            &[&lower, &verbatim]
-        };
-        for canonical in tries {
-            let headers: Vec<(&str, &str)> = names
-                .iter()
-                .copied()
-                .zip(canonical.iter().copied())
-                .collect();
-            let signed = tc3::SignedRequest {
-                method: request.method,
-                canonical_query,
-                headers: &headers,
-                signed_headers: &auth.signed_headers,
-                payload_sha256: &payload_sha256,
-                timestamp,
-                date: &auth.date,
-                service: &auth.service,
-            };
-            if signed.verify(principal.secret_key(), &auth.signature) {
+            .any(|v| v.chars().flat_map(char::to_lowercase).ne(v.chars()))
+        {
+            let lower: Vec<String> = values.iter().map(|v| v.to_lowercase()).collect();
+            let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+            if verifies(&lower) {
                 return Ok(principal);
             }
         }

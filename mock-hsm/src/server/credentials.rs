@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use kms_core::http::tc3;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -23,6 +24,8 @@ pub struct Principal {
     /// The identity within the account (`root`, a sub-user...).
     pub identity: String,
     secret_key: Zeroizing<String>,
+    /// The last TC3 signing key derived from `secret_key` (one per date and service).
+    signing_key: Mutex<Option<Arc<tc3::SigningKey>>>,
     /// The CAM grant the call is judged by; `None`: unrestricted (the root without a config).
     pub(crate) grant: Option<Arc<crate::Grant>>,
 }
@@ -47,6 +50,7 @@ impl Principal {
             account_uin,
             identity: identity.into(),
             secret_key: Zeroizing::new(secret_key.into()),
+            signing_key: Mutex::default(),
             grant: None,
         }
     }
@@ -57,6 +61,7 @@ impl Principal {
             account_uin: grant.account_uin,
             identity: grant.identity.clone(),
             secret_key,
+            signing_key: Mutex::default(),
             grant: Some(grant),
         }
     }
@@ -64,6 +69,22 @@ impl Principal {
     /// The SecretKey, for signature verification only.
     pub(crate) fn secret_key(&self) -> &str {
         &self.secret_key
+    }
+
+    /// The TC3 signing key for `date` and `service`, derived once per day rather than per call.
+    pub(crate) fn signing_key(&self, date: &str, service: &str) -> Arc<tc3::SigningKey> {
+        let mut cached = self
+            .signing_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*cached {
+            Some(key) if key.is_for(date, service) => Arc::clone(key),
+            _ => {
+                let key = Arc::new(tc3::SigningKey::derive(&self.secret_key, date, service));
+                *cached = Some(Arc::clone(&key));
+                key
+            }
+        }
     }
 }
 
