@@ -264,3 +264,56 @@ fn blob_version(blob: &str) -> u32 {
     assert_eq!(header.len(), 45);
     u32::from_be_bytes(header[41..].try_into().unwrap())
 }
+
+/// The same, under concurrency: while another connection disables and enables a key over and
+/// over, every Encrypt that runs entirely between two toggles answers for the state the last
+/// toggle left, never for an older one.
+#[test]
+fn calls_between_two_commits_of_another_connection_see_the_first() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Kms::open(HsmConfig::directory(dir.path()));
+    let cli = Kms::open(HsmConfig::directory(dir.path()));
+    let key = server.create_sym("toggled");
+    // Toggles started and finished; an odd number finished leaves the key disabled.
+    let (started, finished, done) = (AtomicU64::new(0), AtomicU64::new(0), AtomicBool::new(false));
+    let checked = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let params = json!({"KeyId": key, "Plaintext": b64(b"x")});
+                while !done.load(SeqCst) {
+                    let before = finished.load(SeqCst);
+                    let result = server.call("Encrypt", params.clone());
+                    if started.load(SeqCst) != before {
+                        continue; // a toggle overlapped the call: either answer is right
+                    }
+                    match (before % 2, result) {
+                        (0, Ok(_)) => {}
+                        (1, Err(e)) if e.code == "ResourceUnavailable.CmkDisabled" => {}
+                        (_, other) => panic!("after {before} toggles: {other:?}"),
+                    }
+                    checked.fetch_add(1, SeqCst);
+                }
+            });
+        }
+        for round in 0..100 {
+            let action = if round % 2 == 0 {
+                "DisableKey"
+            } else {
+                "EnableKey"
+            };
+            started.fetch_add(1, SeqCst);
+            cli.ok(action, json!({"KeyId": key}));
+            finished.fetch_add(1, SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        done.store(true, SeqCst);
+    });
+    assert!(
+        checked.load(SeqCst) > 100,
+        "too few calls fell between toggles to check anything: {}",
+        checked.load(SeqCst)
+    );
+}
