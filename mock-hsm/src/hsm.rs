@@ -646,23 +646,26 @@ impl Hsm {
         })
     }
 
-    /// Runs `f` on a symmetric key with its versions ready (Encrypt, Decrypt, GenerateDataKey,
-    /// ReEncrypt): from the store's in-memory cache when nothing is due, else through
-    /// [`Hsm::with_key`], which applies the schedules first. `f` sees asymmetric keys too (with
-    /// no versions), so it reports a wrong key usage the same way on both paths.
+    /// Runs `f` on a symmetric key with its current version and `also` ready (Encrypt, Decrypt,
+    /// GenerateDataKey, ReEncrypt): from the store's in-memory cache when nothing is due, else
+    /// through [`Hsm::with_key`], which applies the schedules first. `f` sees asymmetric keys too
+    /// (with no versions), so it reports a wrong key usage the same way on both paths.
     fn with_hot_key<T>(
         &self,
         scope: Scope<'_>,
         key_id: &str,
+        also: Option<u32>,
         f: impl FnOnce(&HotKey) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         check_key_id(key_id)?;
-        if let Some(key) = self.store.hot_key(scope.uin, scope.region, key_id)?
+        if let Some(key) = self.store.hot_key(scope.uin, scope.region, key_id, also)?
             && !Self::needs_maintenance(&key.row, self.now())
         {
             return f(&key);
         }
-        self.with_key(scope, key_id, |tx, row| f(&HotKey::load(tx, row.clone())?))
+        self.with_key(scope, key_id, |tx, row| {
+            f(&HotKey::load(tx, row.clone(), also)?)
+        })
     }
 
     /// Runs `f` on a key in one write transaction (after due schedules) and stores the row.
@@ -1084,7 +1087,7 @@ impl Hsm {
             ));
         }
         let context = canonical_context(context)?;
-        self.with_hot_key(scope, key_id, |key| {
+        self.with_hot_key(scope, key_id, None, |key| {
             Self::encrypt_with(key, "Encrypt", plaintext, &context)
         })
     }
@@ -1098,7 +1101,7 @@ impl Hsm {
     ) -> Result<(Zeroizing<Vec<u8>>, String), ApiError> {
         let context = canonical_context(context)?;
         let data_key = random_bytes(len).map_err(|_| crypto_internal("random generator"))?;
-        let blob = self.with_hot_key(scope, key_id, |key| {
+        let blob = self.with_hot_key(scope, key_id, None, |key| {
             Self::encrypt_with(key, "GenerateDataKey", &data_key, &context)
         })?;
         Ok((data_key, blob))
@@ -1113,7 +1116,7 @@ impl Hsm {
     ) -> Result<Opened, ApiError> {
         let context = canonical_context(context)?;
         let blob = blob::parse(blob_text).ok_or_else(invalid_ciphertext)?;
-        self.with_hot_key(scope, &blob.key_id, |key| {
+        self.with_hot_key(scope, &blob.key_id, Some(blob.version), |key| {
             let row = &key.row;
             match row.key_state.as_str() {
                 ENABLED | ARCHIVED => {}
@@ -1160,7 +1163,7 @@ impl Hsm {
             .to_owned();
         let src_ctx = canonical_context(source_context)?;
         let dst_ctx = canonical_context(destination_context)?;
-        let result = self.with_hot_key(scope, &dest_id, |key| {
+        let result = self.with_hot_key(scope, &dest_id, None, |key| {
             let row = &key.row;
             if row.key_id == source.key_id
                 && row.current_version == source.version

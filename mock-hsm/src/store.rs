@@ -262,32 +262,56 @@ type ParsedCache = HashMap<(String, u32), ([u8; NONCE_LEN], Arc<ParsedKey>)>;
 /// An import token row: key id, algorithm, valid to, nonce, sealed private key.
 type TokenRow = (String, String, i64, Vec<u8>, Vec<u8>);
 
-/// A symmetric key as Encrypt, Decrypt, GenerateDataKey and ReEncrypt use it: its row and every
-/// version's material with the key schedule done.
+/// A symmetric key as Encrypt, Decrypt, GenerateDataKey and ReEncrypt use it: its row and the
+/// versions calls have needed (the current one, and older ones as blobs name them), each with
+/// its key schedule done. A key rotated for years may have hundreds of versions: they are loaded
+/// one by one as asked for, never all at once.
 pub(crate) struct HotKey {
     pub(crate) row: KeyRow,
-    versions: HashMap<u32, SymmetricKey>,
+    versions: HashMap<u32, Arc<SymmetricKey>>,
 }
 
 impl HotKey {
-    /// Loads `row` with its versions (none for asymmetric keys and keys awaiting import).
-    pub(crate) fn load(tx: &Tx<'_>, row: KeyRow) -> rusqlite::Result<Self> {
-        let mut versions = HashMap::new();
-        if row.algorithm.symmetric_len().is_some() {
-            for (version, _) in tx.versions(&row.key_id)? {
-                if let Some(material) = tx.material(&row.key_id, version)? {
-                    let key = SymmetricKey::new(row.algorithm, material.expose_secret())
-                        .map_err(|_| internal("stored key material does not fit its algorithm"))?;
-                    versions.insert(version, key);
-                }
+    /// `row` with its current version and `also` (skipping versions the key does not have;
+    /// none at all for asymmetric keys and keys awaiting import).
+    pub(crate) fn load(tx: &Tx<'_>, row: KeyRow, also: Option<u32>) -> rusqlite::Result<Self> {
+        let mut key = Self {
+            row,
+            versions: HashMap::new(),
+        };
+        key.load_versions(tx, also)?;
+        Ok(key)
+    }
+
+    /// Adds the current version and `also` when missing.
+    fn load_versions(&mut self, tx: &Tx<'_>, also: Option<u32>) -> rusqlite::Result<()> {
+        if self.row.algorithm.symmetric_len().is_none() {
+            return Ok(());
+        }
+        for version in [Some(self.row.current_version), also].into_iter().flatten() {
+            if self.versions.contains_key(&version) {
+                continue;
+            }
+            if let Some(material) = tx.material(&self.row.key_id, version)? {
+                let key = SymmetricKey::new(self.row.algorithm, material.expose_secret())
+                    .map_err(|_| internal("stored key material does not fit its algorithm"))?;
+                self.versions.insert(version, Arc::new(key));
             }
         }
-        Ok(Self { row, versions })
+        Ok(())
     }
 
     /// A version ready to use, if the key has it.
     pub(crate) fn version(&self, version: u32) -> Option<&SymmetricKey> {
-        self.versions.get(&version)
+        self.versions.get(&version).map(Arc::as_ref)
+    }
+
+    /// True when the current version and `also` are loaded.
+    fn has_versions(&self, also: Option<u32>) -> bool {
+        [Some(self.row.current_version), also]
+            .into_iter()
+            .flatten()
+            .all(|v| self.versions.contains_key(&v))
     }
 }
 
@@ -511,16 +535,22 @@ impl Store {
     /// Decrypt, GenerateDataKey) then neither take the connection nor unseal material, yet see
     /// every commit, including other processes' (a key disabled by `tkms key disable` on the
     /// same store is refused at once).
+    ///
+    /// The key comes with its current version and `also` loaded, when the key has them.
     pub(crate) fn hot_key(
         &self,
         account_uin: u64,
         region: &str,
         key_id: &str,
+        also: Option<u32>,
     ) -> rusqlite::Result<Option<Arc<HotKey>>> {
+        let in_scope =
+            |key: &&Arc<HotKey>| key.row.account_uin == account_uin && key.row.region == region;
         let cached = |hot: &HotKeys| {
             hot.by_id
                 .get(key_id)
-                .filter(|key| key.row.account_uin == account_uin && key.row.region == region)
+                .filter(in_scope)
+                .filter(|key| key.has_versions(also))
                 .cloned()
         };
         // Read before anything else, so that a commit after this point changes the header. An
@@ -543,14 +573,19 @@ impl Store {
         }
         let mut conn = self.lock();
         let current = data_version(&conn)?;
-        {
+        // Versions already loaded in this state of the database are still good.
+        let loaded = {
             let mut hot = self.hot();
             hot.advance(current);
             hot.unchanged_since = header;
             if let Some(key) = cached(&hot) {
                 return Ok(Some(key));
             }
-        }
+            hot.by_id
+                .get(key_id)
+                .filter(in_scope)
+                .map(|key| key.versions.clone())
+        };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let view = Tx {
             tx: &tx,
@@ -562,9 +597,14 @@ impl Store {
         if row.algorithm.symmetric_len().is_none() {
             return Ok(None);
         }
-        let key = Arc::new(HotKey::load(&view, row)?);
         // The version of the snapshot just read, which a commit since `current` may have moved.
         let snapshot = data_version(&tx)?;
+        let mut key = HotKey {
+            row,
+            versions: loaded.filter(|_| snapshot == current).unwrap_or_default(),
+        };
+        key.load_versions(&view, also)?;
+        let key = Arc::new(key);
         tx.finish()?;
         let mut hot = self.hot();
         hot.advance(snapshot);
