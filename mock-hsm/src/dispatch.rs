@@ -14,6 +14,7 @@ use crate::hsm::{
     REGIONS, Scope, USAGE_SYMMETRIC, err,
 };
 use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
+use crate::secret_buf::SecretBuf;
 
 /// SDK actions this mock knows but does not implement.
 const UNSUPPORTED_ACTIONS: &[&str] = &[
@@ -610,17 +611,17 @@ struct WithRequestId<'a, T: Serialize> {
 }
 
 fn respond(ctx: &CallContext, body: impl Serialize) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    // Pre-sized so the buffer (which may hold secrets) is not reallocated and left behind.
-    let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
+    // The answer may hold plaintext or a data key: it grows without leaving copies behind.
+    let mut out = SecretBuf::with_capacity(512);
     serde_json::to_writer(
-        &mut *out,
+        &mut out,
         &WithRequestId {
             body,
             request_id: &ctx.request_id,
         },
     )
     .map_err(|_| err("InternalError", "response serialisation failed"))?;
-    Ok(out)
+    Ok(out.into_inner())
 }
 
 #[derive(Serialize)]

@@ -34,6 +34,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::api::{ApiError, CallContext, KmsApi};
 use crate::audit::{AuditLog, AuditQuery, AuditRecord, RESULT_OK, ResultFilter};
 use crate::clock::{Clock as _, SystemClock};
+use crate::secret_buf::SecretBuf;
 use response::{Failure, json_response, success};
 
 // The public interface is:
@@ -445,7 +446,7 @@ async fn read_body(
     if declared > limit {
         return Err(too_large("request body", limit));
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(declared));
+    let mut out = SecretBuf::with_capacity(declared);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             ApiError::new(
@@ -459,20 +460,12 @@ async fn read_body(
         if out.len() + data.len() > limit {
             return Err(too_large("request body", limit));
         }
-        if out.capacity() - out.len() < data.len() {
-            // Grow by hand so the old buffer is zeroized, not just freed.
-            let mut bigger = Zeroizing::new(Vec::with_capacity(
-                (out.len() + data.len()).max(out.capacity() * 2),
-            ));
-            bigger.extend_from_slice(&out);
-            out = bigger;
-        }
         out.extend_from_slice(&data);
         if let Ok(mut unique) = data.try_into_mut() {
             unique.as_mut().zeroize();
         }
     }
-    Ok(out)
+    Ok(out.into_inner())
 }
 
 /// One authenticated call: who, where, what.
@@ -649,10 +642,10 @@ fn assume_role(
         expiration: kms_core::http::tc3::utc_datetime(issued.expired_time),
         request_id: &request_id,
     };
-    let mut body = Zeroizing::new(Vec::with_capacity(512));
-    serde_json::to_writer(&mut *body, &answer)
+    let mut body = SecretBuf::with_capacity(512);
+    serde_json::to_writer(&mut body, &answer)
         .map_err(|e| ApiError::new("InternalError", format!("rendering AssumeRole: {e}")))?;
-    Ok(success(&body))
+    Ok(success(&body.into_inner()))
 }
 
 /// The hot cryptographic calls take a few microseconds (their keys stay in memory while the
