@@ -172,9 +172,7 @@ fn concurrent_threads_share_one_hsm() {
 /// still be seen by the very next call.
 #[test]
 fn a_second_hsm_on_the_same_store_is_seen_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Kms::open(HsmConfig::directory(dir.path()));
-    let cli = Kms::open(HsmConfig::directory(dir.path()));
+    let (_dir, server, cli) = two_stores_on_one_directory();
     let key = server.create_sym("shared");
     let first = server.encrypt(&key, b"one", None);
 
@@ -257,6 +255,14 @@ fn a_second_hsm_on_the_same_store_is_seen_at_once() {
     );
 }
 
+/// A "server" and a "cli" store opened on one directory: two connections, as two processes.
+fn two_stores_on_one_directory() -> (tempfile::TempDir, Kms, Kms) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Kms::open(HsmConfig::directory(dir.path()));
+    let cli = Kms::open(HsmConfig::directory(dir.path()));
+    (dir, server, cli)
+}
+
 /// The key version a CiphertextBlob was sealed under: the last 4 bytes of its 45-byte header
 /// (docs/ciphertext-blob.md).
 fn blob_version(blob: &str) -> u32 {
@@ -272,9 +278,7 @@ fn blob_version(blob: &str) -> u32 {
 fn calls_between_two_commits_of_another_connection_see_the_first() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
-    let dir = tempfile::tempdir().unwrap();
-    let server = Kms::open(HsmConfig::directory(dir.path()));
-    let cli = Kms::open(HsmConfig::directory(dir.path()));
+    let (_dir, server, cli) = two_stores_on_one_directory();
     let key = server.create_sym("toggled");
     // Toggles started and finished; an odd number finished leaves the key disabled.
     let (started, finished, done) = (AtomicU64::new(0), AtomicU64::new(0), AtomicBool::new(false));
