@@ -14,10 +14,6 @@ impl SecretBuf {
         Self(Zeroizing::new(Vec::with_capacity(capacity)))
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
         let needed = self.0.len() + bytes.len();
         if needed > self.0.capacity() {
@@ -57,7 +53,8 @@ mod tests {
             buf.extend_from_slice(&[i; 3]);
             expected.extend_from_slice(&[i; 3]);
         }
-        assert_eq!(buf.len(), 600);
-        assert_eq!(&buf.into_inner()[..], &expected[..]);
+        let bytes = buf.into_inner();
+        assert_eq!(bytes.len(), 600);
+        assert_eq!(&bytes[..], &expected[..]);
     }
 }

@@ -447,6 +447,7 @@ async fn read_body(
         return Err(too_large("request body", limit));
     }
     let mut out = SecretBuf::with_capacity(declared);
+    let mut received = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             ApiError::new(
@@ -457,7 +458,8 @@ async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if out.len() + data.len() > limit {
+        received += data.len();
+        if received > limit {
             return Err(too_large("request body", limit));
         }
         out.extend_from_slice(&data);
