@@ -6,7 +6,7 @@
 
 #![deny(missing_docs)]
 
-mod aead;
+pub mod aead;
 mod body;
 mod context;
 mod error;

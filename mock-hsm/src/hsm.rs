@@ -1067,9 +1067,7 @@ impl Hsm {
         let header = blob::header(row.algorithm, &row.key_id, row.current_version)
             .ok_or_else(|| crypto_internal("blob header"))?;
         let nonce = random_nonce().map_err(|_| crypto_internal("random generator"))?;
-        let sealed = cipher
-            .seal(&nonce, &blob::aad(&header, context), plaintext)
-            .map_err(|_| crypto_internal("encryption"))?;
+        let sealed = cipher.seal(&nonce, &blob::aad(&header, context), plaintext);
         Ok(blob::encode(&header, &nonce, &sealed))
     }
 
@@ -1139,7 +1137,7 @@ impl Hsm {
                     &blob::aad(&blob.header, &context),
                     &blob.sealed,
                 )
-                .map_err(|_| invalid_ciphertext())?;
+                .ok_or_else(invalid_ciphertext)?;
             Ok(Opened {
                 key_id: row.key_id.clone(),
                 plaintext,

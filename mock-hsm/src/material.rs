@@ -4,7 +4,6 @@
 //! Material lives in [`Material`], which zeroizes on drop and never prints. Every failure of a
 //! private-key operation is the one opaque [`CryptoFailure`].
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{
     KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey,
@@ -12,6 +11,8 @@ use aws_lc_rs::rsa::{
     PrivateDecryptingKey, PublicEncryptingKey,
 };
 use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair as _};
+use kms_core::Suite;
+use kms_core::aead::AeadKey;
 use sm2::dsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::pkcs8::{DecodePublicKey, EncodePublicKey};
@@ -157,96 +158,16 @@ pub(crate) fn random_nonce() -> Result<[u8; NONCE_LEN], CryptoFailure> {
     Ok(nonce)
 }
 
-/// A symmetric CMK version ready to use: the key schedule (and, for SM4, the GHASH tables) is
-/// computed once, so a cached key costs only the AEAD itself per call. Zeroized on drop by
-/// aws-lc and tkms-sm4.
-pub(crate) enum SymmetricKey {
-    Aes256(LessSafeKey),
-    Sm4(Box<tkms_sm4::Sm4Gcm>),
-}
-
-impl core::fmt::Debug for SymmetricKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("SymmetricKey(..)")
-    }
-}
-
-impl SymmetricKey {
-    /// Prepares `key` (raw symmetric material) for `algorithm`; asymmetric algorithms fail.
-    pub(crate) fn new(algorithm: Algorithm, key: &[u8]) -> Result<Self, CryptoFailure> {
-        match algorithm {
-            Algorithm::Aes256 => Ok(Self::Aes256(LessSafeKey::new(
-                UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoFailure)?,
-            ))),
-            Algorithm::Sm4 => {
-                // SM4-GCM per RFC 8998, from the constant-time vectorised `tkms-sm4`.
-                let key: &[u8; 16] = key.try_into().map_err(|_| CryptoFailure)?;
-                Ok(Self::Sm4(Box::new(tkms_sm4::Sm4Gcm::new(key))))
-            }
-            _ => Err(CryptoFailure),
-        }
-    }
-
-    /// AEAD-seals `plaintext`; returns ciphertext || tag.
-    pub(crate) fn seal(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, CryptoFailure> {
-        // Room for the tag up front: growing the Vec would leave a plaintext copy behind.
-        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        buf.extend_from_slice(plaintext);
-        let sealed = match self {
-            Self::Aes256(key) => key
-                .seal_in_place_append_tag(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    &mut buf,
-                )
-                .map_err(|_| CryptoFailure),
-            Self::Sm4(cipher) => cipher
-                .seal_in_place_detached(nonce, aad, &mut buf)
-                .map(|tag| buf.extend_from_slice(&tag))
-                .map_err(|_| CryptoFailure),
-        };
-        if sealed.is_err() {
-            zeroize::Zeroize::zeroize(&mut buf);
-        }
-        sealed.map(|()| buf)
-    }
-
-    /// Opens ciphertext || tag sealed by [`SymmetricKey::seal`].
-    pub(crate) fn open(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
-        let split = sealed.len().checked_sub(TAG_LEN).ok_or(CryptoFailure)?;
-        match self {
-            Self::Aes256(key) => {
-                let mut buf = Zeroizing::new(sealed.to_vec());
-                key.open_in_place(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    &mut buf,
-                )
-                .map_err(|_| CryptoFailure)?;
-                buf.truncate(split);
-                Ok(buf)
-            }
-            Self::Sm4(cipher) => {
-                let (ciphertext, tag) = sealed.split_at(split);
-                let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| CryptoFailure)?;
-                let mut buf = Zeroizing::new(ciphertext.to_vec());
-                cipher
-                    .open_in_place_detached(nonce, aad, &mut buf, tag)
-                    .map_err(|_| CryptoFailure)?;
-                Ok(buf)
-            }
-        }
-    }
+/// A symmetric CMK version ready to use: kms-core's suite AEAD (AES-256-GCM from aws-lc-rs,
+/// SM4-GCM per RFC 8998 from the constant-time `tkms-sm4`), its key schedule computed once.
+/// Fails for asymmetric algorithms and for material of the wrong length.
+pub(crate) fn symmetric_key(algorithm: Algorithm, key: &[u8]) -> Result<AeadKey, CryptoFailure> {
+    let suite = match algorithm {
+        Algorithm::Aes256 => Suite::Aes256Gcm,
+        Algorithm::Sm4 => Suite::Sm4Gcm,
+        _ => return Err(CryptoFailure),
+    };
+    AeadKey::new(suite, key).ok_or(CryptoFailure)
 }
 
 /// AEAD-seals `plaintext` under symmetric material; returns ciphertext || tag.
@@ -257,7 +178,7 @@ pub(crate) fn aead_seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoFailure> {
-    SymmetricKey::new(algorithm, key)?.seal(nonce, aad, plaintext)
+    Ok(symmetric_key(algorithm, key)?.seal(nonce, aad, plaintext))
 }
 
 /// Opens ciphertext || tag sealed by [`aead_seal`].
@@ -268,7 +189,9 @@ pub(crate) fn aead_open(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
-    SymmetricKey::new(algorithm, key)?.open(nonce, aad, sealed)
+    symmetric_key(algorithm, key)?
+        .open(nonce, aad, sealed)
+        .ok_or(CryptoFailure)
 }
 
 /// RSA padding for decryption, unwrapping and sealing.

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use kms_core::aead::AeadKey;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use crate::material::{
-    Algorithm, Material, NONCE_LEN, ParsedKey, SymmetricKey, aead_open, aead_seal, random_bytes,
-    random_nonce,
+    Algorithm, Material, NONCE_LEN, ParsedKey, aead_open, aead_seal, random_bytes, random_nonce,
+    symmetric_key,
 };
 
 /// Environment variable that may hold the storage root key (base64 of 32 bytes).
@@ -268,7 +269,7 @@ type TokenRow = (String, String, i64, Vec<u8>, Vec<u8>);
 /// one by one as asked for, never all at once.
 pub(crate) struct HotKey {
     pub(crate) row: KeyRow,
-    versions: HashMap<u32, Arc<SymmetricKey>>,
+    versions: HashMap<u32, Arc<AeadKey>>,
 }
 
 impl HotKey {
@@ -293,7 +294,7 @@ impl HotKey {
                 continue;
             }
             if let Some(material) = tx.material(&self.row.key_id, version)? {
-                let key = SymmetricKey::new(self.row.algorithm, material.expose_secret())
+                let key = symmetric_key(self.row.algorithm, material.expose_secret())
                     .map_err(|_| internal("stored key material does not fit its algorithm"))?;
                 self.versions.insert(version, Arc::new(key));
             }
@@ -302,7 +303,7 @@ impl HotKey {
     }
 
     /// A version ready to use, if the key has it.
-    pub(crate) fn version(&self, version: u32) -> Option<&SymmetricKey> {
+    pub(crate) fn version(&self, version: u32) -> Option<&AeadKey> {
         self.versions.get(&version).map(Arc::as_ref)
     }
 
