@@ -14,6 +14,7 @@ use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::kms::{CLIENT_NETWORK_ERROR, KmsError, KmsTransport};
+use crate::secret::{SecretBuf, zeroize_json_strings};
 
 /// The public endpoint of Tencent Cloud KMS.
 pub const DEFAULT_ENDPOINT: &str = "https://kms.tencentcloudapi.com";
@@ -459,15 +460,6 @@ fn zeroizing_copy(bytes: bytes::Bytes) -> Zeroizing<Vec<u8>> {
     copy
 }
 
-fn zeroize_strings(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_strings),
-        Value::Object(map) => map.values_mut().for_each(zeroize_strings),
-        _ => {}
-    }
-}
-
 /// Splits `{"Response": {...}}` into the inner object (success) or the Tencent error.
 pub(crate) fn parse_response(raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
     let mut envelope: Value = serde_json::from_slice(raw).map_err(|e| {
@@ -500,11 +492,9 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError>
                     .map(str::to_owned),
             });
         }
-        Ok(Zeroizing::new(
-            serde_json::to_vec(response).expect("JSON values always serialise"),
-        ))
+        Ok(SecretBuf::json(response).expect("JSON values always serialise"))
     })();
-    zeroize_strings(&mut envelope);
+    zeroize_json_strings(&mut envelope);
     result
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::secret::SecretBytes;
+use crate::secret::{SecretBuf, SecretBytes, zeroize_json_strings};
 
 /// Error code a transport uses when the request never got a KMS answer.
 pub const CLIENT_NETWORK_ERROR: &str = "ClientNetworkError";
@@ -221,10 +221,10 @@ struct DescribeKeyResponse {
 fn call<T: serde::de::DeserializeOwned>(
     transport: &(impl KmsTransport + ?Sized),
     action: &str,
-    params: serde_json::Value,
+    mut params: serde_json::Value,
 ) -> Result<T, KmsError> {
-    let body = Zeroizing::new(serde_json::to_vec(&params).expect("JSON values always serialise"));
-    drop(params);
+    let body = SecretBuf::json(&params).expect("JSON values always serialise");
+    zeroize_json_strings(&mut params);
     let response = transport.call(action, &body)?;
     serde_json::from_slice(&response).map_err(|e| {
         KmsError::new(

@@ -30,6 +30,6 @@ pub use format::{
     DEFAULT_FRAME_SIZE, Header, MAX_FRAME_SIZE, MIN_FRAME_SIZE, parse_header, read_header,
 };
 pub use message::{EncryptOptions, decrypt, encrypt};
-pub use secret::{DATA_KEY_LEN, DataKey, SecretBytes};
+pub use secret::{DATA_KEY_LEN, DataKey, SecretBuf, SecretBytes, zeroize_json_strings};
 pub use stream::{Decryptor, Encryptor};
 pub use suite::Suite;

@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use kms_core::SecretBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use zeroize::Zeroizing;
@@ -14,7 +15,6 @@ use crate::hsm::{
     REGIONS, Scope, USAGE_SYMMETRIC, err,
 };
 use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
-use crate::secret_buf::SecretBuf;
 
 /// SDK actions this mock knows but does not implement.
 const UNSUPPORTED_ACTIONS: &[&str] = &[
@@ -612,16 +612,11 @@ struct WithRequestId<'a, T: Serialize> {
 
 fn respond(ctx: &CallContext, body: impl Serialize) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     // The answer may hold plaintext or a data key: it grows without leaving copies behind.
-    let mut out = SecretBuf::with_capacity(512);
-    serde_json::to_writer(
-        &mut out,
-        &WithRequestId {
-            body,
-            request_id: &ctx.request_id,
-        },
-    )
-    .map_err(|_| err("InternalError", "response serialisation failed"))?;
-    Ok(out.into_inner())
+    SecretBuf::json(&WithRequestId {
+        body,
+        request_id: &ctx.request_id,
+    })
+    .map_err(|_| err("InternalError", "response serialisation failed"))
 }
 
 #[derive(Serialize)]

@@ -16,7 +16,6 @@ mod dispatch;
 mod hsm;
 mod inprocess;
 mod material;
-mod secret_buf;
 mod seed;
 mod store;
 

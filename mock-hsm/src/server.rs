@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use http_body_util::BodyExt as _;
+use kms_core::SecretBuf;
 use kms_core::http::API_VERSION;
 use serde::Deserialize;
 use serde_json::json;
@@ -34,7 +35,6 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::api::{ApiError, CallContext, KmsApi};
 use crate::audit::{AuditLog, AuditQuery, AuditRecord, RESULT_OK, ResultFilter};
 use crate::clock::{Clock as _, SystemClock};
-use crate::secret_buf::SecretBuf;
 use response::{Failure, json_response, success};
 
 // The public interface is:
@@ -467,7 +467,7 @@ async fn read_body(
             unique.as_mut().zeroize();
         }
     }
-    Ok(out.into_inner())
+    Ok(out.into_zeroizing())
 }
 
 /// One authenticated call: who, where, what.
@@ -644,10 +644,9 @@ fn assume_role(
         expiration: kms_core::http::tc3::utc_datetime(issued.expired_time),
         request_id: &request_id,
     };
-    let mut body = SecretBuf::with_capacity(512);
-    serde_json::to_writer(&mut body, &answer)
+    let body = SecretBuf::json(&answer)
         .map_err(|e| ApiError::new("InternalError", format!("rendering AssumeRole: {e}")))?;
-    Ok(success(&body.into_inner()))
+    Ok(success(&body))
 }
 
 /// The hot cryptographic calls take a few microseconds (their keys stay in memory while the

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kms_core::{SecretBuf, zeroize_json_strings};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -249,19 +250,9 @@ pub(crate) fn unflatten(
         object.insert(field, value);
     }
     let mut value = Value::Object(object);
-    let bytes = Zeroizing::new(serde_json::to_vec(&value).expect("JSON values always serialise"));
-    zeroize_strings(&mut value);
+    let bytes = SecretBuf::json(&value).expect("JSON values always serialise");
+    zeroize_json_strings(&mut value);
     Ok(bytes)
-}
-
-fn zeroize_strings(value: &mut Value) {
-    use zeroize::Zeroize as _;
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_strings),
-        Value::Object(map) => map.values_mut().for_each(zeroize_strings),
-        _ => {}
-    }
 }
 
 /// Percent-decodes an `application/x-www-form-urlencoded` string (`+` is a space).
