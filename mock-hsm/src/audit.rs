@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -128,6 +128,11 @@ fn open_connection(path: Option<&Path>) -> Result<Connection, AuditError> {
 /// starting statements than inserting.
 const ROWS_PER_INSERT: usize = 64;
 
+/// The statement text for a full chunk, and for one row: built once, then found in the
+/// connection's statement cache.
+static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO audit_log (time, account_uin, identity, source_ip, action, key_id, region, result, request_id) VALUES ",
@@ -149,7 +154,12 @@ fn insert_all(conn: &mut Connection, records: &[AuditRecord]) -> rusqlite::Resul
         .chunks(ROWS_PER_INSERT)
         .chain(records[full..].chunks(1));
     for chunk in chunks {
-        let mut stmt = tx.prepare_cached(&insert_sql(chunk.len()))?;
+        let sql = if chunk.len() == 1 {
+            &INSERT_ONE
+        } else {
+            &INSERT_MANY
+        };
+        let mut stmt = tx.prepare_cached(sql)?;
         for (i, r) in chunk.iter().enumerate() {
             let at = i * 9;
             stmt.raw_bind_parameter(at + 1, i64::try_from(r.time).unwrap_or(i64::MAX))?;
