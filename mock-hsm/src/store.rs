@@ -289,10 +289,11 @@ impl HotKey {
         if self.row.algorithm.symmetric_len().is_none() {
             return Ok(());
         }
-        for version in [Some(self.row.current_version), also].into_iter().flatten() {
-            if self.versions.contains_key(&version) {
-                continue;
-            }
+        let missing: Vec<u32> = self
+            .wanted(also)
+            .filter(|v| !self.versions.contains_key(v))
+            .collect();
+        for version in missing {
             if let Some(material) = tx.material(&self.row.key_id, version)? {
                 let key = symmetric_key(self.row.algorithm, material.expose_secret())
                     .map_err(|_| internal("stored key material does not fit its algorithm"))?;
@@ -307,12 +308,14 @@ impl HotKey {
         self.versions.get(&version).map(Arc::as_ref)
     }
 
+    /// The current version, and `also`.
+    fn wanted(&self, also: Option<u32>) -> impl Iterator<Item = u32> {
+        [Some(self.row.current_version), also].into_iter().flatten()
+    }
+
     /// True when the current version and `also` are loaded.
     fn has_versions(&self, also: Option<u32>) -> bool {
-        [Some(self.row.current_version), also]
-            .into_iter()
-            .flatten()
-            .all(|v| self.versions.contains_key(&v))
+        self.wanted(also).all(|v| self.versions.contains_key(&v))
     }
 }
 
