@@ -11,8 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{ApiError, CallContext, KmsApi};
 use crate::hsm::{
-    ARCHIVED, DISABLED, ENABLED, Hsm, KeyFilter, KeyInfo, NewKey, PENDING_DELETE, PENDING_IMPORT,
-    REGIONS, Scope, USAGE_SYMMETRIC, err,
+    Accept, Hsm, HsmError, KeyFilter, KeyInfo, KeyState, KeyUsage, NewKey, Origin, REGIONS, Scope,
 };
 use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
 
@@ -54,6 +53,47 @@ const UNSUPPORTED_ACTIONS: &[&str] = &[
     "PostQuantumCryptoVerify",
 ];
 
+fn err<E: From<ApiError>>(code: &str, message: impl Into<String>) -> E {
+    ApiError::new(code, message).into()
+}
+
+impl From<HsmError> for ApiError {
+    /// The wire error of a core error raised outside any action (maintenance, reset, export).
+    fn from(e: HsmError) -> Self {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
+/// Why a call failed: the core refused it, or the request itself is wrong.
+#[derive(Debug)]
+enum CallError {
+    Core(HsmError),
+    Request(ApiError),
+}
+
+impl From<HsmError> for CallError {
+    fn from(e: HsmError) -> Self {
+        Self::Core(e)
+    }
+}
+
+impl From<ApiError> for CallError {
+    fn from(e: ApiError) -> Self {
+        Self::Request(e)
+    }
+}
+
+impl CallError {
+    /// The wire error; core messages about a key's state or usage read after the action name.
+    fn into_wire(self, action: &str) -> ApiError {
+        match self {
+            Self::Core(e) if e.names_action() => ApiError::new(e.code(), format!("{action} {e}")),
+            Self::Core(e) => e.into(),
+            Self::Request(e) => e,
+        }
+    }
+}
+
 impl KmsApi for Hsm {
     fn dispatch(
         &self,
@@ -61,230 +101,7 @@ impl KmsApi for Hsm {
         action: &str,
         params: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        let scope = self.scope(ctx);
-        let p = params;
-        match action {
-            "CreateKey" => respond(ctx, create_key(self, scope, p)?),
-            "DescribeKey" => respond(ctx, describe_key(self, scope, p)?),
-            "DescribeKeys" => respond(ctx, describe_keys(self, scope, p)?),
-            "ListKeys" => respond(ctx, list_keys(self, scope, p)?),
-            "ListKeyDetail" => respond(ctx, list_key_detail(self, scope, p)?),
-            "UpdateAlias" => {
-                let r: AliasReq = parse(p)?;
-                self.update_alias(scope, &r.key_id, &r.alias)?;
-                respond(ctx, Empty {})
-            }
-            "UpdateKeyDescription" => {
-                let r: DescriptionReq = parse(p)?;
-                self.update_description(scope, &r.key_id, &r.description)?;
-                respond(ctx, Empty {})
-            }
-            "EnableKey" | "DisableKey" => {
-                let r: KeyIdReq = parse(p)?;
-                self.set_enabled(scope, &[r.key_id], action == "EnableKey")?;
-                respond(ctx, Empty {})
-            }
-            "EnableKeys" | "DisableKeys" => {
-                let r: KeyIdsReq = parse(p)?;
-                self.set_enabled(scope, &r.key_ids, action == "EnableKeys")?;
-                respond(ctx, Empty {})
-            }
-            "ScheduleKeyDeletion" => {
-                let r: ScheduleReq = parse(p)?;
-                let deletion_date =
-                    self.schedule_deletion(scope, &r.key_id, r.pending_window_in_days)?;
-                respond(
-                    ctx,
-                    ScheduleResp {
-                        deletion_date,
-                        key_id: r.key_id,
-                    },
-                )
-            }
-            "CancelKeyDeletion" => {
-                let r: KeyIdReq = parse(p)?;
-                self.cancel_deletion(scope, &r.key_id)?;
-                respond(ctx, KeyIdResp { key_id: r.key_id })
-            }
-            "ArchiveKey" | "CancelKeyArchive" => {
-                let r: KeyIdReq = parse(p)?;
-                self.archive(scope, &r.key_id, action == "ArchiveKey")?;
-                respond(ctx, Empty {})
-            }
-            "EnableKeyRotation" => {
-                let r: RotationReq = parse(p)?;
-                self.enable_rotation(scope, &r.key_id, r.rotate_days)?;
-                respond(ctx, Empty {})
-            }
-            "DisableKeyRotation" => {
-                let r: KeyIdReq = parse(p)?;
-                self.disable_rotation(scope, &r.key_id)?;
-                respond(ctx, Empty {})
-            }
-            "GetKeyRotationStatus" => {
-                let r: KeyIdReq = parse(p)?;
-                let key_rotation_enabled = self.rotation_status(scope, &r.key_id)?;
-                respond(
-                    ctx,
-                    RotationStatusResp {
-                        key_rotation_enabled,
-                    },
-                )
-            }
-            "RotateKey" => {
-                let r: KeyIdReq = parse(p)?;
-                self.rotate_now(scope, &r.key_id)?;
-                respond(
-                    ctx,
-                    TaskResp {
-                        task_id: uuid::Uuid::new_v4().to_string(),
-                    },
-                )
-            }
-            "Encrypt" => respond(ctx, encrypt(self, scope, p)?),
-            "Decrypt" => respond(ctx, decrypt(self, scope, p)?),
-            "ReEncrypt" => respond(ctx, re_encrypt(self, scope, p)?),
-            "GenerateDataKey" => respond(ctx, generate_data_key(self, scope, p)?),
-            "GenerateRandom" => {
-                let r: RandomReq = parse(p)?;
-                if !(1..=1024).contains(&r.number_of_bytes) {
-                    return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024"));
-                }
-                let bytes = crate::material::random_bytes(r.number_of_bytes as usize)
-                    .map_err(|_| err("InternalError", "random generator failed"))?;
-                respond(
-                    ctx,
-                    PlaintextResp {
-                        key_id: None,
-                        plaintext: Zeroizing::new(B64.encode(&bytes[..])),
-                    },
-                )
-            }
-            "GetPublicKey" => {
-                let r: KeyIdReq = parse(p)?;
-                let der = self.public_key(scope, &r.key_id)?;
-                respond(
-                    ctx,
-                    PublicKeyResp {
-                        public_key: B64.encode(&der),
-                        public_key_pem: public_key_pem(&der),
-                        key_id: r.key_id,
-                    },
-                )
-            }
-            "AsymmetricRsaDecrypt" => {
-                let r: RsaDecryptReq = parse(p)?;
-                let padding = RsaPadding::from_name(&r.algorithm).ok_or_else(|| {
-                    err("InvalidParameter", "Algorithm must be RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
-                })?;
-                let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
-                let plaintext = self.rsa_decrypt(scope, &r.key_id, padding, &ciphertext)?;
-                respond(
-                    ctx,
-                    PlaintextResp {
-                        key_id: Some(r.key_id),
-                        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
-                    },
-                )
-            }
-            "AsymmetricSm2Decrypt" => {
-                let r: Sm2DecryptReq = parse(p)?;
-                let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
-                let plaintext = self.sm2_decrypt(scope, &r.key_id, &ciphertext)?;
-                respond(
-                    ctx,
-                    PlaintextResp {
-                        key_id: Some(r.key_id),
-                        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
-                    },
-                )
-            }
-            "SignByAsymmetricKey" => {
-                let r: SignReq = parse(p)?;
-                let (algorithm, message) =
-                    sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
-                let signature = self.sign(
-                    scope,
-                    &r.key_id,
-                    algorithm,
-                    sign_input(&message, r.message_type.as_deref())?,
-                )?;
-                respond(
-                    ctx,
-                    SignResp {
-                        signature: B64.encode(signature),
-                    },
-                )
-            }
-            "VerifyByAsymmetricKey" => {
-                let r: VerifyReq = parse(p)?;
-                let (algorithm, message) =
-                    sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
-                let signature = decode_b64(&r.signature_value, "SignatureValue")?;
-                let signature_valid = self.verify(
-                    scope,
-                    &r.key_id,
-                    algorithm,
-                    sign_input(&message, r.message_type.as_deref())?,
-                    &signature,
-                )?;
-                respond(ctx, VerifyResp { signature_valid })
-            }
-            "GetParametersForImport" => {
-                let r: ImportParamsReq = parse(p)?;
-                let padding = RsaPadding::from_name(&r.wrapping_algorithm).ok_or_else(|| {
-                    err("InvalidParameter", "WrappingAlgorithm must be RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
-                })?;
-                if r.wrapping_key_spec != "RSA_2048" {
-                    return Err(err("InvalidParameter", "WrappingKeySpec must be RSA_2048"));
-                }
-                let params = self.parameters_for_import(scope, &r.key_id, padding)?;
-                respond(
-                    ctx,
-                    ImportParamsResp {
-                        key_id: r.key_id,
-                        import_token: params.token,
-                        public_key: B64.encode(&params.public_key_der),
-                        parameters_valid_to: params.valid_to,
-                    },
-                )
-            }
-            "ImportKeyMaterial" => {
-                let r: ImportReq = parse(p)?;
-                let material = decode_b64(&r.encrypted_key_material, "EncryptedKeyMaterial")?;
-                self.import_key_material(
-                    scope,
-                    &r.key_id,
-                    &r.import_token,
-                    &material,
-                    r.valid_to.unwrap_or(0),
-                )?;
-                respond(ctx, Empty {})
-            }
-            "DeleteImportedKeyMaterial" => {
-                let r: KeyIdReq = parse(p)?;
-                self.delete_imported_material(scope, &r.key_id)?;
-                respond(ctx, Empty {})
-            }
-            "ListAlgorithms" => respond(ctx, list_algorithms(self, scope)),
-            "GetServiceStatus" => respond(ctx, service_status()),
-            "GetRegions" => respond(
-                ctx,
-                RegionsResp {
-                    regions: regions(self),
-                },
-            ),
-            other if UNSUPPORTED_ACTIONS.contains(&other) => Err(err(
-                "UnsupportedOperation",
-                format!(
-                    "{other} (white-box keys, hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
-                ),
-            )),
-            other => Err(err(
-                "InvalidAction",
-                format!("action {other} does not exist in KMS 2019-01-18"),
-            )),
-        }
+        call(self, ctx, action, params).map_err(|e| e.into_wire(action))
     }
 
     // The server's hooks (timer and test controls), delegating to the inherent methods.
@@ -304,6 +121,240 @@ impl KmsApi for Hsm {
 
     fn key_resource(&self, key_id: &str) -> Option<std::sync::Arc<crate::KeyResource>> {
         Hsm::key_resource(self, key_id)
+    }
+}
+
+fn call(
+    hsm: &Hsm,
+    ctx: &CallContext,
+    action: &str,
+    params: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CallError> {
+    {
+        let scope = hsm.scope(ctx);
+        let p = params;
+        match action {
+            "CreateKey" => respond(ctx, create_key(hsm, scope, p)?),
+            "DescribeKey" => respond(ctx, describe_key(hsm, scope, p)?),
+            "DescribeKeys" => respond(ctx, describe_keys(hsm, scope, p)?),
+            "ListKeys" => respond(ctx, list_keys(hsm, scope, p)?),
+            "ListKeyDetail" => respond(ctx, list_key_detail(hsm, scope, p)?),
+            "UpdateAlias" => {
+                let r: AliasReq = parse(p)?;
+                hsm.update_alias(scope, &r.key_id, &r.alias)?;
+                respond(ctx, Empty {})
+            }
+            "UpdateKeyDescription" => {
+                let r: DescriptionReq = parse(p)?;
+                hsm.update_description(scope, &r.key_id, &r.description)?;
+                respond(ctx, Empty {})
+            }
+            "EnableKey" | "DisableKey" => {
+                let r: KeyIdReq = parse(p)?;
+                hsm.set_enabled(scope, &[r.key_id], action == "EnableKey")?;
+                respond(ctx, Empty {})
+            }
+            "EnableKeys" | "DisableKeys" => {
+                let r: KeyIdsReq = parse(p)?;
+                hsm.set_enabled(scope, &r.key_ids, action == "EnableKeys")?;
+                respond(ctx, Empty {})
+            }
+            "ScheduleKeyDeletion" => {
+                let r: ScheduleReq = parse(p)?;
+                let deletion_date =
+                    hsm.schedule_deletion(scope, &r.key_id, r.pending_window_in_days)?;
+                respond(
+                    ctx,
+                    ScheduleResp {
+                        deletion_date,
+                        key_id: r.key_id,
+                    },
+                )
+            }
+            "CancelKeyDeletion" => {
+                let r: KeyIdReq = parse(p)?;
+                hsm.cancel_deletion(scope, &r.key_id)?;
+                respond(ctx, KeyIdResp { key_id: r.key_id })
+            }
+            "ArchiveKey" | "CancelKeyArchive" => {
+                let r: KeyIdReq = parse(p)?;
+                hsm.archive(scope, &r.key_id, action == "ArchiveKey")?;
+                respond(ctx, Empty {})
+            }
+            "EnableKeyRotation" => {
+                let r: RotationReq = parse(p)?;
+                hsm.enable_rotation(scope, &r.key_id, r.rotate_days)?;
+                respond(ctx, Empty {})
+            }
+            "DisableKeyRotation" => {
+                let r: KeyIdReq = parse(p)?;
+                hsm.disable_rotation(scope, &r.key_id)?;
+                respond(ctx, Empty {})
+            }
+            "GetKeyRotationStatus" => {
+                let r: KeyIdReq = parse(p)?;
+                let key_rotation_enabled = hsm.rotation_status(scope, &r.key_id)?;
+                respond(
+                    ctx,
+                    RotationStatusResp {
+                        key_rotation_enabled,
+                    },
+                )
+            }
+            "RotateKey" => {
+                let r: KeyIdReq = parse(p)?;
+                hsm.rotate_now(scope, &r.key_id)?;
+                respond(
+                    ctx,
+                    TaskResp {
+                        task_id: uuid::Uuid::new_v4().to_string(),
+                    },
+                )
+            }
+            "Encrypt" => respond(ctx, encrypt(hsm, scope, p)?),
+            "Decrypt" => respond(ctx, decrypt(hsm, scope, p)?),
+            "ReEncrypt" => respond(ctx, re_encrypt(hsm, scope, p)?),
+            "GenerateDataKey" => respond(ctx, generate_data_key(hsm, scope, p)?),
+            "GenerateRandom" => {
+                let r: RandomReq = parse(p)?;
+                if !(1..=1024).contains(&r.number_of_bytes) {
+                    return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024"));
+                }
+                let bytes = crate::material::random_bytes(r.number_of_bytes as usize)
+                    .map_err(|_| err::<ApiError>("InternalError", "random generator failed"))?;
+                respond(
+                    ctx,
+                    PlaintextResp {
+                        key_id: None,
+                        plaintext: Zeroizing::new(B64.encode(&bytes[..])),
+                    },
+                )
+            }
+            "GetPublicKey" => {
+                let r: KeyIdReq = parse(p)?;
+                let der = hsm.public_key(scope, &r.key_id)?;
+                respond(
+                    ctx,
+                    PublicKeyResp {
+                        public_key: B64.encode(&der),
+                        public_key_pem: public_key_pem(&der),
+                        key_id: r.key_id,
+                    },
+                )
+            }
+            "AsymmetricRsaDecrypt" => {
+                let r: RsaDecryptReq = parse(p)?;
+                let padding = RsaPadding::from_name(&r.algorithm).ok_or_else(|| {
+                    err::<ApiError>("InvalidParameter", "Algorithm must be RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
+                })?;
+                let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
+                let plaintext = hsm.rsa_decrypt(scope, &r.key_id, padding, &ciphertext)?;
+                respond(
+                    ctx,
+                    PlaintextResp {
+                        key_id: Some(r.key_id),
+                        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
+                    },
+                )
+            }
+            "AsymmetricSm2Decrypt" => {
+                let r: Sm2DecryptReq = parse(p)?;
+                let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
+                let plaintext = hsm.sm2_decrypt(scope, &r.key_id, &ciphertext)?;
+                respond(
+                    ctx,
+                    PlaintextResp {
+                        key_id: Some(r.key_id),
+                        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
+                    },
+                )
+            }
+            "SignByAsymmetricKey" => {
+                let r: SignReq = parse(p)?;
+                let (algorithm, message) =
+                    sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
+                let signature = hsm.sign(
+                    scope,
+                    &r.key_id,
+                    algorithm,
+                    sign_input(&message, r.message_type.as_deref())?,
+                )?;
+                respond(
+                    ctx,
+                    SignResp {
+                        signature: B64.encode(signature),
+                    },
+                )
+            }
+            "VerifyByAsymmetricKey" => {
+                let r: VerifyReq = parse(p)?;
+                let (algorithm, message) =
+                    sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
+                let signature = decode_b64(&r.signature_value, "SignatureValue")?;
+                let signature_valid = hsm.verify(
+                    scope,
+                    &r.key_id,
+                    algorithm,
+                    sign_input(&message, r.message_type.as_deref())?,
+                    &signature,
+                )?;
+                respond(ctx, VerifyResp { signature_valid })
+            }
+            "GetParametersForImport" => {
+                let r: ImportParamsReq = parse(p)?;
+                let padding = RsaPadding::from_name(&r.wrapping_algorithm).ok_or_else(|| {
+                    err::<ApiError>("InvalidParameter", "WrappingAlgorithm must be RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
+                })?;
+                if r.wrapping_key_spec != "RSA_2048" {
+                    return Err(err("InvalidParameter", "WrappingKeySpec must be RSA_2048"));
+                }
+                let params = hsm.parameters_for_import(scope, &r.key_id, padding)?;
+                respond(
+                    ctx,
+                    ImportParamsResp {
+                        key_id: r.key_id,
+                        import_token: params.token,
+                        public_key: B64.encode(&params.public_key_der),
+                        parameters_valid_to: params.valid_to,
+                    },
+                )
+            }
+            "ImportKeyMaterial" => {
+                let r: ImportReq = parse(p)?;
+                let material = decode_b64(&r.encrypted_key_material, "EncryptedKeyMaterial")?;
+                hsm.import_key_material(
+                    scope,
+                    &r.key_id,
+                    &r.import_token,
+                    &material,
+                    r.valid_to.unwrap_or(0),
+                )?;
+                respond(ctx, Empty {})
+            }
+            "DeleteImportedKeyMaterial" => {
+                let r: KeyIdReq = parse(p)?;
+                hsm.delete_imported_material(scope, &r.key_id)?;
+                respond(ctx, Empty {})
+            }
+            "ListAlgorithms" => respond(ctx, list_algorithms(hsm, scope)),
+            "GetServiceStatus" => respond(ctx, service_status()),
+            "GetRegions" => respond(
+                ctx,
+                RegionsResp {
+                    regions: regions(hsm),
+                },
+            ),
+            other if UNSUPPORTED_ACTIONS.contains(&other) => Err(err(
+                "UnsupportedOperation",
+                format!(
+                    "{other} (white-box keys, hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
+                ),
+            )),
+            other => Err(err(
+                "InvalidAction",
+                format!("action {other} does not exist in KMS 2019-01-18"),
+            )),
+        }
     }
 }
 
@@ -381,7 +432,7 @@ fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 
 fn decode_b64(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     B64.decode(text.trim()).map(Zeroizing::new).map_err(|_| {
-        err(
+        err::<ApiError>(
             "InvalidParameter",
             format!("{field} must be standard base64"),
         )
@@ -610,7 +661,7 @@ struct WithRequestId<'a, T: Serialize> {
     request_id: &'a str,
 }
 
-fn respond(ctx: &CallContext, body: impl Serialize) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+fn respond(ctx: &CallContext, body: impl Serialize) -> Result<Zeroizing<Vec<u8>>, CallError> {
     // The answer may hold plaintext or a data key: it grows without leaving copies behind.
     SecretBuf::json(&WithRequestId {
         body,
@@ -722,8 +773,8 @@ struct KeyMetadata {
     alias: String,
     create_time: u64,
     description: String,
-    key_state: String,
-    key_usage: String,
+    key_state: KeyState,
+    key_usage: KeyUsage,
     #[serde(rename = "Type")]
     key_type: i64,
     creator_uin: u64,
@@ -731,7 +782,7 @@ struct KeyMetadata {
     owner: &'static str,
     next_rotate_time: u64,
     deletion_date: u64,
-    origin: String,
+    origin: Origin,
     valid_to: u64,
     resource_id: String,
     hsm_cluster_id: &'static str,
@@ -747,15 +798,15 @@ fn metadata(info: &KeyInfo) -> KeyMetadata {
         alias: r.alias.clone(),
         create_time: r.create_time,
         description: r.description.clone(),
-        key_state: r.key_state.clone(),
-        key_usage: r.key_usage.clone(),
+        key_state: r.key_state,
+        key_usage: r.key_usage,
         key_type: if r.algorithm.is_sm() { 4 } else { 2 },
         creator_uin: r.account_uin,
         key_rotation_enabled: r.rotation_enabled,
         owner: "user",
         next_rotate_time: r.next_rotate_time,
         deletion_date: r.deletion_date,
-        origin: r.origin.clone(),
+        origin: r.origin,
         valid_to: r.valid_to,
         resource_id: format!("creatorUin/{}/{}", r.account_uin, r.key_id),
         hsm_cluster_id: "",
@@ -777,7 +828,7 @@ fn check_cluster(cluster: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: CreateKeyReq = parse(p)?;
     check_cluster(r.hsm_cluster_id.as_deref())?;
     let external = match r.r#type.unwrap_or(1) {
@@ -795,7 +846,11 @@ fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
         NewKey {
             alias: r.alias,
             description: r.description,
-            key_usage: r.key_usage,
+            key_usage: match r.key_usage.as_deref() {
+                None | Some("") => KeyUsage::EncryptDecrypt,
+                Some(usage) => KeyUsage::parse(usage)
+                    .ok_or_else(|| HsmError::UnsupportedUsage(usage.to_owned()))?,
+            },
             external,
             tags: r
                 .tags
@@ -811,8 +866,8 @@ fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
         alias: String,
         create_time: u64,
         description: String,
-        key_state: String,
-        key_usage: String,
+        key_state: KeyState,
+        key_usage: KeyUsage,
         tag_code: u64,
         tag_msg: &'static str,
         hsm_cluster_id: &'static str,
@@ -830,7 +885,7 @@ fn create_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
     })
 }
 
-fn describe_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn describe_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: KeyIdReq = parse(p)?;
     let info = hsm.describe_key(scope, &r.key_id)?;
     #[derive(Serialize)]
@@ -843,7 +898,7 @@ fn describe_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize,
     })
 }
 
-fn describe_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn describe_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: KeyIdsReq = parse(p)?;
     let infos = hsm.describe_keys(scope, &r.key_ids)?;
     #[derive(Serialize)]
@@ -865,7 +920,7 @@ fn page(r: &ListReq) -> Result<(usize, usize), ApiError> {
     Ok((offset, limit as usize))
 }
 
-fn list_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn list_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: ListReq = parse(p)?;
     check_cluster(r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(&r)?;
@@ -875,13 +930,20 @@ fn list_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, Ap
         hsm.list_keys(
             scope,
             &KeyFilter {
-                key_usage: Some("ALL".into()),
+                key_usage: Accept::Any,
                 ascending: true,
                 ..KeyFilter::default()
             },
         )?
     };
-    keys.retain(|k| [ENABLED, DISABLED, PENDING_IMPORT].contains(&k.row.key_state.as_str()));
+    keys.retain(|k| {
+        [
+            KeyState::Enabled,
+            KeyState::Disabled,
+            KeyState::PendingImport,
+        ]
+        .contains(&k.row.key_state)
+    });
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct Resp {
@@ -900,19 +962,31 @@ fn list_keys(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, Ap
     Ok(Resp { keys, total_count })
 }
 
-fn list_key_detail(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn list_key_detail(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: ListReq = parse(p)?;
     check_cluster(r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(&r)?;
-    let key_state = r.key_state.unwrap_or(0);
-    if key_state > 5 {
-        return Err(err("InvalidParameter", "KeyState must be 0 to 5"));
-    }
+    let key_state = match r.key_state.unwrap_or(0) {
+        0 => Accept::Any,
+        1 => Accept::Only(KeyState::Enabled),
+        2 => Accept::Only(KeyState::Disabled),
+        3 => Accept::Only(KeyState::PendingDelete),
+        4 => Accept::Only(KeyState::PendingImport),
+        5 => Accept::Only(KeyState::Archived),
+        _ => return Err(err("InvalidParameter", "KeyState must be 0 to 5")),
+    };
     let filter = KeyFilter {
         key_state,
         search: r.search_key_alias.clone(),
-        origin: r.origin.clone(),
-        key_usage: r.key_usage.clone(),
+        origin: match r.origin.as_deref() {
+            None | Some("") | Some("ALL") => Accept::Any,
+            Some(origin) => Origin::parse(origin).map_or(Accept::Nothing, Accept::Only),
+        },
+        key_usage: match r.key_usage.as_deref() {
+            Some("ALL") => Accept::Any,
+            None | Some("") => Accept::Only(KeyUsage::EncryptDecrypt),
+            Some(usage) => KeyUsage::parse(usage).map_or(Accept::Nothing, Accept::Only),
+        },
         tag_filters: r
             .tag_filters
             .iter()
@@ -937,13 +1011,13 @@ fn list_key_detail(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Seriali
     })
 }
 
-fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: EncryptReq = parse(p)?;
     let plaintext = B64
         .decode(r.plaintext.trim())
         .map(Zeroizing::new)
         .map_err(|_| {
-            err(
+            err::<ApiError>(
                 "InvalidParameterValue.InvalidPlaintext",
                 "Plaintext must be standard base64",
             )
@@ -960,7 +1034,7 @@ fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiE
     })
 }
 
-fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: DecryptReq = parse(p)?;
     let opened = hsm.decrypt(scope, &r.ciphertext_blob, r.encryption_context.as_deref())?;
     let out = hsm.seal_for_caller(
@@ -974,7 +1048,7 @@ fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiE
     })
 }
 
-fn re_encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn re_encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: ReEncryptReq = parse(p)?;
     let out = hsm.re_encrypt(
         scope,
@@ -991,7 +1065,7 @@ fn re_encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, A
     })
 }
 
-fn generate_data_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, ApiError> {
+fn generate_data_key(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
     let r: DataKeyReq = parse(p)?;
     if r.is_hosted_by_kms.unwrap_or(0) != 0 {
         return Err(err(
@@ -1037,7 +1111,7 @@ fn sign_inputs(
     message_type: Option<&str>,
 ) -> Result<(SignAlgorithm, Zeroizing<Vec<u8>>), ApiError> {
     let algorithm = SignAlgorithm::from_name(algorithm).ok_or_else(|| {
-        err(
+        err::<ApiError>(
             "InvalidParameter",
             "Algorithm must be SM2DSA, ECC_P256_R1, RSA_PSS_SHA_256 or RSA_PKCS1_SHA_256",
         )
@@ -1069,7 +1143,7 @@ fn sign_input<'a>(
 ) -> Result<SignInput<'a>, ApiError> {
     Ok(match message_type.unwrap_or("RAW") {
         "DIGEST" => SignInput::Digest(message.try_into().map_err(|_| {
-            err(
+            err::<ApiError>(
                 "InvalidParameter",
                 "a DIGEST Message must be exactly 32 bytes",
             )
@@ -1093,20 +1167,20 @@ fn list_algorithms(hsm: &Hsm, scope: Scope<'_>) -> impl Serialize {
         asymmetric_sign_verify_algorithms: Vec<AlgorithmInfo>,
     }
     let symmetric = hsm.symmetric.algorithm_for(scope.region);
-    let info = |key_usage, algorithm| AlgorithmInfo {
-        key_usage,
+    let info = |key_usage: KeyUsage, algorithm| AlgorithmInfo {
+        key_usage: key_usage.as_str(),
         algorithm,
     };
     Resp {
-        symmetric_algorithms: vec![info(USAGE_SYMMETRIC, symmetric.name())],
+        symmetric_algorithms: vec![info(KeyUsage::EncryptDecrypt, symmetric.name())],
         asymmetric_algorithms: vec![
-            info("ASYMMETRIC_DECRYPT_SM2", "SM2"),
-            info("ASYMMETRIC_DECRYPT_RSA_2048", "RSA_2048"),
+            info(KeyUsage::DecryptSm2, "SM2"),
+            info(KeyUsage::DecryptRsa2048, "RSA_2048"),
         ],
         asymmetric_sign_verify_algorithms: vec![
-            info("ASYMMETRIC_SIGN_VERIFY_SM2", "SM2"),
-            info("ASYMMETRIC_SIGN_VERIFY_RSA_2048", "RSA_2048"),
-            info("ASYMMETRIC_SIGN_VERIFY_ECC", "ECC"),
+            info(KeyUsage::SignSm2, "SM2"),
+            info(KeyUsage::SignRsa2048, "RSA_2048"),
+            info(KeyUsage::SignEcc, "ECC"),
         ],
     }
 }
@@ -1148,6 +1222,3 @@ fn regions(hsm: &Hsm) -> Vec<String> {
     }
     out
 }
-
-#[allow(dead_code)]
-const _STATES: [&str; 5] = [ENABLED, DISABLED, PENDING_DELETE, PENDING_IMPORT, ARCHIVED];

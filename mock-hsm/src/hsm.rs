@@ -20,6 +20,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
+mod error;
+mod types;
+
+pub(crate) use error::{CryptoUse, HsmError};
+pub(crate) use types::{Accept, KeyState, KeyUsage, Origin};
+
 use crate::api::{ApiError, CallContext};
 use crate::blob;
 use crate::clock::{Clock, MockClock, SystemClock};
@@ -38,28 +44,6 @@ pub(crate) const MAX_CONTEXT_CHARS: usize = 1024;
 const IMPORT_TOKEN_LIFETIME: u64 = DAY;
 /// Largest ImportKeyMaterial ValidTo.
 const MAX_VALID_TO: u64 = 2_147_443_200;
-
-/// Key states.
-pub(crate) const ENABLED: &str = "Enabled";
-pub(crate) const DISABLED: &str = "Disabled";
-pub(crate) const PENDING_DELETE: &str = "PendingDelete";
-pub(crate) const PENDING_IMPORT: &str = "PendingImport";
-pub(crate) const ARCHIVED: &str = "Archived";
-
-/// Origins.
-pub(crate) const ORIGIN_KMS: &str = "TENCENT_KMS";
-pub(crate) const ORIGIN_EXTERNAL: &str = "EXTERNAL";
-
-/// Key usages this mock implements.
-pub(crate) const USAGE_SYMMETRIC: &str = "ENCRYPT_DECRYPT";
-pub(crate) const USAGES: &[(&str, Option<Algorithm>)] = &[
-    (USAGE_SYMMETRIC, None),
-    ("ASYMMETRIC_DECRYPT_RSA_2048", Some(Algorithm::Rsa2048)),
-    ("ASYMMETRIC_DECRYPT_SM2", Some(Algorithm::Sm2)),
-    ("ASYMMETRIC_SIGN_VERIFY_SM2", Some(Algorithm::Sm2)),
-    ("ASYMMETRIC_SIGN_VERIFY_RSA_2048", Some(Algorithm::Rsa2048)),
-    ("ASYMMETRIC_SIGN_VERIFY_ECC", Some(Algorithm::EccP256)),
-];
 
 /// Mainland-China regions, whose symmetric CMKs are SM4 (KeyMetadata.Type 4) by default.
 pub const SM_REGIONS: &[&str] = &[
@@ -249,20 +233,6 @@ pub(crate) struct Scope<'a> {
 /// Most key resources [`Hsm::key_resource`] remembers before starting over.
 const KEY_RESOURCE_CACHE: usize = 65_536;
 
-pub(crate) fn err(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(code, message)
-}
-
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        err("InternalError", format!("key store error: {e}"))
-    }
-}
-
-fn crypto_internal(what: &str) -> ApiError {
-    err("InternalError", format!("{what} failed"))
-}
-
 /// True for a KeyId in the 8-4-4-4-12 lower-case hex UUID form.
 pub(crate) fn is_valid_key_id(id: &str) -> bool {
     id.len() == 36
@@ -272,19 +242,16 @@ pub(crate) fn is_valid_key_id(id: &str) -> bool {
         })
 }
 
-fn check_key_id(id: &str) -> Result<(), ApiError> {
+fn check_key_id(id: &str) -> Result<(), HsmError> {
     if is_valid_key_id(id) {
         Ok(())
     } else {
-        Err(err(
-            "InvalidParameterValue.InvalidKeyId",
-            "KeyId must be a lower-case UUID such as 23e80852-1e38-11e9-b129-5cb9019b4b01",
-        ))
+        Err(HsmError::InvalidKeyId)
     }
 }
 
 /// Alias rules: 1-60 of letters, digits, `-`, `_`; first a letter or digit; `kms-` reserved.
-pub(crate) fn check_alias(alias: &str) -> Result<(), ApiError> {
+pub(crate) fn check_alias(alias: &str) -> Result<(), HsmError> {
     let ok = (1..=60).contains(&alias.len())
         && alias
             .bytes()
@@ -294,86 +261,66 @@ pub(crate) fn check_alias(alias: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(err(
-            "InvalidParameterValue.InvalidAlias",
-            "Alias must be 1-60 letters, digits, '-' or '_', start with a letter or digit, and not start with 'kms-'",
-        ))
+        Err(HsmError::InvalidAlias)
     }
 }
 
-fn check_description(description: &str) -> Result<(), ApiError> {
+fn check_description(description: &str) -> Result<(), HsmError> {
     if description.len() > 1024 {
-        return Err(err(
-            "InvalidParameter",
-            "Description is longer than 1024 bytes",
+        return Err(HsmError::InvalidParameter(
+            "Description is longer than 1024 bytes".into(),
         ));
     }
     Ok(())
 }
 
-fn not_found(id: &str) -> ApiError {
-    err(
-        "ResourceUnavailable.CmkNotFound",
-        format!("CMK {id} does not exist in this account and region"),
-    )
+fn not_found(id: &str) -> HsmError {
+    HsmError::NotFound(id.to_owned())
 }
 
 /// BYOK actions apply only to keys created for imported material, in state Enabled or
 /// PendingImport.
-fn require_importable(row: &KeyRow, action: &str) -> Result<(), ApiError> {
-    if row.origin != ORIGIN_EXTERNAL {
-        return Err(err(
-            "UnsupportedOperation.NotExternalCmk",
-            format!(
-                "CMK {} was not created for imported material (Type 2)",
-                row.key_id
-            ),
-        ));
+fn require_importable(row: &KeyRow) -> Result<(), HsmError> {
+    if row.origin != Origin::External {
+        return Err(HsmError::NotExternal(row.key_id.clone()));
     }
-    if ![ENABLED, PENDING_IMPORT].contains(&row.key_state.as_str()) {
-        return Err(state_not_supported(row, action));
+    if ![KeyState::Enabled, KeyState::PendingImport].contains(&row.key_state) {
+        return Err(state_not_supported(row));
     }
     Ok(())
 }
 
-fn state_not_supported(row: &KeyRow, action: &str) -> ApiError {
-    err(
-        "ResourceUnavailable.CmkStateNotSupport",
-        format!(
-            "{action} is not allowed for CMK {} in state {}",
-            row.key_id, row.key_state
-        ),
-    )
+fn state_not_supported(row: &KeyRow) -> HsmError {
+    HsmError::state(&row.key_id, row.key_state)
 }
 
 /// Parses an EncryptionContext (a JSON object of strings) into its canonical AAD bytes
 /// (kms_core::EncryptionContext): key order and whitespace do not matter, `{"ab":"c"}` and
 /// `{"a":"bc"}` differ.
-pub(crate) fn canonical_context(context: Option<&str>) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn canonical_context(context: Option<&str>) -> Result<Vec<u8>, HsmError> {
     let text = context.unwrap_or("");
+    let invalid = |message: String| HsmError::InvalidParameterValue(message);
     if text.chars().count() > MAX_CONTEXT_CHARS {
-        return Err(err(
-            "InvalidParameterValue",
-            "EncryptionContext is longer than 1024 characters",
+        return Err(invalid(
+            "EncryptionContext is longer than 1024 characters".into(),
         ));
     }
     let mut ctx = kms_core::EncryptionContext::new();
     if !text.trim().is_empty() {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).map_err(|_| {
-            err("InvalidParameterValue", "EncryptionContext must be a JSON object of string values, e.g. {\"purpose\":\"test\"}")
+            invalid("EncryptionContext must be a JSON object of string values, e.g. {\"purpose\":\"test\"}".into())
         })?;
         for (k, v) in map {
             let serde_json::Value::String(v) = v else {
-                return Err(err(
-                    "InvalidParameterValue",
-                    format!("EncryptionContext value of \"{k}\" must be a string"),
-                ));
+                return Err(invalid(format!(
+                    "EncryptionContext value of \"{k}\" must be a string"
+                )));
             };
             ctx.insert(k, v);
         }
     }
     ctx.to_canonical_bytes()
-        .map_err(|e| err("InvalidParameterValue", format!("EncryptionContext: {e}")))
+        .map_err(|e| invalid(format!("EncryptionContext: {e}")))
 }
 
 /// A CMK with its tags (DescribeKey and friends).
@@ -384,11 +331,11 @@ pub(crate) struct KeyInfo {
 }
 
 /// Input of CreateKey.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NewKey {
     pub(crate) alias: String,
     pub(crate) description: String,
-    pub(crate) key_usage: Option<String>,
+    pub(crate) key_usage: KeyUsage,
     pub(crate) external: bool,
     pub(crate) tags: Vec<(String, String)>,
 }
@@ -396,10 +343,10 @@ pub(crate) struct NewKey {
 /// Filters of ListKeyDetail.
 #[derive(Debug, Default)]
 pub(crate) struct KeyFilter {
-    pub(crate) key_state: u64,
+    pub(crate) key_state: Accept<KeyState>,
     pub(crate) search: Option<String>,
-    pub(crate) origin: Option<String>,
-    pub(crate) key_usage: Option<String>,
+    pub(crate) origin: Accept<Origin>,
+    pub(crate) key_usage: Accept<KeyUsage>,
     pub(crate) tag_filters: Vec<(String, Vec<String>)>,
     pub(crate) ascending: bool,
 }
@@ -504,7 +451,9 @@ impl Hsm {
 
     /// Deletes every key, version, tag and import token (the server's test controls).
     pub fn reset(&self) -> Result<(), ApiError> {
-        self.store.write(|tx| tx.wipe().map_err(ApiError::from))?;
+        self.store
+            .write(|tx| tx.wipe())
+            .map_err(|e| ApiError::from(HsmError::from(e)))?;
         self.store.clear_cache();
         // Seeds may bring the same key ids back with other tags.
         self.resources
@@ -517,6 +466,10 @@ impl Hsm {
     /// Applies every due schedule with no traffic needed: rotations, deletions whose window
     /// passed, imported material past its ValidTo. Call it from a timer.
     pub fn run_due_rotations(&self) -> Result<Maintenance, ApiError> {
+        self.maintain_all().map_err(ApiError::from)
+    }
+
+    fn maintain_all(&self) -> Result<Maintenance, HsmError> {
         let now = self.now();
         self.store.write(|tx| {
             let mut done = Maintenance::default();
@@ -532,7 +485,7 @@ impl Hsm {
                 }
             }
             tx.delete_expired_tokens(now)?;
-            Ok::<_, ApiError>(done)
+            Ok::<_, HsmError>(done)
         })
     }
 
@@ -549,32 +502,32 @@ impl Hsm {
     }
 
     fn needs_maintenance(row: &KeyRow, now: u64) -> bool {
-        (row.key_state == PENDING_DELETE && row.deletion_date <= now)
-            || (row.key_state == ENABLED
+        (row.key_state == KeyState::PendingDelete && row.deletion_date <= now)
+            || (row.key_state == KeyState::Enabled
                 && row.rotation_enabled
                 && row.next_rotate_time <= now
                 && can_rotate(row))
-            || (row.key_state == ENABLED && row.valid_to > 0 && row.valid_to <= now)
+            || (row.key_state == KeyState::Enabled && row.valid_to > 0 && row.valid_to <= now)
     }
 
     /// Applies due schedules to one key; `None` when it was destroyed.
-    fn maintain(&self, tx: &Tx<'_>, mut row: KeyRow, now: u64) -> Result<Option<KeyRow>, ApiError> {
-        if row.key_state == PENDING_DELETE && row.deletion_date <= now {
+    fn maintain(&self, tx: &Tx<'_>, mut row: KeyRow, now: u64) -> Result<Option<KeyRow>, HsmError> {
+        if row.key_state == KeyState::PendingDelete && row.deletion_date <= now {
             tx.delete_key(&row.key_id)?;
             return Ok(None);
         }
-        if row.key_state == ENABLED
+        if row.key_state == KeyState::Enabled
             && row.valid_to > 0
             && row.valid_to <= now
-            && row.origin == ORIGIN_EXTERNAL
+            && row.origin == Origin::External
         {
             // Imported material expired: it is deleted, the key waits for a new import.
             tx.delete_versions(&row.key_id)?;
-            row.key_state = PENDING_IMPORT.into();
+            row.key_state = KeyState::PendingImport;
             row.valid_to = 0;
             tx.update_key(&row)?;
         }
-        if row.key_state == ENABLED
+        if row.key_state == KeyState::Enabled
             && row.rotation_enabled
             && row.next_rotate_time <= now
             && can_rotate(&row)
@@ -585,9 +538,9 @@ impl Hsm {
     }
 
     /// Adds a new version (stored before anything can use it) and moves the schedule on.
-    fn rotate(&self, tx: &Tx<'_>, row: &mut KeyRow, now: u64) -> Result<(), ApiError> {
+    fn rotate(&self, tx: &Tx<'_>, row: &mut KeyRow, now: u64) -> Result<(), HsmError> {
         let material =
-            Material::generate(row.algorithm).map_err(|_| crypto_internal("key generation"))?;
+            Material::generate(row.algorithm).map_err(|_| HsmError::Internal("key generation"))?;
         let version = row.current_version + 1;
         tx.insert_version(&row.key_id, version, now, &material)?;
         row.current_version = version;
@@ -598,7 +551,7 @@ impl Hsm {
     }
 
     /// Loads a key for reading, applying due schedules first (in their own write transaction).
-    fn load(&self, tx: &Tx<'_>, scope: Scope<'_>, key_id: &str) -> Result<KeyRow, ApiError> {
+    fn load(&self, tx: &Tx<'_>, scope: Scope<'_>, key_id: &str) -> Result<KeyRow, HsmError> {
         check_key_id(key_id)?;
         tx.key(scope.uin, scope.region, key_id)?
             .ok_or_else(|| not_found(key_id))
@@ -612,8 +565,8 @@ impl Hsm {
         &self,
         scope: Scope<'_>,
         key_id: &str,
-        f: impl FnOnce(&Tx<'_>, &KeyRow) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&Tx<'_>, &KeyRow) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
         check_key_id(key_id)?;
         let now = self.now();
         let mut f = Some(f);
@@ -655,8 +608,8 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         also: Option<u32>,
-        f: impl FnOnce(&HotKey) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&HotKey) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
         check_key_id(key_id)?;
         if let Some(key) = self.store.hot_key(scope.uin, scope.region, key_id, also)?
             && !Self::needs_maintenance(&key.row, self.now())
@@ -673,8 +626,8 @@ impl Hsm {
         &self,
         scope: Scope<'_>,
         key_id: &str,
-        f: impl FnOnce(&Tx<'_>, &mut KeyRow, u64) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&Tx<'_>, &mut KeyRow, u64) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
         check_key_id(key_id)?;
         let now = self.now();
         self.store.write(|tx| {
@@ -690,28 +643,15 @@ impl Hsm {
 
     // ---- Key management ----
 
-    pub(crate) fn create_key(&self, scope: Scope<'_>, new: NewKey) -> Result<KeyRow, ApiError> {
+    pub(crate) fn create_key(&self, scope: Scope<'_>, new: NewKey) -> Result<KeyRow, HsmError> {
         check_alias(&new.alias)?;
         check_description(&new.description)?;
-        let usage = new
-            .key_usage
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| USAGE_SYMMETRIC.into());
-        let algorithm = match USAGES.iter().find(|(u, _)| *u == usage) {
-            Some((_, Some(alg))) => *alg,
-            Some((_, None)) => self.symmetric.algorithm_for(scope.region),
-            None => {
-                return Err(err(
-                    "InvalidParameterValue.InvalidKeyUsage",
-                    format!("KeyUsage {usage} is not supported"),
-                ));
-            }
-        };
-        if new.external && usage != USAGE_SYMMETRIC {
-            return Err(err(
-                "InvalidParameterValue.InvalidKeyUsage",
-                "only ENCRYPT_DECRYPT CMKs can have imported material (Type 2)",
-            ));
+        let usage = new.key_usage;
+        let algorithm = usage
+            .fixed_algorithm()
+            .unwrap_or_else(|| self.symmetric.algorithm_for(scope.region));
+        if new.external && usage != KeyUsage::EncryptDecrypt {
+            return Err(HsmError::ImportNeedsSymmetric);
         }
         check_tags(&new.tags)?;
         let now = self.now();
@@ -725,17 +665,15 @@ impl Hsm {
             key_usage: usage,
             algorithm,
             origin: if new.external {
-                ORIGIN_EXTERNAL
+                Origin::External
             } else {
-                ORIGIN_KMS
-            }
-            .into(),
+                Origin::TencentKms
+            },
             key_state: if new.external {
-                PENDING_IMPORT
+                KeyState::PendingImport
             } else {
-                ENABLED
-            }
-            .into(),
+                KeyState::Enabled
+            },
             create_time: now,
             deletion_date: 0,
             valid_to: 0,
@@ -749,14 +687,11 @@ impl Hsm {
         let material = if new.external {
             None
         } else {
-            Some(Material::generate(algorithm).map_err(|_| crypto_internal("key generation"))?)
+            Some(Material::generate(algorithm).map_err(|_| HsmError::Internal("key generation"))?)
         };
         self.store.write(|tx| {
             if tx.alias_taken(scope.uin, scope.region, &row.alias, "")? {
-                return Err(err(
-                    "InvalidParameterValue.AliasAlreadyExists",
-                    format!("alias {} is already in use", row.alias),
-                ));
+                return Err(HsmError::AliasExists(row.alias.clone()));
             }
             tx.insert_key(&row)?;
             if let Some(material) = &material {
@@ -770,7 +705,7 @@ impl Hsm {
         Ok(row)
     }
 
-    pub(crate) fn describe_key(&self, scope: Scope<'_>, key_id: &str) -> Result<KeyInfo, ApiError> {
+    pub(crate) fn describe_key(&self, scope: Scope<'_>, key_id: &str) -> Result<KeyInfo, HsmError> {
         self.with_key(scope, key_id, |tx, row| {
             Ok(KeyInfo {
                 row: row.clone(),
@@ -783,7 +718,7 @@ impl Hsm {
         &self,
         scope: Scope<'_>,
         key_ids: &[String],
-    ) -> Result<Vec<KeyInfo>, ApiError> {
+    ) -> Result<Vec<KeyInfo>, HsmError> {
         check_id_list(key_ids)?;
         key_ids
             .iter()
@@ -796,15 +731,15 @@ impl Hsm {
         &self,
         scope: Scope<'_>,
         filter: &KeyFilter,
-    ) -> Result<Vec<KeyInfo>, ApiError> {
-        self.run_due_rotations()?;
+    ) -> Result<Vec<KeyInfo>, HsmError> {
+        self.maintain_all()?;
         let mut keys = self.store.read(|tx| {
             let mut out = Vec::new();
             for row in tx.keys_in_scope(scope.uin, scope.region)? {
                 let tags = tx.tags(&row.key_id)?;
                 out.push(KeyInfo { row, tags });
             }
-            Ok::<_, ApiError>(out)
+            Ok::<_, HsmError>(out)
         })?;
         keys.retain(|k| filter.matches(k));
         if !filter.ascending {
@@ -818,17 +753,14 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         alias: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         check_alias(alias)?;
         self.mutate(scope, key_id, |tx, row, _| {
-            if row.key_state == PENDING_DELETE {
-                return Err(state_not_supported(row, "UpdateAlias"));
+            if row.key_state == KeyState::PendingDelete {
+                return Err(state_not_supported(row));
             }
             if tx.alias_taken(scope.uin, scope.region, alias, &row.key_id)? {
-                return Err(err(
-                    "InvalidParameterValue.AliasAlreadyExists",
-                    format!("alias {alias} is already in use"),
-                ));
+                return Err(HsmError::AliasExists(alias.to_owned()));
             }
             row.alias = alias.into();
             Ok(())
@@ -840,11 +772,11 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         description: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         check_description(description)?;
         self.mutate(scope, key_id, |_, row, _| {
-            if row.key_state == PENDING_DELETE {
-                return Err(state_not_supported(row, "UpdateKeyDescription"));
+            if row.key_state == KeyState::PendingDelete {
+                return Err(state_not_supported(row));
             }
             row.description = description.into();
             Ok(())
@@ -857,7 +789,7 @@ impl Hsm {
         scope: Scope<'_>,
         key_ids: &[String],
         enable: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         check_id_list(key_ids)?;
         for id in key_ids {
             check_key_id(id)?;
@@ -867,12 +799,11 @@ impl Hsm {
             for id in key_ids {
                 let row = self.load(tx, scope, id)?;
                 let mut row = self.maintain(tx, row, now)?.ok_or_else(|| not_found(id))?;
-                let action = if enable { "EnableKey" } else { "DisableKey" };
-                match (row.key_state.as_str(), enable) {
-                    (ENABLED, true) | (DISABLED, false) => {} // repeats are accepted silently
-                    (DISABLED, true) => row.key_state = ENABLED.into(),
-                    (ENABLED, false) => row.key_state = DISABLED.into(),
-                    _ => return Err(state_not_supported(&row, action)),
+                match (row.key_state, enable) {
+                    (KeyState::Enabled, true) | (KeyState::Disabled, false) => {} // repeats are accepted silently
+                    (KeyState::Disabled, true) => row.key_state = KeyState::Enabled,
+                    (KeyState::Enabled, false) => row.key_state = KeyState::Disabled,
+                    _ => return Err(state_not_supported(&row)),
                 }
                 tx.update_key(&row)?;
             }
@@ -885,42 +816,28 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         days: u64,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, HsmError> {
         if !(7..=30).contains(&days) {
-            return Err(err(
-                "InvalidParameter.InvalidPendingWindowInDays",
-                "PendingWindowInDays must be 7 to 30",
-            ));
+            return Err(HsmError::InvalidPendingWindow);
         }
         self.mutate(scope, key_id, |_, row, now| {
-            match row.key_state.as_str() {
-                DISABLED => {}
-                ENABLED => {
-                    return Err(err(
-                        "ResourceUnavailable.CmkShouldBeDisabled",
-                        format!(
-                            "CMK {} must be disabled before its deletion is scheduled",
-                            row.key_id
-                        ),
-                    ));
-                }
-                _ => return Err(state_not_supported(row, "ScheduleKeyDeletion")),
+            match row.key_state {
+                KeyState::Disabled => {}
+                KeyState::Enabled => return Err(HsmError::ShouldBeDisabled(row.key_id.clone())),
+                _ => return Err(state_not_supported(row)),
             }
-            row.key_state = PENDING_DELETE.into();
+            row.key_state = KeyState::PendingDelete;
             row.deletion_date = now + days * DAY;
             Ok(row.deletion_date)
         })
     }
 
-    pub(crate) fn cancel_deletion(&self, scope: Scope<'_>, key_id: &str) -> Result<(), ApiError> {
+    pub(crate) fn cancel_deletion(&self, scope: Scope<'_>, key_id: &str) -> Result<(), HsmError> {
         self.mutate(scope, key_id, |_, row, _| {
-            if row.key_state != PENDING_DELETE {
-                return Err(err(
-                    "ResourceUnavailable.CmkNotPendingDelete",
-                    format!("CMK {} is not pending deletion", row.key_id),
-                ));
+            if row.key_state != KeyState::PendingDelete {
+                return Err(HsmError::NotPendingDelete(row.key_id.clone()));
             }
-            row.key_state = DISABLED.into();
+            row.key_state = KeyState::Disabled;
             row.deletion_date = 0;
             Ok(())
         })
@@ -931,21 +848,12 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         archive: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         self.mutate(scope, key_id, |_, row, _| {
-            match (row.key_state.as_str(), archive) {
-                (ENABLED, true) => row.key_state = ARCHIVED.into(),
-                (ARCHIVED, false) => row.key_state = ENABLED.into(),
-                _ => {
-                    return Err(state_not_supported(
-                        row,
-                        if archive {
-                            "ArchiveKey"
-                        } else {
-                            "CancelKeyArchive"
-                        },
-                    ));
-                }
+            match (row.key_state, archive) {
+                (KeyState::Enabled, true) => row.key_state = KeyState::Archived,
+                (KeyState::Archived, false) => row.key_state = KeyState::Enabled,
+                _ => return Err(state_not_supported(row)),
             }
             Ok(())
         })
@@ -958,15 +866,17 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         days: Option<u64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         let days = days.unwrap_or(365);
         if !(7..=365).contains(&days) {
-            return Err(err("InvalidParameterValue", "RotateDays must be 7 to 365"));
+            return Err(HsmError::InvalidParameterValue(
+                "RotateDays must be 7 to 365".into(),
+            ));
         }
         self.mutate(scope, key_id, |_, row, now| {
             check_rotatable(row)?;
-            if ![ENABLED, DISABLED].contains(&row.key_state.as_str()) {
-                return Err(state_not_supported(row, "EnableKeyRotation"));
+            if ![KeyState::Enabled, KeyState::Disabled].contains(&row.key_state) {
+                return Err(state_not_supported(row));
             }
             row.rotation_enabled = true;
             row.rotate_days = days;
@@ -981,45 +891,31 @@ impl Hsm {
         })
     }
 
-    pub(crate) fn disable_rotation(&self, scope: Scope<'_>, key_id: &str) -> Result<(), ApiError> {
+    pub(crate) fn disable_rotation(&self, scope: Scope<'_>, key_id: &str) -> Result<(), HsmError> {
         self.mutate(scope, key_id, |_, row, _| {
-            if [PENDING_DELETE, PENDING_IMPORT].contains(&row.key_state.as_str()) {
-                return Err(state_not_supported(row, "DisableKeyRotation"));
+            if [KeyState::PendingDelete, KeyState::PendingImport].contains(&row.key_state) {
+                return Err(state_not_supported(row));
             }
             row.rotation_enabled = false;
             Ok(())
         })
     }
 
-    pub(crate) fn rotation_status(&self, scope: Scope<'_>, key_id: &str) -> Result<bool, ApiError> {
+    pub(crate) fn rotation_status(&self, scope: Scope<'_>, key_id: &str) -> Result<bool, HsmError> {
         self.with_key(scope, key_id, |_, row| Ok(row.rotation_enabled))
     }
 
-    pub(crate) fn rotate_now(&self, scope: Scope<'_>, key_id: &str) -> Result<u32, ApiError> {
+    pub(crate) fn rotate_now(&self, scope: Scope<'_>, key_id: &str) -> Result<u32, HsmError> {
         self.mutate(scope, key_id, |tx, row, now| {
-            check_rotatable(row).map_err(|_| {
-                err(
-                    "UnsupportedOperation.RotateNotSupported",
-                    "only TENCENT_KMS ENCRYPT_DECRYPT CMKs rotate",
-                )
-            })?;
+            check_rotatable(row).map_err(|_| HsmError::RotateNotSupported)?;
             if !row.rotation_enabled {
-                return Err(err(
-                    "UnsupportedOperation.RotateNotSupported",
-                    format!(
-                        "key rotation is not enabled for CMK {} (EnableKeyRotation first)",
-                        row.key_id
-                    ),
-                ));
+                return Err(HsmError::RotationNotEnabled(row.key_id.clone()));
             }
-            if row.key_state != ENABLED {
-                return Err(state_not_supported(row, "RotateKey"));
+            if row.key_state != KeyState::Enabled {
+                return Err(state_not_supported(row));
             }
             if row.last_rotate_time > 0 && now < row.last_rotate_time + DAY {
-                return Err(err(
-                    "RequestLimitExceeded.RotateRateLimited",
-                    format!("CMK {} was rotated less than 24 hours ago", row.key_id),
-                ));
+                return Err(HsmError::RotateRateLimited(row.key_id.clone()));
             }
             self.rotate(tx, row, now)?;
             Ok(row.current_version)
@@ -1030,43 +926,21 @@ impl Hsm {
 
     fn encrypt_with(
         key: &HotKey,
-        action: &str,
+        purpose: CryptoUse,
         plaintext: &[u8],
         context: &[u8],
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, HsmError> {
         let row = &key.row;
         check_symmetric(row)?;
-        match row.key_state.as_str() {
-            ENABLED => {}
-            DISABLED => {
-                return Err(err(
-                    "ResourceUnavailable.CmkDisabled",
-                    format!("CMK {} is disabled", row.key_id),
-                ));
-            }
-            ARCHIVED => {
-                return Err(err(
-                    "ResourceUnavailable.CmkArchived",
-                    format!(
-                        "CMK {} is archived: it decrypts but never encrypts",
-                        row.key_id
-                    ),
-                ));
-            }
-            PENDING_DELETE if action == "GenerateDataKey" => {
-                return Err(err(
-                    "ResourceUnavailable.KeyPendingDelete",
-                    format!("CMK {} is pending deletion", row.key_id),
-                ));
-            }
-            _ => return Err(state_not_supported(row, action)),
+        if let Some(refusal) = row.key_state.refusal(&row.key_id, purpose) {
+            return Err(refusal);
         }
         let cipher = key
             .version(row.current_version)
-            .ok_or_else(|| crypto_internal("loading key material"))?;
+            .ok_or_else(|| HsmError::Internal("loading key material"))?;
         let header = blob::header(row.algorithm, &row.key_id, row.current_version)
-            .ok_or_else(|| crypto_internal("blob header"))?;
-        let nonce = random_nonce().map_err(|_| crypto_internal("random generator"))?;
+            .ok_or_else(|| HsmError::Internal("blob header"))?;
+        let nonce = random_nonce().map_err(|_| HsmError::Internal("random generator"))?;
         let sealed = cipher.seal(&nonce, &blob::aad(&header, context), plaintext);
         Ok(blob::encode(&header, &nonce, &sealed))
     }
@@ -1077,16 +951,13 @@ impl Hsm {
         key_id: &str,
         plaintext: &[u8],
         context: Option<&str>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, HsmError> {
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(err(
-                "InvalidParameterValue.InvalidPlaintext",
-                "Plaintext must decode to 1-4096 bytes",
-            ));
+            return Err(HsmError::InvalidPlaintext);
         }
         let context = canonical_context(context)?;
         self.with_hot_key(scope, key_id, None, |key| {
-            Self::encrypt_with(key, "Encrypt", plaintext, &context)
+            Self::encrypt_with(key, CryptoUse::Encrypt, plaintext, &context)
         })
     }
 
@@ -1096,11 +967,11 @@ impl Hsm {
         key_id: &str,
         len: usize,
         context: Option<&str>,
-    ) -> Result<(Zeroizing<Vec<u8>>, String), ApiError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, String), HsmError> {
         let context = canonical_context(context)?;
-        let data_key = random_bytes(len).map_err(|_| crypto_internal("random generator"))?;
+        let data_key = random_bytes(len).map_err(|_| HsmError::Internal("random generator"))?;
         let blob = self.with_hot_key(scope, key_id, None, |key| {
-            Self::encrypt_with(key, "GenerateDataKey", &data_key, &context)
+            Self::encrypt_with(key, CryptoUse::DataKey, &data_key, &context)
         })?;
         Ok((data_key, blob))
     }
@@ -1111,33 +982,26 @@ impl Hsm {
         scope: Scope<'_>,
         blob_text: &str,
         context: Option<&str>,
-    ) -> Result<Opened, ApiError> {
+    ) -> Result<Opened, HsmError> {
         let context = canonical_context(context)?;
-        let blob = blob::parse(blob_text).ok_or_else(invalid_ciphertext)?;
+        let blob = blob::parse(blob_text).ok_or(HsmError::InvalidCiphertext)?;
         self.with_hot_key(scope, &blob.key_id, Some(blob.version), |key| {
             let row = &key.row;
-            match row.key_state.as_str() {
-                ENABLED | ARCHIVED => {}
-                DISABLED => {
-                    return Err(err(
-                        "ResourceUnavailable.CmkDisabled",
-                        format!("CMK {} is disabled", row.key_id),
-                    ));
-                }
-                _ => return Err(state_not_supported(row, "Decrypt")),
+            if let Some(refusal) = row.key_state.refusal(&row.key_id, CryptoUse::Decrypt) {
+                return Err(refusal);
             }
-            if row.key_usage != USAGE_SYMMETRIC || row.algorithm != blob.algorithm {
-                return Err(invalid_ciphertext());
+            if row.key_usage != KeyUsage::EncryptDecrypt || row.algorithm != blob.algorithm {
+                return Err(HsmError::InvalidCiphertext);
             }
             let plaintext = key
                 .version(blob.version)
-                .ok_or_else(invalid_ciphertext)?
+                .ok_or(HsmError::InvalidCiphertext)?
                 .open(
                     &blob.nonce,
                     &blob::aad(&blob.header, &context),
                     &blob.sealed,
                 )
-                .ok_or_else(invalid_ciphertext)?;
+                .ok_or(HsmError::InvalidCiphertext)?;
             Ok(Opened {
                 key_id: row.key_id.clone(),
                 plaintext,
@@ -1152,9 +1016,9 @@ impl Hsm {
         destination: Option<&str>,
         source_context: Option<&str>,
         destination_context: Option<&str>,
-    ) -> Result<ReEncrypted, ApiError> {
+    ) -> Result<ReEncrypted, HsmError> {
         let opened = self.decrypt(scope, blob_text, source_context)?;
-        let source = blob::parse(blob_text).ok_or_else(invalid_ciphertext)?;
+        let source = blob::parse(blob_text).ok_or(HsmError::InvalidCiphertext)?;
         let dest_id = destination
             .filter(|d| !d.is_empty())
             .unwrap_or(&opened.key_id)
@@ -1166,11 +1030,11 @@ impl Hsm {
             if row.key_id == source.key_id
                 && row.current_version == source.version
                 && src_ctx == dst_ctx
-                && row.key_state == ENABLED
+                && row.key_state == KeyState::Enabled
             {
                 return Ok(None);
             }
-            Self::encrypt_with(key, "ReEncrypt", &opened.plaintext, &dst_ctx).map(Some)
+            Self::encrypt_with(key, CryptoUse::Encrypt, &opened.plaintext, &dst_ctx).map(Some)
         })?;
         Ok(match result {
             None => ReEncrypted {
@@ -1194,41 +1058,31 @@ impl Hsm {
         &self,
         scope: Scope<'_>,
         key_id: &str,
-        usages: &[&str],
-        action: &str,
-        f: impl FnOnce(&KeyRow, &ParsedKey) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        usages: &'static [KeyUsage],
+        f: impl FnOnce(&KeyRow, &ParsedKey) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
         self.with_key(scope, key_id, |tx, row| {
-            if !usages.contains(&row.key_usage.as_str()) {
-                return Err(err(
-                    "InvalidParameterValue.InvalidKeyUsage",
-                    format!(
-                        "{action} needs a CMK with KeyUsage {}; {} is {}",
-                        usages.join(" or "),
-                        row.key_id,
-                        row.key_usage
-                    ),
-                ));
+            if !usages.contains(&row.key_usage) {
+                return Err(HsmError::WrongUsage {
+                    key_id: row.key_id.clone(),
+                    usage: row.key_usage,
+                    needed: usages,
+                });
             }
-            if row.key_state != ENABLED {
-                return Err(state_not_supported(row, action));
+            if let Some(refusal) = row.key_state.refusal(&row.key_id, CryptoUse::Asymmetric) {
+                return Err(refusal);
             }
             let parsed = tx
                 .parsed_key(row, row.current_version)?
-                .ok_or_else(|| crypto_internal("loading key material"))?;
+                .ok_or_else(|| HsmError::Internal("loading key material"))?;
             f(row, &parsed)
         })
     }
 
-    pub(crate) fn public_key(&self, scope: Scope<'_>, key_id: &str) -> Result<Vec<u8>, ApiError> {
-        let usages: Vec<&str> = USAGES
-            .iter()
-            .filter(|(_, a)| a.is_some())
-            .map(|(u, _)| *u)
-            .collect();
-        self.asymmetric(scope, key_id, &usages, "GetPublicKey", |_, key| {
+    pub(crate) fn public_key(&self, scope: Scope<'_>, key_id: &str) -> Result<Vec<u8>, HsmError> {
+        self.asymmetric(scope, key_id, KeyUsage::ASYMMETRIC, |_, key| {
             key.public_key_der()
-                .map_err(|_| crypto_internal("public key encoding"))
+                .map_err(|_| HsmError::Internal("public key encoding"))
         })
     }
 
@@ -1238,17 +1092,11 @@ impl Hsm {
         key_id: &str,
         padding: RsaPadding,
         ciphertext: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            &["ASYMMETRIC_DECRYPT_RSA_2048"],
-            "AsymmetricRsaDecrypt",
-            |_, key| {
-                key.rsa_decrypt(padding, ciphertext)
-                    .map_err(|_| decrypt_error())
-            },
-        )
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        self.asymmetric(scope, key_id, &[KeyUsage::DecryptRsa2048], |_, key| {
+            key.rsa_decrypt(padding, ciphertext)
+                .map_err(|_| HsmError::DecryptFailed)
+        })
     }
 
     pub(crate) fn sm2_decrypt(
@@ -1256,20 +1104,16 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         ciphertext: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
         if ciphertext.len() > 256 {
-            return Err(err(
-                "InvalidParameter",
-                "Ciphertext must be at most 256 bytes of C1C3C2 ASN.1 DER",
+            return Err(HsmError::InvalidParameter(
+                "Ciphertext must be at most 256 bytes of C1C3C2 ASN.1 DER".into(),
             ));
         }
-        self.asymmetric(
-            scope,
-            key_id,
-            &["ASYMMETRIC_DECRYPT_SM2"],
-            "AsymmetricSm2Decrypt",
-            |_, key| key.sm2_decrypt_der(ciphertext).map_err(|_| decrypt_error()),
-        )
+        self.asymmetric(scope, key_id, &[KeyUsage::DecryptSm2], |_, key| {
+            key.sm2_decrypt_der(ciphertext)
+                .map_err(|_| HsmError::DecryptFailed)
+        })
     }
 
     pub(crate) fn sign(
@@ -1278,18 +1122,11 @@ impl Hsm {
         key_id: &str,
         algorithm: SignAlgorithm,
         input: SignInput<'_>,
-    ) -> Result<Vec<u8>, ApiError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            SIGN_USAGES,
-            "SignByAsymmetricKey",
-            |row, key| {
-                check_sign_algorithm(row, algorithm)?;
-                key.sign(algorithm, input)
-                    .map_err(|_| err("FailedOperation.SignError", "signing failed"))
-            },
-        )
+    ) -> Result<Vec<u8>, HsmError> {
+        self.asymmetric(scope, key_id, KeyUsage::SIGNING, |row, key| {
+            check_sign_algorithm(row, algorithm)?;
+            key.sign(algorithm, input).map_err(|_| HsmError::SignFailed)
+        })
     }
 
     pub(crate) fn verify(
@@ -1299,17 +1136,11 @@ impl Hsm {
         algorithm: SignAlgorithm,
         input: SignInput<'_>,
         signature: &[u8],
-    ) -> Result<bool, ApiError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            SIGN_USAGES,
-            "VerifyByAsymmetricKey",
-            |row, key| {
-                check_sign_algorithm(row, algorithm)?;
-                Ok(key.verify(algorithm, input, signature))
-            },
-        )
+    ) -> Result<bool, HsmError> {
+        self.asymmetric(scope, key_id, KeyUsage::SIGNING, |row, key| {
+            check_sign_algorithm(row, algorithm)?;
+            Ok(key.verify(algorithm, input, signature))
+        })
     }
 
     // ---- BYOK ----
@@ -1319,18 +1150,18 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
         algorithm: RsaPadding,
-    ) -> Result<ImportParameters, ApiError> {
+    ) -> Result<ImportParameters, HsmError> {
         let now = self.now();
         let wrapping = Material::generate(Algorithm::Rsa2048)
-            .map_err(|_| crypto_internal("key generation"))?;
+            .map_err(|_| HsmError::Internal("key generation"))?;
         let public_key_der = ParsedKey::parse(Algorithm::Rsa2048, &wrapping)
             .and_then(|k| k.public_key_der())
-            .map_err(|_| crypto_internal("wrapping key"))?;
-        let token_bytes = random_bytes(32).map_err(|_| crypto_internal("random generator"))?;
+            .map_err(|_| HsmError::Internal("wrapping key"))?;
+        let token_bytes = random_bytes(32).map_err(|_| HsmError::Internal("random generator"))?;
         let token = B64.encode(&token_bytes[..]);
         let valid_to = now + IMPORT_TOKEN_LIFETIME;
         self.mutate(scope, key_id, |tx, row, _| {
-            require_importable(row, "GetParametersForImport")?;
+            require_importable(row)?;
             tx.insert_import_token(
                 &token_id(&token),
                 &row.key_id,
@@ -1354,61 +1185,43 @@ impl Hsm {
         token: &str,
         encrypted_material: &[u8],
         valid_to: u64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         self.mutate(scope, key_id, |tx, row, now| {
-            require_importable(row, "ImportKeyMaterial")?;
+            require_importable(row)?;
             if valid_to != 0 && (valid_to <= now || valid_to > MAX_VALID_TO) {
-                return Err(err(
-                    "InvalidParameter",
-                    format!(
-                        "ValidTo must be 0 (never) or a time after now and at most {MAX_VALID_TO}"
-                    ),
-                ));
+                return Err(HsmError::InvalidParameter(format!(
+                    "ValidTo must be 0 (never) or a time after now and at most {MAX_VALID_TO}"
+                )));
             }
             let stored = tx
                 .import_token(&token_id(token))?
                 .filter(|t| t.key_id == row.key_id)
                 .ok_or_else(|| {
-                    err(
-                        "InvalidParameter",
-                        "ImportToken is unknown or belongs to another CMK",
+                    HsmError::InvalidParameter(
+                        "ImportToken is unknown or belongs to another CMK".into(),
                     )
                 })?;
             if now > stored.valid_to {
-                return Err(err(
-                    "ResourceUnavailable.TokenExpired",
-                    "the ImportToken has expired; call GetParametersForImport again",
-                ));
+                return Err(HsmError::TokenExpired);
             }
             let padding = RsaPadding::from_name(&stored.algorithm)
-                .ok_or_else(|| crypto_internal("import token"))?;
+                .ok_or_else(|| HsmError::Internal("import token"))?;
             let wrapping = ParsedKey::parse(Algorithm::Rsa2048, &stored.private_key)
-                .map_err(|_| crypto_internal("wrapping key"))?;
+                .map_err(|_| HsmError::Internal("wrapping key"))?;
             let material = wrapping
                 .rsa_decrypt(padding, encrypted_material)
-                .map_err(|_| {
-                    err(
-                        "InvalidParameter.DecryptMaterialError",
-                        "EncryptedKeyMaterial could not be decrypted with the wrapping key",
-                    )
-                })?;
+                .map_err(|_| HsmError::UndecryptableMaterial)?;
             let material = Material::new(material);
             if material.validate(row.algorithm).is_err() {
                 let bits = row.algorithm.symmetric_len().unwrap_or(32) * 8;
-                return Err(err(
-                    "InvalidParameterValue.InvalidImportKeyMaterial",
-                    format!("key material for this CMK must be {bits} bits"),
-                ));
+                return Err(HsmError::InvalidImportMaterial(bits));
             }
             let fingerprint = tx.store().fingerprint(material.expose_secret());
             match &row.import_fingerprint {
                 Some(old)
                     if !bool::from(subtle::ConstantTimeEq::ct_eq(&old[..], &fingerprint[..])) =>
                 {
-                    return Err(err(
-                        "InvalidParameterValue.MaterialNotMatch",
-                        "the material differs from the material imported before",
-                    ));
+                    return Err(HsmError::MaterialNotMatch);
                 }
                 _ => {}
             }
@@ -1417,7 +1230,7 @@ impl Hsm {
             }
             row.import_fingerprint = Some(fingerprint);
             row.current_version = 1;
-            row.key_state = ENABLED.into();
+            row.key_state = KeyState::Enabled;
             row.valid_to = valid_to;
             Ok(())
         })
@@ -1427,11 +1240,11 @@ impl Hsm {
         &self,
         scope: Scope<'_>,
         key_id: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HsmError> {
         self.mutate(scope, key_id, |tx, row, _| {
-            require_importable(row, "DeleteImportedKeyMaterial")?;
+            require_importable(row)?;
             tx.delete_versions(&row.key_id)?;
-            row.key_state = PENDING_IMPORT.into();
+            row.key_state = KeyState::PendingImport;
             row.valid_to = 0;
             Ok(())
         })
@@ -1444,26 +1257,21 @@ impl Hsm {
         plaintext: Zeroizing<Vec<u8>>,
         public_key: Option<&str>,
         algorithm: Option<&str>,
-    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
         let Some(pem) = public_key.filter(|p| !p.is_empty()) else {
             return Ok(plaintext);
         };
+        let invalid = |message: &str| HsmError::InvalidParameter(message.into());
         let algorithm = SealAlgorithm::from_name(algorithm).ok_or_else(|| {
-            err("InvalidParameter", "EncryptionAlgorithm must be SM2, SM2_C1C3C2_ASN1, RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
+            invalid("EncryptionAlgorithm must be SM2, SM2_C1C3C2_ASN1, RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256")
         })?;
         seal_to_public_key(pem, algorithm, &plaintext).map(Zeroizing::new).map_err(|e| match e {
-            SealError::BadKey => err("InvalidParameter", "EncryptionPublicKey must be a PEM RSA-2048 or SM2 public key"),
-            SealError::Mismatch => err("InvalidParameter", "EncryptionAlgorithm does not fit the EncryptionPublicKey type (RSA key with SM2, or SM2 key with RSA)"),
-            SealError::Failed => err("FailedOperation.EncryptionError", "encrypting to EncryptionPublicKey failed"),
+            SealError::BadKey => invalid("EncryptionPublicKey must be a PEM RSA-2048 or SM2 public key"),
+            SealError::Mismatch => invalid("EncryptionAlgorithm does not fit the EncryptionPublicKey type (RSA key with SM2, or SM2 key with RSA)"),
+            SealError::Failed => HsmError::SealFailed,
         })
     }
 }
-
-const SIGN_USAGES: &[&str] = &[
-    "ASYMMETRIC_SIGN_VERIFY_SM2",
-    "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
-    "ASYMMETRIC_SIGN_VERIFY_ECC",
-];
 
 fn token_id(token: &str) -> String {
     use sha2::Digest as _;
@@ -1471,119 +1279,80 @@ fn token_id(token: &str) -> String {
 }
 
 fn can_rotate(row: &KeyRow) -> bool {
-    row.origin == ORIGIN_KMS && row.key_usage == USAGE_SYMMETRIC
+    row.origin == Origin::TencentKms && row.key_usage == KeyUsage::EncryptDecrypt
 }
 
-fn check_rotatable(row: &KeyRow) -> Result<(), ApiError> {
-    if row.origin == ORIGIN_EXTERNAL {
-        return Err(err(
-            "UnsupportedOperation.ExternalCmkCanNotRotate",
-            "CMKs with imported material cannot rotate",
-        ));
+fn check_rotatable(row: &KeyRow) -> Result<(), HsmError> {
+    if row.origin == Origin::External {
+        return Err(HsmError::ExternalCannotRotate);
     }
-    if row.key_usage != USAGE_SYMMETRIC {
-        return Err(err(
-            "UnsupportedOperation",
-            "only ENCRYPT_DECRYPT CMKs rotate",
-        ));
+    if row.key_usage != KeyUsage::EncryptDecrypt {
+        return Err(HsmError::OnlySymmetricRotates);
     }
     Ok(())
 }
 
-fn check_symmetric(row: &KeyRow) -> Result<(), ApiError> {
-    if row.key_usage != USAGE_SYMMETRIC {
-        return Err(err(
-            "InvalidParameterValue.InvalidKeyUsage",
-            format!(
-                "CMK {} is {}, not ENCRYPT_DECRYPT",
-                row.key_id, row.key_usage
-            ),
-        ));
+fn check_symmetric(row: &KeyRow) -> Result<(), HsmError> {
+    if row.key_usage != KeyUsage::EncryptDecrypt {
+        return Err(HsmError::NotSymmetric {
+            key_id: row.key_id.clone(),
+            usage: row.key_usage,
+        });
     }
     Ok(())
 }
 
-fn check_sign_algorithm(row: &KeyRow, algorithm: SignAlgorithm) -> Result<(), ApiError> {
+fn check_sign_algorithm(row: &KeyRow, algorithm: SignAlgorithm) -> Result<(), HsmError> {
     if algorithm.key_algorithm() != row.algorithm {
-        return Err(err(
-            "InvalidParameterValue",
-            format!(
-                "Algorithm does not fit CMK {} ({})",
-                row.key_id, row.key_usage
-            ),
-        ));
+        return Err(HsmError::InvalidParameterValue(format!(
+            "Algorithm does not fit CMK {} ({})",
+            row.key_id, row.key_usage
+        )));
     }
     Ok(())
 }
 
-fn check_id_list(ids: &[String]) -> Result<(), ApiError> {
+fn check_id_list(ids: &[String]) -> Result<(), HsmError> {
     if ids.is_empty() || ids.len() > 100 {
-        return Err(err("InvalidParameter", "KeyIds must hold 1 to 100 ids"));
+        return Err(HsmError::InvalidParameter(
+            "KeyIds must hold 1 to 100 ids".into(),
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for id in ids {
         if !seen.insert(id) {
-            return Err(err(
-                "InvalidParameterValue.DuplicatedKeyId",
-                format!("KeyId {id} appears twice"),
-            ));
+            return Err(HsmError::DuplicatedKeyId(id.clone()));
         }
     }
     Ok(())
 }
 
-fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
+fn check_tags(tags: &[(String, String)]) -> Result<(), HsmError> {
     let mut seen = std::collections::HashSet::new();
     for (k, _) in tags {
         if k.is_empty() {
-            return Err(err("InvalidParameter", "TagKey must not be empty"));
+            return Err(HsmError::InvalidParameter(
+                "TagKey must not be empty".into(),
+            ));
         }
         if !seen.insert(k) {
-            return Err(err(
-                "InvalidParameterValue.TagKeysDuplicated",
-                format!("TagKey {k} appears twice"),
-            ));
+            return Err(HsmError::DuplicatedTagKey(k.clone()));
         }
     }
     Ok(())
-}
-
-fn invalid_ciphertext() -> ApiError {
-    err(
-        "InvalidParameterValue.InvalidCiphertext",
-        "CiphertextBlob is not valid for this KMS, or the EncryptionContext does not match",
-    )
-}
-
-fn decrypt_error() -> ApiError {
-    err("FailedOperation.DecryptError", "decryption failed")
 }
 
 impl KeyFilter {
     fn matches(&self, key: &KeyInfo) -> bool {
         let row = &key.row;
-        let state_ok = match self.key_state {
-            1 => row.key_state == ENABLED,
-            2 => row.key_state == DISABLED,
-            3 => row.key_state == PENDING_DELETE,
-            4 => row.key_state == PENDING_IMPORT,
-            5 => row.key_state == ARCHIVED,
-            _ => true,
-        };
+        let state_ok = self.key_state.accepts(&row.key_state);
         let search_ok = self
             .search
             .as_deref()
             .filter(|s| !s.is_empty())
             .is_none_or(|s| row.key_id.contains(s) || row.alias.contains(s));
-        let origin_ok = match self.origin.as_deref() {
-            None | Some("") | Some("ALL") => true,
-            Some(o) => row.origin == o,
-        };
-        let usage_ok = match self.key_usage.as_deref() {
-            Some("ALL") => true,
-            None | Some("") => row.key_usage == USAGE_SYMMETRIC,
-            Some(u) => row.key_usage == u,
-        };
+        let origin_ok = self.origin.accepts(&row.origin);
+        let usage_ok = self.key_usage.accepts(&row.key_usage);
         let tags_ok = self.tag_filters.iter().all(|(k, values)| {
             key.tags
                 .iter()
@@ -1615,7 +1384,7 @@ mod tests {
             &"a".repeat(61),
         ] {
             assert_eq!(
-                check_alias(bad).unwrap_err().code,
+                check_alias(bad).unwrap_err().code(),
                 "InvalidParameterValue.InvalidAlias",
                 "{bad}"
             );
@@ -1641,16 +1410,16 @@ mod tests {
             canonical_context(Some("{}")).unwrap()
         );
         assert_eq!(
-            canonical_context(Some(r#"{"a":1}"#)).unwrap_err().code,
+            canonical_context(Some(r#"{"a":1}"#)).unwrap_err().code(),
             "InvalidParameterValue"
         );
         assert_eq!(
-            canonical_context(Some("[1]")).unwrap_err().code,
+            canonical_context(Some("[1]")).unwrap_err().code(),
             "InvalidParameterValue"
         );
         let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(1020));
         assert_eq!(
-            canonical_context(Some(&long)).unwrap_err().code,
+            canonical_context(Some(&long)).unwrap_err().code(),
             "InvalidParameterValue"
         );
     }

@@ -11,10 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::ApiError;
-use crate::hsm::{
-    ARCHIVED, DISABLED, ENABLED, Hsm, ORIGIN_EXTERNAL, ORIGIN_KMS, PENDING_DELETE, PENDING_IMPORT,
-    USAGE_SYMMETRIC, USAGES, check_alias, is_valid_key_id,
-};
+use crate::hsm::{Hsm, HsmError, KeyState, KeyUsage, Origin, check_alias, is_valid_key_id};
 use crate::inprocess::DEFAULT_ACCOUNT_UIN;
 use crate::material::{Algorithm, Material};
 use crate::store::{KeyRow, OpenError};
@@ -101,13 +98,13 @@ struct SeedVersion {
 }
 
 fn default_usage() -> String {
-    USAGE_SYMMETRIC.into()
+    KeyUsage::EncryptDecrypt.to_string()
 }
 fn default_origin() -> String {
-    ORIGIN_KMS.into()
+    Origin::TencentKms.to_string()
 }
 fn default_state() -> String {
-    ENABLED.into()
+    KeyState::Enabled.to_string()
 }
 fn default_rotate_days() -> u64 {
     365
@@ -189,20 +186,22 @@ impl Hsm {
         if !is_valid_key_id(&id) {
             return Err(seed_err(&id, "key_id must be a lower-case UUID"));
         }
-        check_alias(&k.alias).map_err(|e: ApiError| seed_err(&id, e.message))?;
+        check_alias(&k.alias).map_err(|e| seed_err(&id, e))?;
         let region = k.region.unwrap_or_else(|| self.default_region.clone());
-        let algorithm = match USAGES.iter().find(|(u, _)| *u == k.key_usage) {
-            None => return Err(seed_err(&id, format!("unknown key_usage {}", k.key_usage))),
-            Some((_, Some(fixed))) => {
+        let Some(usage) = KeyUsage::parse(&k.key_usage) else {
+            return Err(seed_err(&id, format!("unknown key_usage {}", k.key_usage)));
+        };
+        let algorithm = match usage.fixed_algorithm() {
+            Some(fixed) => {
                 if k.algorithm.as_deref().is_some_and(|a| a != fixed.name()) {
                     return Err(seed_err(
                         &id,
                         format!("{} keys are {}", k.key_usage, fixed.name()),
                     ));
                 }
-                *fixed
+                fixed
             }
-            Some((_, None)) => match k.algorithm.as_deref() {
+            None => match k.algorithm.as_deref() {
                 None => self.symmetric.algorithm_for(&region),
                 Some("AES_256") => Algorithm::Aes256,
                 Some("SM4") => Algorithm::Sm4,
@@ -214,37 +213,35 @@ impl Hsm {
                 }
             },
         };
-        let external = match k.origin.as_str() {
-            ORIGIN_KMS => false,
-            ORIGIN_EXTERNAL if k.key_usage == USAGE_SYMMETRIC => true,
-            ORIGIN_EXTERNAL => {
+        let Some(origin) = Origin::parse(&k.origin) else {
+            return Err(seed_err(
+                &id,
+                format!("origin must be TENCENT_KMS or EXTERNAL, not {}", k.origin),
+            ));
+        };
+        let external = match origin {
+            Origin::TencentKms => false,
+            Origin::External if usage == KeyUsage::EncryptDecrypt => true,
+            Origin::External => {
                 return Err(seed_err(&id, "only ENCRYPT_DECRYPT keys can be EXTERNAL"));
             }
-            other => {
-                return Err(seed_err(
-                    &id,
-                    format!("origin must be TENCENT_KMS or EXTERNAL, not {other}"),
-                ));
-            }
         };
-        if ![ENABLED, DISABLED, PENDING_DELETE, PENDING_IMPORT, ARCHIVED]
-            .contains(&k.state.as_str())
-        {
+        let Some(state) = KeyState::parse(&k.state) else {
             return Err(seed_err(&id, format!("unknown state {}", k.state)));
-        }
-        if k.state == PENDING_IMPORT && (!external || !k.versions.is_empty()) {
+        };
+        if state == KeyState::PendingImport && (!external || !k.versions.is_empty()) {
             return Err(seed_err(
                 &id,
                 "PendingImport keys must be EXTERNAL and have no versions",
             ));
         }
-        if k.state == PENDING_DELETE && k.deletion_date == 0 {
+        if state == KeyState::PendingDelete && k.deletion_date == 0 {
             return Err(seed_err(&id, "PendingDelete keys need a deletion_date"));
         }
         if !(7..=365).contains(&k.rotate_days) {
             return Err(seed_err(&id, "rotate_days must be 7 to 365"));
         }
-        if k.rotation_enabled && (external || k.key_usage != USAGE_SYMMETRIC) {
+        if k.rotation_enabled && (external || usage != KeyUsage::EncryptDecrypt) {
             return Err(seed_err(
                 &id,
                 "only TENCENT_KMS ENCRYPT_DECRYPT keys rotate",
@@ -253,7 +250,7 @@ impl Hsm {
         let create_time = k.create_time.unwrap_or(now);
         let mut versions = Vec::new();
         let mut specs = k.versions;
-        if specs.is_empty() && k.state != PENDING_IMPORT {
+        if specs.is_empty() && state != KeyState::PendingImport {
             specs.push(SeedVersion {
                 version: 1,
                 created: None,
@@ -313,10 +310,10 @@ impl Hsm {
             region,
             alias: k.alias,
             description: k.description,
-            key_usage: k.key_usage,
+            key_usage: usage,
             algorithm,
-            origin: k.origin,
-            key_state: k.state,
+            origin,
+            key_state: state,
             create_time,
             deletion_date: k.deletion_date,
             valid_to: k.valid_to,
@@ -345,51 +342,54 @@ impl Hsm {
     /// `danger_include_key_material` the versions carry no material, so seeding from the export
     /// recreates the keys with fresh material.
     pub fn export_seed(&self, options: ExportOptions) -> Result<Zeroizing<String>, ApiError> {
-        let file = self.store.read(|tx| {
-            let mut keys = Vec::new();
-            for row in tx.all_keys()? {
-                let mut versions = Vec::new();
-                for (version, created) in tx.versions(&row.key_id)? {
-                    let material = if options.danger_include_key_material {
-                        tx.material(&row.key_id, version)?
-                            .map(|m| Zeroizing::new(B64.encode(m.expose_secret())))
-                    } else {
-                        None
-                    };
-                    versions.push(SeedVersion {
-                        version,
-                        created: Some(created),
-                        material,
+        let file = self
+            .store
+            .read(|tx| {
+                let mut keys = Vec::new();
+                for row in tx.all_keys()? {
+                    let mut versions = Vec::new();
+                    for (version, created) in tx.versions(&row.key_id)? {
+                        let material = if options.danger_include_key_material {
+                            tx.material(&row.key_id, version)?
+                                .map(|m| Zeroizing::new(B64.encode(m.expose_secret())))
+                        } else {
+                            None
+                        };
+                        versions.push(SeedVersion {
+                            version,
+                            created: Some(created),
+                            material,
+                        });
+                    }
+                    let tags = tx.tags(&row.key_id)?.into_iter().collect();
+                    keys.push(SeedKey {
+                        algorithm: (row.key_usage == KeyUsage::EncryptDecrypt)
+                            .then(|| row.algorithm.name().to_owned()),
+                        key_id: row.key_id,
+                        account_uin: Some(row.account_uin),
+                        region: Some(row.region),
+                        alias: row.alias,
+                        description: row.description,
+                        key_usage: row.key_usage.to_string(),
+                        origin: row.origin.to_string(),
+                        state: row.key_state.to_string(),
+                        create_time: Some(row.create_time),
+                        deletion_date: row.deletion_date,
+                        valid_to: row.valid_to,
+                        rotation_enabled: row.rotation_enabled,
+                        rotate_days: row.rotate_days,
+                        last_rotate_time: row.last_rotate_time,
+                        next_rotate_time: Some(row.next_rotate_time),
+                        tags,
+                        versions,
                     });
                 }
-                let tags = tx.tags(&row.key_id)?.into_iter().collect();
-                keys.push(SeedKey {
-                    algorithm: (row.key_usage == USAGE_SYMMETRIC)
-                        .then(|| row.algorithm.name().to_owned()),
-                    key_id: row.key_id,
-                    account_uin: Some(row.account_uin),
-                    region: Some(row.region),
-                    alias: row.alias,
-                    description: row.description,
-                    key_usage: row.key_usage,
-                    origin: row.origin,
-                    state: row.key_state,
-                    create_time: Some(row.create_time),
-                    deletion_date: row.deletion_date,
-                    valid_to: row.valid_to,
-                    rotation_enabled: row.rotation_enabled,
-                    rotate_days: row.rotate_days,
-                    last_rotate_time: row.last_rotate_time,
-                    next_rotate_time: Some(row.next_rotate_time),
-                    tags,
-                    versions,
-                });
-            }
-            Ok::<_, ApiError>(SeedFile {
-                version: SEED_VERSION,
-                keys,
+                Ok::<_, HsmError>(SeedFile {
+                    version: SEED_VERSION,
+                    keys,
+                })
             })
-        })?;
+            .map_err(ApiError::from)?;
         toml::to_string(&file)
             .map(Zeroizing::new)
             .map_err(|e| ApiError::new("InternalError", format!("export failed: {e}")))

@@ -15,6 +15,7 @@ use kms_core::aead::AeadKey;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
+use crate::hsm::{KeyState, KeyUsage, Origin};
 use crate::material::{
     Algorithm, Material, NONCE_LEN, ParsedKey, aead_open, aead_seal, random_bytes, random_nonce,
     symmetric_key,
@@ -205,10 +206,10 @@ pub(crate) struct KeyRow {
     pub(crate) region: String,
     pub(crate) alias: String,
     pub(crate) description: String,
-    pub(crate) key_usage: String,
+    pub(crate) key_usage: KeyUsage,
     pub(crate) algorithm: Algorithm,
-    pub(crate) origin: String,
-    pub(crate) key_state: String,
+    pub(crate) origin: Origin,
+    pub(crate) key_state: KeyState,
     pub(crate) create_time: u64,
     pub(crate) deletion_date: u64,
     pub(crate) valid_to: u64,
@@ -225,19 +226,28 @@ const KEY_COLUMNS: &str = "key_id, account_uin, region, alias, description, key_
      create_time, deletion_date, valid_to, rotation_enabled, rotate_days, last_rotate_time, next_rotate_time, \
      current_version, import_fingerprint";
 
+/// Reads a stored wire string as its typed value.
+fn typed<T>(
+    row: &rusqlite::Row<'_>,
+    column: usize,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    parse(&text).ok_or_else(|| internal(&format!("unknown {what} {text:?} in key store")))
+}
+
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
-    let algorithm: String = row.get(6)?;
     Ok(KeyRow {
         key_id: row.get(0)?,
         account_uin: row.get::<_, i64>(1)? as u64,
         region: row.get(2)?,
         alias: row.get(3)?,
         description: row.get(4)?,
-        key_usage: row.get(5)?,
-        algorithm: Algorithm::from_name(&algorithm)
-            .ok_or_else(|| internal("unknown algorithm in key store"))?,
-        origin: row.get(7)?,
-        key_state: row.get(8)?,
+        key_usage: typed(row, 5, KeyUsage::parse, "key usage")?,
+        algorithm: typed(row, 6, Algorithm::from_name, "algorithm")?,
+        origin: typed(row, 7, Origin::parse, "origin")?,
+        key_state: typed(row, 8, KeyState::parse, "key state")?,
         create_time: row.get::<_, i64>(9)? as u64,
         deletion_date: row.get::<_, i64>(10)? as u64,
         valid_to: row.get::<_, i64>(11)? as u64,
@@ -786,11 +796,19 @@ impl Tx<'_> {
     /// Keys whose schedules may need attention at `now`: deletion due, rotation due, import expired.
     pub(crate) fn keys_needing_maintenance(&self, now: u64) -> rusqlite::Result<Vec<KeyRow>> {
         let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS} FROM keys WHERE (key_state = 'PendingDelete' AND deletion_date <= ?1) \
-             OR (key_state = 'Enabled' AND rotation_enabled = 1 AND next_rotate_time <= ?1) \
-             OR (key_state = 'Enabled' AND valid_to > 0 AND valid_to <= ?1)"
+            "SELECT {KEY_COLUMNS} FROM keys WHERE (key_state = ?2 AND deletion_date <= ?1) \
+             OR (key_state = ?3 AND rotation_enabled = 1 AND next_rotate_time <= ?1) \
+             OR (key_state = ?3 AND valid_to > 0 AND valid_to <= ?1)"
         ))?;
-        stmt.query_map([now as i64], key_from_row)?.collect()
+        stmt.query_map(
+            params![
+                now as i64,
+                KeyState::PendingDelete.as_str(),
+                KeyState::Enabled.as_str()
+            ],
+            key_from_row,
+        )?
+        .collect()
     }
 
     pub(crate) fn alias_taken(
@@ -819,10 +837,10 @@ impl Tx<'_> {
                 k.region,
                 k.alias,
                 k.description,
-                k.key_usage,
+                k.key_usage.as_str(),
                 k.algorithm.name(),
-                k.origin,
-                k.key_state,
+                k.origin.as_str(),
+                k.key_state.as_str(),
                 k.create_time as i64,
                 k.deletion_date as i64,
                 k.valid_to as i64,
@@ -847,7 +865,7 @@ impl Tx<'_> {
                 k.key_id,
                 k.alias,
                 k.description,
-                k.key_state,
+                k.key_state.as_str(),
                 k.deletion_date as i64,
                 k.valid_to as i64,
                 k.rotation_enabled,
