@@ -1,0 +1,138 @@
+//! Asymmetric cryptography on the wire: GetPublicKey, AsymmetricRsaDecrypt,
+//! AsymmetricSm2Decrypt, SignByAsymmetricKey, VerifyByAsymmetricKey.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::messages::{
+    KeyIdReq, PlaintextResp, PublicKeyResp, RsaDecryptReq, SignReq, SignResp, Sm2DecryptReq,
+    VerifyReq, VerifyResp,
+};
+use super::{CallError, decode_b64, err, parse};
+use crate::api::ApiError;
+use crate::hsm::{Hsm, Scope};
+use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
+
+pub(super) fn public_key(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdReq = parse(p)?;
+    let der = hsm.public_key(scope, &r.key_id)?;
+    Ok(PublicKeyResp {
+        public_key: B64.encode(&der),
+        public_key_pem: public_key_pem(&der),
+        key_id: r.key_id,
+    })
+}
+
+pub(super) fn rsa_decrypt(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: RsaDecryptReq = parse(p)?;
+    let padding = RsaPadding::from_name(&r.algorithm).ok_or_else(|| {
+        err::<ApiError>(
+            "InvalidParameter",
+            "Algorithm must be RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256",
+        )
+    })?;
+    let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
+    let plaintext = hsm.rsa_decrypt(scope, &r.key_id, padding, &ciphertext)?;
+    Ok(PlaintextResp {
+        key_id: Some(r.key_id),
+        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
+    })
+}
+
+pub(super) fn sm2_decrypt(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: Sm2DecryptReq = parse(p)?;
+    let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
+    let plaintext = hsm.sm2_decrypt(scope, &r.key_id, &ciphertext)?;
+    Ok(PlaintextResp {
+        key_id: Some(r.key_id),
+        plaintext: Zeroizing::new(B64.encode(&plaintext[..])),
+    })
+}
+
+pub(super) fn sign(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
+    let r: SignReq = parse(p)?;
+    let (algorithm, message) = sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
+    let signature = hsm.sign(
+        scope,
+        &r.key_id,
+        algorithm,
+        sign_input(&message, r.message_type.as_deref())?,
+    )?;
+    Ok(SignResp {
+        signature: B64.encode(signature),
+    })
+}
+
+pub(super) fn verify(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
+    let r: VerifyReq = parse(p)?;
+    let (algorithm, message) = sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
+    let signature = decode_b64(&r.signature_value, "SignatureValue")?;
+    let signature_valid = hsm.verify(
+        scope,
+        &r.key_id,
+        algorithm,
+        sign_input(&message, r.message_type.as_deref())?,
+        &signature,
+    )?;
+    Ok(VerifyResp { signature_valid })
+}
+
+fn sign_inputs(
+    algorithm: &str,
+    message: &str,
+    message_type: Option<&str>,
+) -> Result<(SignAlgorithm, Zeroizing<Vec<u8>>), ApiError> {
+    let algorithm = SignAlgorithm::from_name(algorithm).ok_or_else(|| {
+        err::<ApiError>(
+            "InvalidParameter",
+            "Algorithm must be SM2DSA, ECC_P256_R1, RSA_PSS_SHA_256 or RSA_PKCS1_SHA_256",
+        )
+    })?;
+    let message = decode_b64(message, "Message")?;
+    match message_type.unwrap_or("RAW") {
+        "RAW" | "" if message.len() <= 4096 => {}
+        "RAW" | "" => {
+            return Err(err(
+                "InvalidParameter",
+                "a RAW Message must be at most 4096 bytes",
+            ));
+        }
+        "DIGEST" if message.len() == 32 => {}
+        "DIGEST" => {
+            return Err(err(
+                "InvalidParameter",
+                "a DIGEST Message must be exactly 32 bytes",
+            ));
+        }
+        _ => return Err(err("InvalidParameter", "MessageType must be RAW or DIGEST")),
+    }
+    Ok((algorithm, message))
+}
+fn sign_input<'a>(
+    message: &'a [u8],
+    message_type: Option<&str>,
+) -> Result<SignInput<'a>, ApiError> {
+    Ok(match message_type.unwrap_or("RAW") {
+        "DIGEST" => SignInput::Digest(message.try_into().map_err(|_| {
+            err::<ApiError>(
+                "InvalidParameter",
+                "a DIGEST Message must be exactly 32 bytes",
+            )
+        })?),
+        _ => SignInput::Raw(message),
+    })
+}

@@ -1,0 +1,55 @@
+//! Service information on the wire: ListAlgorithms, GetServiceStatus, GetRegions. None of them
+//! reads its parameters.
+
+use serde::Serialize;
+
+use super::CallError;
+use super::messages::{AlgorithmInfo, ListAlgorithmsResp, RegionsResp, ServiceStatusResp};
+use crate::hsm::{Hsm, KeyUsage, Scope};
+
+pub(super) fn list_algorithms(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    _: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let info = |key_usage: KeyUsage, algorithm| AlgorithmInfo {
+        key_usage: key_usage.as_str(),
+        algorithm,
+    };
+    Ok(ListAlgorithmsResp {
+        symmetric_algorithms: vec![info(
+            KeyUsage::EncryptDecrypt,
+            hsm.symmetric_algorithm(scope).name(),
+        )],
+        asymmetric_algorithms: vec![
+            info(KeyUsage::DecryptSm2, "SM2"),
+            info(KeyUsage::DecryptRsa2048, "RSA_2048"),
+        ],
+        asymmetric_sign_verify_algorithms: vec![
+            info(KeyUsage::SignSm2, "SM2"),
+            info(KeyUsage::SignRsa2048, "RSA_2048"),
+            info(KeyUsage::SignEcc, "ECC"),
+        ],
+    })
+}
+
+pub(super) fn service_status(_: &Hsm, _: Scope<'_>, _: &[u8]) -> Result<impl Serialize, CallError> {
+    Ok(ServiceStatusResp {
+        service_enabled: true,
+        invalid_type: 1,
+        user_level: 0,
+        pro_expire_time: 0,
+        pro_renew_flag: 0,
+        pro_resource_id: "",
+        exclusive_v_s_m_enabled: false,
+        exclusive_hsm_enabled: false,
+        subscription_info: "",
+        is_allowed_data_key_hosted: false,
+    })
+}
+
+pub(super) fn regions(hsm: &Hsm, _: Scope<'_>, _: &[u8]) -> Result<impl Serialize, CallError> {
+    Ok(RegionsResp {
+        regions: hsm.regions(),
+    })
+}

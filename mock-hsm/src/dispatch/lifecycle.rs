@@ -1,0 +1,271 @@
+//! Key lifecycle on the wire: CreateKey, DescribeKey(s), ListKeys, ListKeyDetail, UpdateAlias,
+//! UpdateKeyDescription, EnableKey(s)/DisableKey(s), ScheduleKeyDeletion, CancelKeyDeletion,
+//! ArchiveKey, CancelKeyArchive.
+
+use serde::Serialize;
+
+use super::messages::{
+    AliasReq, CreateKeyReq, CreateKeyResp, DescribeKeyResp, DescribeKeysResp, DescriptionReq,
+    Empty, KeyIdReq, KeyIdResp, KeyIdsReq, ListKeyDetailResp, ListKeysResp, ListReq, ScheduleReq,
+    ScheduleResp, metadata,
+};
+use super::{CallError, err, parse};
+use crate::api::ApiError;
+use crate::hsm::{Accept, Hsm, HsmError, KeyFilter, KeyState, KeyUsage, NewKey, Origin, Scope};
+
+fn check_cluster(cluster: Option<&str>) -> Result<(), ApiError> {
+    match cluster {
+        None | Some("") | Some("default") => Ok(()),
+        Some(_) => Err(err(
+            "InvalidParameterValue.InvalidHsmClusterId",
+            "the mock has only the shared cluster (HsmClusterId \"\" or \"default\")",
+        )),
+    }
+}
+
+pub(super) fn create_key(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: CreateKeyReq = parse(p)?;
+    check_cluster(r.hsm_cluster_id.as_deref())?;
+    let external = match r.r#type.unwrap_or(1) {
+        1 => false,
+        2 => true,
+        _ => {
+            return Err(err(
+                "InvalidParameterValue.InvalidType",
+                "Type must be 1 (KMS-generated) or 2 (EXTERNAL)",
+            ));
+        }
+    };
+    let row = hsm.create_key(
+        scope,
+        NewKey {
+            alias: r.alias,
+            description: r.description,
+            key_usage: match r.key_usage.as_deref() {
+                None | Some("") => KeyUsage::EncryptDecrypt,
+                Some(usage) => KeyUsage::parse(usage)
+                    .ok_or_else(|| HsmError::UnsupportedUsage(usage.to_owned()))?,
+            },
+            external,
+            tags: r
+                .tags
+                .into_iter()
+                .map(|t| (t.tag_key, t.tag_value))
+                .collect(),
+        },
+    )?;
+    Ok(CreateKeyResp {
+        key_id: row.key_id,
+        alias: row.alias,
+        create_time: row.create_time,
+        description: row.description,
+        key_state: row.key_state,
+        key_usage: row.key_usage,
+        tag_code: 0,
+        tag_msg: "ok",
+        hsm_cluster_id: "",
+    })
+}
+
+pub(super) fn describe_key(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdReq = parse(p)?;
+    let info = hsm.describe_key(scope, &r.key_id)?;
+    Ok(DescribeKeyResp {
+        key_metadata: metadata(&info),
+    })
+}
+
+pub(super) fn describe_keys(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdsReq = parse(p)?;
+    let infos = hsm.describe_keys(scope, &r.key_ids)?;
+    Ok(DescribeKeysResp {
+        key_metadatas: infos.iter().map(metadata).collect(),
+    })
+}
+
+fn page(r: &ListReq) -> Result<(usize, usize), ApiError> {
+    let offset = r.offset.unwrap_or(0) as usize;
+    let limit = r.limit.unwrap_or(10);
+    if limit > 200 {
+        return Err(err("InvalidParameter", "Limit must be at most 200"));
+    }
+    Ok((offset, limit as usize))
+}
+
+pub(super) fn list_keys(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: ListReq = parse(p)?;
+    check_cluster(r.hsm_cluster_id.as_deref())?;
+    let (offset, limit) = page(&r)?;
+    let mut keys = if r.role.unwrap_or(0) == 1 {
+        Vec::new() // no keys created by cloud products
+    } else {
+        hsm.list_keys(
+            scope,
+            &KeyFilter {
+                key_usage: Accept::Any,
+                ascending: true,
+                ..KeyFilter::default()
+            },
+        )?
+    };
+    keys.retain(|k| {
+        [
+            KeyState::Enabled,
+            KeyState::Disabled,
+            KeyState::PendingImport,
+        ]
+        .contains(&k.row.key_state)
+    });
+    let total_count = keys.len();
+    let keys = keys
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|k| KeyIdResp {
+            key_id: k.row.key_id,
+        })
+        .collect();
+    Ok(ListKeysResp { keys, total_count })
+}
+
+pub(super) fn list_key_detail(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: ListReq = parse(p)?;
+    check_cluster(r.hsm_cluster_id.as_deref())?;
+    let (offset, limit) = page(&r)?;
+    let key_state = match r.key_state.unwrap_or(0) {
+        0 => Accept::Any,
+        1 => Accept::Only(KeyState::Enabled),
+        2 => Accept::Only(KeyState::Disabled),
+        3 => Accept::Only(KeyState::PendingDelete),
+        4 => Accept::Only(KeyState::PendingImport),
+        5 => Accept::Only(KeyState::Archived),
+        _ => return Err(err("InvalidParameter", "KeyState must be 0 to 5")),
+    };
+    let filter = KeyFilter {
+        key_state,
+        search: r.search_key_alias.clone(),
+        origin: match r.origin.as_deref() {
+            None | Some("") | Some("ALL") => Accept::Any,
+            Some(origin) => Origin::parse(origin).map_or(Accept::Nothing, Accept::Only),
+        },
+        key_usage: match r.key_usage.as_deref() {
+            Some("ALL") => Accept::Any,
+            None | Some("") => Accept::Only(KeyUsage::EncryptDecrypt),
+            Some(usage) => KeyUsage::parse(usage).map_or(Accept::Nothing, Accept::Only),
+        },
+        tag_filters: r
+            .tag_filters
+            .iter()
+            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+            .collect(),
+        ascending: r.order_type.unwrap_or(0) == 1,
+    };
+    let keys = if r.role.unwrap_or(0) == 1 {
+        Vec::new()
+    } else {
+        hsm.list_keys(scope, &filter)?
+    };
+    Ok(ListKeyDetailResp {
+        total_count: keys.len(),
+        key_metadatas: keys.iter().skip(offset).take(limit).map(metadata).collect(),
+    })
+}
+
+pub(super) fn update_alias(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: AliasReq = parse(p)?;
+    hsm.update_alias(scope, &r.key_id, &r.alias)?;
+    Ok(Empty {})
+}
+
+pub(super) fn update_description(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: DescriptionReq = parse(p)?;
+    hsm.update_description(scope, &r.key_id, &r.description)?;
+    Ok(Empty {})
+}
+
+/// EnableKey (`enable`) or DisableKey.
+pub(super) fn set_enabled(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+    enable: bool,
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdReq = parse(p)?;
+    hsm.set_enabled(scope, &[r.key_id], enable)?;
+    Ok(Empty {})
+}
+
+/// EnableKeys (`enable`) or DisableKeys.
+pub(super) fn set_all_enabled(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+    enable: bool,
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdsReq = parse(p)?;
+    hsm.set_enabled(scope, &r.key_ids, enable)?;
+    Ok(Empty {})
+}
+
+pub(super) fn schedule_deletion(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: ScheduleReq = parse(p)?;
+    let deletion_date = hsm.schedule_deletion(scope, &r.key_id, r.pending_window_in_days)?;
+    Ok(ScheduleResp {
+        deletion_date,
+        key_id: r.key_id,
+    })
+}
+
+pub(super) fn cancel_deletion(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdReq = parse(p)?;
+    hsm.cancel_deletion(scope, &r.key_id)?;
+    Ok(KeyIdResp { key_id: r.key_id })
+}
+
+/// ArchiveKey (`archive`) or CancelKeyArchive.
+pub(super) fn archive(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+    archive: bool,
+) -> Result<impl Serialize, CallError> {
+    let r: KeyIdReq = parse(p)?;
+    hsm.archive(scope, &r.key_id, archive)?;
+    Ok(Empty {})
+}

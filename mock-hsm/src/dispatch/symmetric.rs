@@ -1,0 +1,131 @@
+//! Symmetric cryptography on the wire: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateRandom.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::messages::{
+    DataKeyReq, DataKeyResp, DecryptReq, EncryptReq, EncryptResp, PlaintextResp, RandomReq,
+    ReEncryptReq, ReEncryptResp,
+};
+use super::{CallError, err, parse};
+use crate::api::ApiError;
+use crate::hsm::{Hsm, Scope};
+
+pub(super) fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
+    let r: EncryptReq = parse(p)?;
+    let plaintext = B64
+        .decode(r.plaintext.trim())
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            err::<ApiError>(
+                "InvalidParameterValue.InvalidPlaintext",
+                "Plaintext must be standard base64",
+            )
+        })?;
+    let ciphertext_blob = hsm.encrypt(
+        scope,
+        &r.key_id,
+        &plaintext,
+        r.encryption_context.as_deref(),
+    )?;
+    Ok(EncryptResp {
+        ciphertext_blob,
+        key_id: r.key_id,
+    })
+}
+pub(super) fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
+    let r: DecryptReq = parse(p)?;
+    let opened = hsm.decrypt(scope, &r.ciphertext_blob, r.encryption_context.as_deref())?;
+    let out = hsm.seal_for_caller(
+        opened.plaintext,
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+    )?;
+    Ok(PlaintextResp {
+        key_id: Some(opened.key_id),
+        plaintext: Zeroizing::new(B64.encode(&out[..])),
+    })
+}
+pub(super) fn re_encrypt(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: ReEncryptReq = parse(p)?;
+    let out = hsm.re_encrypt(
+        scope,
+        &r.ciphertext_blob,
+        r.destination_key_id.as_deref(),
+        r.source_encryption_context.as_deref(),
+        r.destination_encryption_context.as_deref(),
+    )?;
+    Ok(ReEncryptResp {
+        ciphertext_blob: out.blob,
+        key_id: out.key_id,
+        source_key_id: out.source_key_id,
+        re_encrypted: out.re_encrypted,
+    })
+}
+pub(super) fn generate_data_key(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: DataKeyReq = parse(p)?;
+    if r.is_hosted_by_kms.unwrap_or(0) != 0 {
+        return Err(err(
+            "UnsupportedOperation",
+            "data keys hosted by KMS (IsHostedByKms=1) are not supported by the tkms mock",
+        ));
+    }
+    let len = match (r.number_of_bytes, r.key_spec.as_deref()) {
+        (Some(n), _) if (1..=1024).contains(&n) => n as usize,
+        (Some(_), _) => return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024")),
+        (None, Some("AES_128")) => 16,
+        (None, Some("AES_256")) => 32,
+        (None, Some(_)) => {
+            return Err(err(
+                "InvalidParameter",
+                "KeySpec must be AES_128 or AES_256",
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                "InvalidParameter",
+                "one of KeySpec and NumberOfBytes is required",
+            ));
+        }
+    };
+    let (data_key, ciphertext_blob) =
+        hsm.generate_data_key(scope, &r.key_id, len, r.encryption_context.as_deref())?;
+    let out = hsm.seal_for_caller(
+        data_key,
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+    )?;
+    Ok(DataKeyResp {
+        key_id: r.key_id,
+        plaintext: Zeroizing::new(B64.encode(&out[..])),
+        ciphertext_blob,
+    })
+}
+
+pub(super) fn generate_random(
+    _: &Hsm,
+    _: Scope<'_>,
+    p: &[u8],
+) -> Result<impl Serialize, CallError> {
+    let r: RandomReq = parse(p)?;
+    if !(1..=1024).contains(&r.number_of_bytes) {
+        return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024"));
+    }
+    let bytes = crate::material::random_bytes(r.number_of_bytes as usize)
+        .map_err(|_| err::<ApiError>("InternalError", "random generator failed"))?;
+    Ok(PlaintextResp {
+        key_id: None,
+        plaintext: Zeroizing::new(B64.encode(&bytes[..])),
+    })
+}
