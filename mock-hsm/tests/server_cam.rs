@@ -480,6 +480,35 @@ fn role_sessions_expire_on_the_service_clock() {
 }
 
 #[test]
+fn assume_role_answers_with_the_request_id_of_its_audit_row() {
+    let f = start();
+    let body = json!({
+        "RoleArn": format!("qcs::cam::uin/{A}:roleName/encryptor"),
+        "RoleSessionName": "audited",
+    })
+    .to_string();
+    let mut request = Tc3::post(f.server.addr(), "AssumeRole", &body);
+    request.version = "2018-08-13".into();
+    request.secret_id = "AKIDops00000000000000000000000000000".into();
+    request.secret_key = "opssecretkey00000000000000000000".into();
+    let response = request.send(f.server.addr());
+    assert_eq!(response.error_code(), None, "{}", response.json());
+    let answered = response.json()["Response"]["RequestId"]
+        .as_str()
+        .expect("RequestId")
+        .to_owned();
+    let rows = records(
+        &f,
+        AuditQuery {
+            action: Some("sts:AssumeRole".into()),
+            ..AuditQuery::default()
+        },
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].request_id, answered);
+}
+
+#[test]
 fn reload_swaps_the_config_and_keeps_the_old_one_on_error() {
     let f = start();
     let key = create_key(&root_a(&f));

@@ -261,7 +261,7 @@ async fn handle(
         ..
     } = call;
     if action == STS_ASSUME_ROLE {
-        return assume_role(state, &principal, &params);
+        return assume_role(state, &principal, &params, request_id);
     }
     let targets = match (&principal.grant, &state.audit) {
         (Some(_), _) => Some(cam::call_targets(&action, &params)?),
@@ -303,6 +303,7 @@ fn assume_role(
     state: &AppState,
     principal: &credentials::Principal,
     params: &[u8],
+    request_id: &str,
 ) -> Result<Response, ApiError> {
     let Some(cam) = &state.cam else {
         return Err(ApiError::new(
@@ -326,7 +327,6 @@ fn assume_role(
         expiration: String,
         request_id: &'a str,
     }
-    let request_id = new_request_id();
     let answer = Answer {
         credentials: Credentials {
             token: &issued.token,
@@ -335,7 +335,7 @@ fn assume_role(
         },
         expired_time: issued.expired_time,
         expiration: kms_core::http::tc3::utc_datetime(issued.expired_time),
-        request_id: &request_id,
+        request_id,
     };
     let body = SecretBuf::json(&answer)
         .map_err(|e| ApiError::new("InternalError", format!("rendering AssumeRole: {e}")))?;
