@@ -118,13 +118,6 @@ pub(crate) fn parse(text: &str) -> Option<Blob> {
     })
 }
 
-/// The key id in the header of a well-formed blob, unauthenticated (for access decisions
-/// made before the call runs; the call itself parses and authenticates the whole blob).
-#[cfg(feature = "server")]
-pub(crate) fn key_id_of(text: &str) -> Option<String> {
-    parse(text).map(|blob| blob.key_id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod byok;
 mod info;
 mod lifecycle;
 mod messages;
+mod request;
 mod rotation;
 mod symmetric;
 
@@ -19,8 +20,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use crate::api::{ApiError, CallContext, KmsApi};
+use crate::api::{Admission, Admit, ApiError, CallContext, CallTargets, KmsApi};
 use crate::hsm::{Hsm, HsmError};
+use request::Request;
 
 /// SDK actions this mock knows but does not implement.
 const UNSUPPORTED_ACTIONS: &[&str] = &[
@@ -108,7 +110,46 @@ impl KmsApi for Hsm {
         action: &str,
         params: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        call(self, ctx, action, params).map_err(|e| e.into_wire(action))
+        let request = Request::parse(action, params)?;
+        run(self, ctx, request).map_err(|e| e.into_wire(action))
+    }
+
+    /// One parse feeds both `admit` and the call, and the call runs in this same entry.
+    fn dispatch_admitted(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        params: &[u8],
+        admit: &mut Admit<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        let mut ctx = ctx.clone();
+        let lookup = |key_id: &str| self.key_resource(key_id);
+        match Request::parse(action, params) {
+            Ok(request) => {
+                let targets = request.targets();
+                admit(
+                    Admission {
+                        targets: Ok(&targets),
+                        lookup: &lookup,
+                    },
+                    &mut ctx,
+                )?;
+                run(self, &ctx, request).map_err(|e| e.into_wire(action))
+            }
+            Err(refused) => {
+                // The call fails; access is still decided first, on the keys a lenient read
+                // finds, so a caller without access learns nothing about its parameters.
+                let targets = CallTargets::read(action, params);
+                admit(
+                    Admission {
+                        targets: targets.as_ref().map_err(Clone::clone),
+                        lookup: &lookup,
+                    },
+                    &mut ctx,
+                )?;
+                Err(refused)
+            }
+        }
     }
 
     // The server's hooks (timer and test controls), delegating to the inherent methods.
@@ -131,60 +172,53 @@ impl KmsApi for Hsm {
     }
 }
 
-/// Runs one action: each arm names the family handler that parses, calls the core and answers.
-fn call(
-    hsm: &Hsm,
-    ctx: &CallContext,
-    action: &str,
-    p: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, CallError> {
+/// Runs one parsed call: each arm names the family handler that calls the core and answers.
+fn run(hsm: &Hsm, ctx: &CallContext, request: Request) -> Result<Zeroizing<Vec<u8>>, CallError> {
     let scope = hsm.scope(ctx);
-    match action {
-        "CreateKey" => respond(ctx, lifecycle::create_key(hsm, scope, p)?),
-        "DescribeKey" => respond(ctx, lifecycle::describe_key(hsm, scope, p)?),
-        "DescribeKeys" => respond(ctx, lifecycle::describe_keys(hsm, scope, p)?),
-        "ListKeys" => respond(ctx, lifecycle::list_keys(hsm, scope, p)?),
-        "ListKeyDetail" => respond(ctx, lifecycle::list_key_detail(hsm, scope, p)?),
-        "UpdateAlias" => respond(ctx, lifecycle::update_alias(hsm, scope, p)?),
-        "UpdateKeyDescription" => respond(ctx, lifecycle::update_description(hsm, scope, p)?),
-        "EnableKey" => respond(ctx, lifecycle::set_enabled(hsm, scope, p, true)?),
-        "DisableKey" => respond(ctx, lifecycle::set_enabled(hsm, scope, p, false)?),
-        "EnableKeys" => respond(ctx, lifecycle::set_all_enabled(hsm, scope, p, true)?),
-        "DisableKeys" => respond(ctx, lifecycle::set_all_enabled(hsm, scope, p, false)?),
-        "ScheduleKeyDeletion" => respond(ctx, lifecycle::schedule_deletion(hsm, scope, p)?),
-        "CancelKeyDeletion" => respond(ctx, lifecycle::cancel_deletion(hsm, scope, p)?),
-        "ArchiveKey" => respond(ctx, lifecycle::archive(hsm, scope, p, true)?),
-        "CancelKeyArchive" => respond(ctx, lifecycle::archive(hsm, scope, p, false)?),
-        "EnableKeyRotation" => respond(ctx, rotation::enable_rotation(hsm, scope, p)?),
-        "DisableKeyRotation" => respond(ctx, rotation::disable_rotation(hsm, scope, p)?),
-        "GetKeyRotationStatus" => respond(ctx, rotation::rotation_status(hsm, scope, p)?),
-        "RotateKey" => respond(ctx, rotation::rotate_now(hsm, scope, p)?),
-        "Encrypt" => respond(ctx, symmetric::encrypt(hsm, scope, p)?),
-        "Decrypt" => respond(ctx, symmetric::decrypt(hsm, scope, p)?),
-        "ReEncrypt" => respond(ctx, symmetric::re_encrypt(hsm, scope, p)?),
-        "GenerateDataKey" => respond(ctx, symmetric::generate_data_key(hsm, scope, p)?),
-        "GenerateRandom" => respond(ctx, symmetric::generate_random(hsm, scope, p)?),
-        "GetPublicKey" => respond(ctx, asymmetric::public_key(hsm, scope, p)?),
-        "AsymmetricRsaDecrypt" => respond(ctx, asymmetric::rsa_decrypt(hsm, scope, p)?),
-        "AsymmetricSm2Decrypt" => respond(ctx, asymmetric::sm2_decrypt(hsm, scope, p)?),
-        "SignByAsymmetricKey" => respond(ctx, asymmetric::sign(hsm, scope, p)?),
-        "VerifyByAsymmetricKey" => respond(ctx, asymmetric::verify(hsm, scope, p)?),
-        "GetParametersForImport" => respond(ctx, byok::parameters_for_import(hsm, scope, p)?),
-        "ImportKeyMaterial" => respond(ctx, byok::import_key_material(hsm, scope, p)?),
-        "DeleteImportedKeyMaterial" => respond(ctx, byok::delete_imported_material(hsm, scope, p)?),
-        "ListAlgorithms" => respond(ctx, info::list_algorithms(hsm, scope, p)?),
-        "GetServiceStatus" => respond(ctx, info::service_status(hsm, scope, p)?),
-        "GetRegions" => respond(ctx, info::regions(hsm, scope, p)?),
-        other if UNSUPPORTED_ACTIONS.contains(&other) => Err(err(
-            "UnsupportedOperation",
-            format!(
-                "{other} (white-box keys, hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
-            ),
-        )),
-        other => Err(err(
-            "InvalidAction",
-            format!("action {other} does not exist in KMS 2019-01-18"),
-        )),
+    match request {
+        Request::CreateKey(r) => respond(ctx, lifecycle::create_key(hsm, scope, r)?),
+        Request::DescribeKey(r) => respond(ctx, lifecycle::describe_key(hsm, scope, r)?),
+        Request::DescribeKeys(r) => respond(ctx, lifecycle::describe_keys(hsm, scope, r)?),
+        Request::ListKeys(r) => respond(ctx, lifecycle::list_keys(hsm, scope, r)?),
+        Request::ListKeyDetail(r) => respond(ctx, lifecycle::list_key_detail(hsm, scope, r)?),
+        Request::UpdateAlias(r) => respond(ctx, lifecycle::update_alias(hsm, scope, r)?),
+        Request::UpdateKeyDescription(r) => {
+            respond(ctx, lifecycle::update_description(hsm, scope, r)?)
+        }
+        Request::EnableKey(r) => respond(ctx, lifecycle::set_enabled(hsm, scope, r, true)?),
+        Request::DisableKey(r) => respond(ctx, lifecycle::set_enabled(hsm, scope, r, false)?),
+        Request::EnableKeys(r) => respond(ctx, lifecycle::set_all_enabled(hsm, scope, r, true)?),
+        Request::DisableKeys(r) => respond(ctx, lifecycle::set_all_enabled(hsm, scope, r, false)?),
+        Request::ScheduleKeyDeletion(r) => {
+            respond(ctx, lifecycle::schedule_deletion(hsm, scope, r)?)
+        }
+        Request::CancelKeyDeletion(r) => respond(ctx, lifecycle::cancel_deletion(hsm, scope, r)?),
+        Request::ArchiveKey(r) => respond(ctx, lifecycle::archive(hsm, scope, r, true)?),
+        Request::CancelKeyArchive(r) => respond(ctx, lifecycle::archive(hsm, scope, r, false)?),
+        Request::EnableKeyRotation(r) => respond(ctx, rotation::enable_rotation(hsm, scope, r)?),
+        Request::DisableKeyRotation(r) => respond(ctx, rotation::disable_rotation(hsm, scope, r)?),
+        Request::GetKeyRotationStatus(r) => respond(ctx, rotation::rotation_status(hsm, scope, r)?),
+        Request::RotateKey(r) => respond(ctx, rotation::rotate_now(hsm, scope, r)?),
+        Request::Encrypt(r) => respond(ctx, symmetric::encrypt(hsm, scope, r)?),
+        Request::Decrypt(r, blob) => respond(ctx, symmetric::decrypt(hsm, scope, r, blob)?),
+        Request::ReEncrypt(r, blob) => respond(ctx, symmetric::re_encrypt(hsm, scope, r, blob)?),
+        Request::GenerateDataKey(r) => respond(ctx, symmetric::generate_data_key(hsm, scope, r)?),
+        Request::GenerateRandom(r) => respond(ctx, symmetric::generate_random(hsm, scope, r)?),
+        Request::GetPublicKey(r) => respond(ctx, asymmetric::public_key(hsm, scope, r)?),
+        Request::AsymmetricRsaDecrypt(r) => respond(ctx, asymmetric::rsa_decrypt(hsm, scope, r)?),
+        Request::AsymmetricSm2Decrypt(r) => respond(ctx, asymmetric::sm2_decrypt(hsm, scope, r)?),
+        Request::SignByAsymmetricKey(r) => respond(ctx, asymmetric::sign(hsm, scope, r)?),
+        Request::VerifyByAsymmetricKey(r) => respond(ctx, asymmetric::verify(hsm, scope, r)?),
+        Request::GetParametersForImport(r) => {
+            respond(ctx, byok::parameters_for_import(hsm, scope, r)?)
+        }
+        Request::ImportKeyMaterial(r) => respond(ctx, byok::import_key_material(hsm, scope, r)?),
+        Request::DeleteImportedKeyMaterial(r) => {
+            respond(ctx, byok::delete_imported_material(hsm, scope, r)?)
+        }
+        Request::ListAlgorithms => respond(ctx, info::list_algorithms(hsm, scope)?),
+        Request::GetServiceStatus => respond(ctx, info::service_status()?),
+        Request::GetRegions => respond(ctx, info::regions(hsm)?),
     }
 }
 

@@ -23,7 +23,7 @@ mod store;
 pub mod server;
 
 // The public interface is:
-pub use api::{ApiError, CallContext, KmsApi};
+pub use api::{Admission, Admit, ApiError, CallContext, CallTargets, KmsApi};
 pub use audit::{
     AuditError, AuditLog, AuditQuery, AuditRecord, RESULT_OK, ResultFilter, query_database,
 };

@@ -10,7 +10,7 @@ use super::messages::{
     KeyIdReq, PlaintextResp, PublicKeyResp, RsaDecryptReq, SignReq, SignResp, Sm2DecryptReq,
     VerifyReq, VerifyResp,
 };
-use super::{CallError, decode_b64, err, parse};
+use super::{CallError, decode_b64, err};
 use crate::api::ApiError;
 use crate::hsm::{Hsm, Scope};
 use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
@@ -18,9 +18,8 @@ use crate::material::{RsaPadding, SignAlgorithm, SignInput, public_key_pem};
 pub(super) fn public_key(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdReq = parse(p)?;
     let der = hsm.public_key(scope, &r.key_id)?;
     Ok(PublicKeyResp {
         public_key: B64.encode(&der),
@@ -32,9 +31,8 @@ pub(super) fn public_key(
 pub(super) fn rsa_decrypt(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: RsaDecryptReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: RsaDecryptReq = parse(p)?;
     let padding = RsaPadding::from_name(&r.algorithm).ok_or_else(|| {
         err::<ApiError>(
             "InvalidParameter",
@@ -52,9 +50,8 @@ pub(super) fn rsa_decrypt(
 pub(super) fn sm2_decrypt(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: Sm2DecryptReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: Sm2DecryptReq = parse(p)?;
     let ciphertext = decode_b64(&r.ciphertext, "Ciphertext")?;
     let plaintext = hsm.sm2_decrypt(scope, &r.key_id, &ciphertext)?;
     Ok(PlaintextResp {
@@ -63,8 +60,7 @@ pub(super) fn sm2_decrypt(
     })
 }
 
-pub(super) fn sign(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
-    let r: SignReq = parse(p)?;
+pub(super) fn sign(hsm: &Hsm, scope: Scope<'_>, r: SignReq) -> Result<impl Serialize, CallError> {
     let (algorithm, message) = sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
     let signature = hsm.sign(
         scope,
@@ -77,8 +73,11 @@ pub(super) fn sign(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Seriali
     })
 }
 
-pub(super) fn verify(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
-    let r: VerifyReq = parse(p)?;
+pub(super) fn verify(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    r: VerifyReq,
+) -> Result<impl Serialize, CallError> {
     let (algorithm, message) = sign_inputs(&r.algorithm, &r.message, r.message_type.as_deref())?;
     let signature = decode_b64(&r.signature_value, "SignatureValue")?;
     let signature_valid = hsm.verify(

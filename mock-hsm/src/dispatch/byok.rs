@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 
 use super::messages::{Empty, ImportParamsReq, ImportParamsResp, ImportReq, KeyIdReq};
-use super::{CallError, decode_b64, err, parse};
+use super::{CallError, decode_b64, err};
 use crate::api::ApiError;
 use crate::hsm::{Hsm, Scope};
 use crate::material::RsaPadding;
@@ -14,9 +14,8 @@ use crate::material::RsaPadding;
 pub(super) fn parameters_for_import(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: ImportParamsReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: ImportParamsReq = parse(p)?;
     let padding = RsaPadding::from_name(&r.wrapping_algorithm).ok_or_else(|| {
         err::<ApiError>(
             "InvalidParameter",
@@ -38,9 +37,8 @@ pub(super) fn parameters_for_import(
 pub(super) fn import_key_material(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: ImportReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: ImportReq = parse(p)?;
     let material = decode_b64(&r.encrypted_key_material, "EncryptedKeyMaterial")?;
     hsm.import_key_material(
         scope,
@@ -55,9 +53,8 @@ pub(super) fn import_key_material(
 pub(super) fn delete_imported_material(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdReq = parse(p)?;
     hsm.delete_imported_material(scope, &r.key_id)?;
     Ok(Empty {})
 }

@@ -1,5 +1,5 @@
-//! Service information on the wire: ListAlgorithms, GetServiceStatus, GetRegions. None of them
-//! reads its parameters.
+//! Service information on the wire: ListAlgorithms, GetServiceStatus, GetRegions (none of them
+//! has parameters).
 
 use serde::Serialize;
 
@@ -7,11 +7,7 @@ use super::CallError;
 use super::messages::{AlgorithmInfo, ListAlgorithmsResp, RegionsResp, ServiceStatusResp};
 use crate::hsm::{Hsm, KeyUsage, Scope};
 
-pub(super) fn list_algorithms(
-    hsm: &Hsm,
-    scope: Scope<'_>,
-    _: &[u8],
-) -> Result<impl Serialize, CallError> {
+pub(super) fn list_algorithms(hsm: &Hsm, scope: Scope<'_>) -> Result<impl Serialize, CallError> {
     let info = |key_usage: KeyUsage, algorithm| AlgorithmInfo {
         key_usage: key_usage.as_str(),
         algorithm,
@@ -33,7 +29,7 @@ pub(super) fn list_algorithms(
     })
 }
 
-pub(super) fn service_status(_: &Hsm, _: Scope<'_>, _: &[u8]) -> Result<impl Serialize, CallError> {
+pub(super) fn service_status() -> Result<impl Serialize, CallError> {
     Ok(ServiceStatusResp {
         service_enabled: true,
         invalid_type: 1,
@@ -48,7 +44,7 @@ pub(super) fn service_status(_: &Hsm, _: Scope<'_>, _: &[u8]) -> Result<impl Ser
     })
 }
 
-pub(super) fn regions(hsm: &Hsm, _: Scope<'_>, _: &[u8]) -> Result<impl Serialize, CallError> {
+pub(super) fn regions(hsm: &Hsm) -> Result<impl Serialize, CallError> {
     Ok(RegionsResp {
         regions: hsm.regions(),
     })

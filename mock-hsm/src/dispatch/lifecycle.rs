@@ -9,7 +9,7 @@ use super::messages::{
     Empty, KeyIdReq, KeyIdResp, KeyIdsReq, ListKeyDetailResp, ListKeysResp, ListReq, ScheduleReq,
     ScheduleResp, metadata,
 };
-use super::{CallError, err, parse};
+use super::{CallError, err};
 use crate::api::ApiError;
 use crate::hsm::{Accept, Hsm, HsmError, KeyFilter, KeyState, KeyUsage, NewKey, Origin, Scope};
 
@@ -26,9 +26,8 @@ fn check_cluster(cluster: Option<&str>) -> Result<(), ApiError> {
 pub(super) fn create_key(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: CreateKeyReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: CreateKeyReq = parse(p)?;
     check_cluster(r.hsm_cluster_id.as_deref())?;
     let external = match r.r#type.unwrap_or(1) {
         1 => false,
@@ -74,9 +73,8 @@ pub(super) fn create_key(
 pub(super) fn describe_key(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdReq = parse(p)?;
     let info = hsm.describe_key(scope, &r.key_id)?;
     Ok(DescribeKeyResp {
         key_metadata: metadata(&info),
@@ -86,9 +84,8 @@ pub(super) fn describe_key(
 pub(super) fn describe_keys(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdsReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdsReq = parse(p)?;
     let infos = hsm.describe_keys(scope, &r.key_ids)?;
     Ok(DescribeKeysResp {
         key_metadatas: infos.iter().map(metadata).collect(),
@@ -107,9 +104,8 @@ fn page(r: &ListReq) -> Result<(usize, usize), ApiError> {
 pub(super) fn list_keys(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: ListReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: ListReq = parse(p)?;
     check_cluster(r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(&r)?;
     let mut keys = if r.role.unwrap_or(0) == 1 {
@@ -147,9 +143,8 @@ pub(super) fn list_keys(
 pub(super) fn list_key_detail(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: ListReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: ListReq = parse(p)?;
     check_cluster(r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(&r)?;
     let key_state = match r.key_state.unwrap_or(0) {
@@ -194,9 +189,8 @@ pub(super) fn list_key_detail(
 pub(super) fn update_alias(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: AliasReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: AliasReq = parse(p)?;
     hsm.update_alias(scope, &r.key_id, &r.alias)?;
     Ok(Empty {})
 }
@@ -204,9 +198,8 @@ pub(super) fn update_alias(
 pub(super) fn update_description(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: DescriptionReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: DescriptionReq = parse(p)?;
     hsm.update_description(scope, &r.key_id, &r.description)?;
     Ok(Empty {})
 }
@@ -215,10 +208,9 @@ pub(super) fn update_description(
 pub(super) fn set_enabled(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdReq,
     enable: bool,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdReq = parse(p)?;
     hsm.set_enabled(scope, &[r.key_id], enable)?;
     Ok(Empty {})
 }
@@ -227,10 +219,9 @@ pub(super) fn set_enabled(
 pub(super) fn set_all_enabled(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdsReq,
     enable: bool,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdsReq = parse(p)?;
     hsm.set_enabled(scope, &r.key_ids, enable)?;
     Ok(Empty {})
 }
@@ -238,9 +229,8 @@ pub(super) fn set_all_enabled(
 pub(super) fn schedule_deletion(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: ScheduleReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: ScheduleReq = parse(p)?;
     let deletion_date = hsm.schedule_deletion(scope, &r.key_id, r.pending_window_in_days)?;
     Ok(ScheduleResp {
         deletion_date,
@@ -251,9 +241,8 @@ pub(super) fn schedule_deletion(
 pub(super) fn cancel_deletion(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdReq = parse(p)?;
     hsm.cancel_deletion(scope, &r.key_id)?;
     Ok(KeyIdResp { key_id: r.key_id })
 }
@@ -262,10 +251,9 @@ pub(super) fn cancel_deletion(
 pub(super) fn archive(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: KeyIdReq,
     archive: bool,
 ) -> Result<impl Serialize, CallError> {
-    let r: KeyIdReq = parse(p)?;
     hsm.archive(scope, &r.key_id, archive)?;
     Ok(Empty {})
 }

@@ -10,12 +10,16 @@ use super::messages::{
     DataKeyReq, DataKeyResp, DecryptReq, EncryptReq, EncryptResp, PlaintextResp, RandomReq,
     ReEncryptReq, ReEncryptResp,
 };
-use super::{CallError, err, parse};
+use super::{CallError, err};
 use crate::api::ApiError;
+use crate::blob::Blob;
 use crate::hsm::{Hsm, Scope};
 
-pub(super) fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
-    let r: EncryptReq = parse(p)?;
+pub(super) fn encrypt(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    r: EncryptReq,
+) -> Result<impl Serialize, CallError> {
     let plaintext = B64
         .decode(r.plaintext.trim())
         .map(Zeroizing::new)
@@ -36,9 +40,14 @@ pub(super) fn encrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Seri
         key_id: r.key_id,
     })
 }
-pub(super) fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Serialize, CallError> {
-    let r: DecryptReq = parse(p)?;
-    let opened = hsm.decrypt(scope, &r.ciphertext_blob, r.encryption_context.as_deref())?;
+/// `blob`: the CiphertextBlob, parsed (`None` when it is not one of ours).
+pub(super) fn decrypt(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    r: DecryptReq,
+    blob: Option<Blob>,
+) -> Result<impl Serialize, CallError> {
+    let opened = hsm.decrypt(scope, blob.as_ref(), r.encryption_context.as_deref())?;
     let out = hsm.seal_for_caller(
         opened.plaintext,
         r.encryption_public_key.as_deref(),
@@ -52,12 +61,13 @@ pub(super) fn decrypt(hsm: &Hsm, scope: Scope<'_>, p: &[u8]) -> Result<impl Seri
 pub(super) fn re_encrypt(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: ReEncryptReq,
+    source: Option<Blob>,
 ) -> Result<impl Serialize, CallError> {
-    let r: ReEncryptReq = parse(p)?;
     let out = hsm.re_encrypt(
         scope,
         &r.ciphertext_blob,
+        source.as_ref(),
         r.destination_key_id.as_deref(),
         r.source_encryption_context.as_deref(),
         r.destination_encryption_context.as_deref(),
@@ -72,9 +82,8 @@ pub(super) fn re_encrypt(
 pub(super) fn generate_data_key(
     hsm: &Hsm,
     scope: Scope<'_>,
-    p: &[u8],
+    r: DataKeyReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: DataKeyReq = parse(p)?;
     if r.is_hosted_by_kms.unwrap_or(0) != 0 {
         return Err(err(
             "UnsupportedOperation",
@@ -116,9 +125,8 @@ pub(super) fn generate_data_key(
 pub(super) fn generate_random(
     _: &Hsm,
     _: Scope<'_>,
-    p: &[u8],
+    r: RandomReq,
 ) -> Result<impl Serialize, CallError> {
-    let r: RandomReq = parse(p)?;
     if !(1..=1024).contains(&r.number_of_bytes) {
         return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024"));
     }

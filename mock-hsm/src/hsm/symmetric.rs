@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use super::rules::canonical_context;
 use super::types::{KeyState, KeyUsage};
 use super::{CryptoUse, Hsm, HsmError, Scope};
-use crate::blob;
+use crate::blob::{self, Blob};
 use crate::material::{SealAlgorithm, SealError, random_bytes, random_nonce, seal_to_public_key};
 use crate::store::{HotKey, KeyRow};
 
@@ -80,15 +80,16 @@ impl Hsm {
         Ok((data_key, blob))
     }
 
-    /// Opens a blob: the key is found from the blob alone.
+    /// Opens a blob (`None`: the CiphertextBlob did not parse): the key is found from the blob
+    /// alone.
     pub(crate) fn decrypt(
         &self,
         scope: Scope<'_>,
-        blob_text: &str,
+        blob: Option<&Blob>,
         context: Option<&str>,
     ) -> Result<Opened, HsmError> {
         let context = canonical_context(context)?;
-        let blob = blob::parse(blob_text).ok_or(HsmError::InvalidCiphertext)?;
+        let blob = blob.ok_or(HsmError::InvalidCiphertext)?;
         self.with_hot_key(scope, &blob.key_id, Some(blob.version), |key| {
             let row = &key.row;
             if let Some(refusal) = row.key_state.refusal(&row.key_id, CryptoUse::Decrypt) {
@@ -113,16 +114,19 @@ impl Hsm {
         })
     }
 
+    /// Re-encrypts `source` (parsed from `source_text`, which is answered unchanged when
+    /// nothing would change).
     pub(crate) fn re_encrypt(
         &self,
         scope: Scope<'_>,
-        blob_text: &str,
+        source_text: &str,
+        source: Option<&Blob>,
         destination: Option<&str>,
         source_context: Option<&str>,
         destination_context: Option<&str>,
     ) -> Result<ReEncrypted, HsmError> {
-        let opened = self.decrypt(scope, blob_text, source_context)?;
-        let source = blob::parse(blob_text).ok_or(HsmError::InvalidCiphertext)?;
+        let opened = self.decrypt(scope, source, source_context)?;
+        let source = source.ok_or(HsmError::InvalidCiphertext)?;
         let dest_id = destination
             .filter(|d| !d.is_empty())
             .unwrap_or(&opened.key_id)
@@ -142,7 +146,7 @@ impl Hsm {
         })?;
         Ok(match result {
             None => ReEncrypted {
-                blob: blob_text.to_owned(),
+                blob: source_text.to_owned(),
                 key_id: dest_id,
                 source_key_id: opened.key_id,
                 re_encrypted: false,

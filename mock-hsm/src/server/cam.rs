@@ -2,7 +2,6 @@
 //! the per-call access decision (made before dispatch, so a denied call changes nothing), and
 //! the reloadable config snapshot (SIGHUP).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -10,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use serde::Deserialize;
 
 use super::credentials::{CredentialStore, Principal, ROOT_ACCOUNT_UIN, RootCredentials};
-use crate::api::{ApiError, CallContext, KmsApi};
+use crate::api::{ApiError, CallContext, CallTargets};
 use crate::cam::{
     AccessRequest, CamConfig, ConfigError, Decision, Grant, IdentityKind, KeyResource, Sessions,
     TempCredentials,
@@ -227,61 +226,11 @@ impl CredentialStore for Cam {
     }
 }
 
-/// The request fields that name keys, read without copying anything else (the plaintext
-/// field is skipped, never materialised).
-#[derive(Deserialize, Default)]
-struct Targets<'a> {
-    #[serde(rename = "KeyId", borrow, default)]
-    key_id: Option<Cow<'a, str>>,
-    #[serde(rename = "KeyIds", default)]
-    key_ids: Option<Vec<String>>,
-    #[serde(rename = "DestinationKeyId", borrow, default)]
-    destination_key_id: Option<Cow<'a, str>>,
-    #[serde(rename = "CiphertextBlob", borrow, default)]
-    ciphertext_blob: Option<Cow<'a, str>>,
-    #[serde(rename = "EncryptionContext", borrow, default)]
-    encryption_context: Option<Cow<'a, str>>,
-}
-
-/// What a call touches: its key ids (in request order) and its encryption context.
-pub(crate) struct CallTargets {
-    pub(crate) key_ids: Vec<String>,
-    pub(crate) encryption_context: Option<String>,
-}
-
-/// Reads the key ids a call names. `Decrypt` and `ReEncrypt` name theirs inside the blob.
-pub(crate) fn call_targets(action: &str, params: &[u8]) -> Result<CallTargets, ApiError> {
-    let targets: Targets<'_> = serde_json::from_slice(params).map_err(|e| {
-        ApiError::new(
-            "InvalidParameter",
-            format!("The request parameters are not a valid JSON object: {e}"),
-        )
-    })?;
-    let mut key_ids = Vec::new();
-    if let Some(id) = targets.key_id {
-        key_ids.push(id.into_owned());
-    }
-    key_ids.extend(targets.key_ids.unwrap_or_default());
-    if matches!(action, "Decrypt" | "ReEncrypt")
-        && let Some(blob) = &targets.ciphertext_blob
-        && let Some(id) = crate::blob::key_id_of(blob)
-    {
-        key_ids.push(id);
-    }
-    if let Some(id) = targets.destination_key_id {
-        key_ids.push(id.into_owned());
-    }
-    Ok(CallTargets {
-        key_ids,
-        encryption_context: targets.encryption_context.map(Cow::into_owned),
-    })
-}
-
 /// Decides a call before it runs. Every key it names must be allowed; a call on another
 /// account's keys (all one owner) runs in that account when allowed.
 pub(crate) fn authorize(
     cam: &Cam,
-    backend: &dyn KmsApi,
+    lookup: &dyn Fn(&str) -> Option<Arc<KeyResource>>,
     grant: &Grant,
     ctx: &mut CallContext,
     action: &str,
@@ -300,8 +249,7 @@ pub(crate) fn authorize(
             .key_ids
             .iter()
             .map(|id| {
-                backend
-                    .key_resource(id)
+                lookup(id)
                     .filter(|r| r.region == ctx.region)
                     // Unknown here: judge the nominal resource; the call answers CmkNotFound.
                     .unwrap_or_else(|| {

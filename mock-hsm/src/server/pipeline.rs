@@ -16,9 +16,12 @@ use kms_core::http::API_VERSION;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::response::{Failure, success};
-use super::{AppState, STS_VERSION, UNAUTHORIZED, auth, cam, credentials, new_request_id, params};
-use crate::api::{ApiError, CallContext};
+use super::{
+    AppState, Cam, STS_VERSION, UNAUTHORIZED, auth, cam, credentials, new_request_id, params,
+};
+use crate::api::{Admission, ApiError, CallContext};
 use crate::audit::{AuditRecord, RESULT_OK};
+use crate::cam::Grant;
 
 /// Largest TC3 POST body (reference §1.1).
 const MAX_TC3_BODY: usize = 10 * 1024 * 1024;
@@ -241,7 +244,7 @@ async fn handle(
         }
     };
 
-    let mut ctx = CallContext {
+    let ctx = CallContext {
         account_uin: call.principal.account_uin,
         identity: call.principal.identity.clone(),
         region: call
@@ -263,39 +266,69 @@ async fn handle(
     if action == STS_ASSUME_ROLE {
         return assume_role(state, &principal, &params, request_id);
     }
-    let targets = match (&principal.grant, &state.audit) {
-        (Some(_), _) => Some(cam::call_targets(&action, &params)?),
-        // Without CAM the targets serve the trail only; bad parameters fail in the call.
-        (None, Some(_)) => cam::call_targets(&action, &params).ok(),
-        (None, None) => None,
+    let mut gate = Gate {
+        cam: principal
+            .grant
+            .as_ref()
+            .map(|grant| (state.cam.clone(), Arc::clone(grant))),
+        first_key: None,
     };
-    trail.key_id = targets.as_ref().and_then(|t| t.key_ids.first().cloned());
-    if let Some(grant) = &principal.grant {
-        // Decided before dispatch: a refused call changes nothing.
-        let (Some(cam), Some(targets)) = (&state.cam, &targets) else {
+    let (gate, output) = if runs_inline(&action) {
+        let output = state
+            .backend
+            .dispatch_admitted(&ctx, &action, &params, &mut |a, c| {
+                gate.admit(&action, a, c)
+            });
+        (gate, output)
+    } else {
+        let backend = Arc::clone(&state.backend);
+        tokio::task::spawn_blocking(move || {
+            let output = backend.dispatch_admitted(&ctx, &action, &params, &mut |a, c| {
+                gate.admit(&action, a, c)
+            });
+            (gate, output)
+        })
+        .await
+        .map_err(|e| ApiError::new("InternalError", format!("the backend failed: {e}")))?
+    };
+    trail.key_id = gate.first_key;
+    Ok(success(&output?))
+}
+
+/// What the server asks of a call before it runs, on the parse the call runs on: the trail's
+/// key, and CAM's decision (a refused call changes nothing).
+struct Gate {
+    /// The CAM config and the caller's grant, when the caller is a CAM identity.
+    cam: Option<(Option<Arc<Cam>>, Arc<Grant>)>,
+    /// The first key the call names, for the audit trail.
+    first_key: Option<String>,
+}
+
+impl Gate {
+    fn admit(
+        &mut self,
+        action: &str,
+        admission: Admission<'_>,
+        ctx: &mut CallContext,
+    ) -> Result<(), ApiError> {
+        let targets = match admission.targets {
+            Ok(targets) => targets,
+            // Unreadable parameters: CAM refuses them now; without CAM the call itself fails.
+            Err(e) if self.cam.is_some() => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        self.first_key = targets.key_ids.first().cloned();
+        let Some((cam, grant)) = &self.cam else {
+            return Ok(());
+        };
+        let Some(cam) = cam else {
             return Err(ApiError::new(
                 UNAUTHORIZED,
                 "This server has no CAM configuration to judge the call by.",
             ));
         };
-        cam::authorize(
-            cam,
-            state.backend.as_ref(),
-            grant,
-            &mut ctx,
-            &action,
-            targets,
-        )?;
+        cam::authorize(cam, admission.lookup, grant, ctx, action, targets)
     }
-    let output = if runs_inline(&action) {
-        state.backend.dispatch(&ctx, &action, &params)?
-    } else {
-        let backend = Arc::clone(&state.backend);
-        tokio::task::spawn_blocking(move || backend.dispatch(&ctx, &action, &params))
-            .await
-            .map_err(|e| ApiError::new("InternalError", format!("the backend failed: {e}")))??
-    };
-    Ok(success(&output))
 }
 
 /// `sts:AssumeRole`: temporary credentials for a role the caller is trusted to assume.
