@@ -10,6 +10,7 @@ mod inspect;
 mod io;
 mod keys;
 mod serve;
+mod sm4;
 mod tde;
 
 /// mimalloc: `tkms serve` allocates a little per request, and glibc malloc was ~8 % of its
@@ -19,14 +20,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
 use crate::error::CliResult;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    // The version line names the SM4-GCM backend, known only at run time; one string per process.
+    let version: &'static str = Box::leak(sm4::version().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match sm4::check_settings().and_then(|()| run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             err.report();

@@ -36,6 +36,7 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
     if args.test_controls {
         config = config.with_mock_clock();
     }
+    crate::sm4::note_refusal_for_server();
     let hsm = Hsm::open(config).map_err(|e| {
         CliError::new(
             Exit::KmsUnavailable,

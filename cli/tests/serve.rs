@@ -221,3 +221,90 @@ fn an_unreachable_endpoint_exits_7() {
     );
     assert!(!tmp.path().join("x").exists());
 }
+
+/// Starts `tkms serve` from `cmd` with stderr kept: the server and its stderr.
+fn serve_with_stderr(mut cmd: Command) -> (Server, std::process::ChildStderr) {
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("tkms serve starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("reads the listening line");
+    let endpoint = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("got {line:?}"))
+        .to_owned();
+    (Server { child, endpoint }, stderr)
+}
+
+/// `tkms serve` on a machine with only the table-based SM4 backend (forced with
+/// TKMS_SM4_BACKEND=soft): its key store refuses SM4 CMKs (InternalError to the client; the
+/// server names TKMS_SM4_ALLOW_TABLE on stderr at startup); with the opt-in the server warns on
+/// stderr before serving, and the same CMK works.
+#[test]
+fn serve_refuses_table_based_sm4_unless_opted_in_and_then_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let plain = write(tmp.path(), "plain", b"sm4 over http\n");
+    let sealed = tmp.path().join("sealed.tkms");
+    // An SM4 CMK in the store the server then opens (--material needs the embedded store).
+    ok(tkms(&data).args(["key", "create", "gm", "--material", "sm4"]));
+    // The client runs a constant-time backend and an AES file suite: only the server decides.
+    let encrypt = |ep: &str| {
+        run(tkms(&data)
+            .args([
+                "--endpoint",
+                ep,
+                "encrypt",
+                "--key",
+                "gm",
+                "--suite",
+                "aes256gcm",
+            ])
+            .arg(&plain)
+            .arg("-o")
+            .arg(&sealed))
+    };
+
+    let mut cmd = tkms(&data);
+    cmd.env("TKMS_SM4_BACKEND", "soft");
+    let (mut server, stderr) = serve_with_stderr(cmd);
+    let out = encrypt(&server.endpoint);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InternalError"));
+    assert!(!sealed.exists(), "a refused encryption leaves no file");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut log).unwrap();
+    assert!(
+        log.contains("SM4 refused") && log.contains("TKMS_SM4_ALLOW_TABLE=1"),
+        "{log}"
+    );
+
+    let mut cmd = tkms(&data);
+    cmd.env("TKMS_SM4_BACKEND", "soft")
+        .env("TKMS_SM4_ALLOW_TABLE", "1");
+    let (server, stderr) = serve_with_stderr(cmd);
+    let mut warning = String::new();
+    BufReader::new(stderr).read_line(&mut warning).unwrap();
+    assert!(
+        warning.starts_with("warning: SM4-GCM runs on the table-based `soft` backend")
+            && warning.contains("TKMS_SM4_ALLOW_TABLE=1"),
+        "{warning:?}"
+    );
+    let out = encrypt(&server.endpoint);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ok(tkms(&data)
+        .args(["--endpoint", &server.endpoint, "decrypt"])
+        .arg(&sealed));
+    assert_eq!(out.stdout, b"sm4 over http\n");
+}

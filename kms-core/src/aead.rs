@@ -12,6 +12,18 @@ use zeroize::Zeroizing;
 
 use crate::suite::Suite;
 
+/// The one setting that lets SM4-GCM run on its table-based backend (`TKMS_SM4_ALLOW_TABLE=1`).
+pub use tkms_sm4::ALLOW_TABLE_ENV as SM4_ALLOW_TABLE_ENV;
+/// SM4-GCM is refused in this process: only the table-based backend is available and the user
+/// did not opt in, or an SM4 setting is invalid. The message names the setting (docs/sm4.md,
+/// "Constant-time guarantee").
+pub use tkms_sm4::Refused as Sm4Refused;
+/// The SM4-GCM backend this process uses (`tkms --version`, warnings); see [`sm4_selection`].
+pub use tkms_sm4::Selection as Sm4Selection;
+/// The SM4-GCM backend this process uses, or why SM4 is refused. Every SM4 key kms-core makes
+/// goes through this decision.
+pub use tkms_sm4::selection as sm4_selection;
+
 /// Bytes in every nonce (both suites).
 pub(crate) const NONCE_LEN: usize = 12;
 /// Bytes in every authentication tag (both suites).
@@ -20,6 +32,16 @@ pub(crate) const TAG_LEN: usize = 16;
 /// A seal failed to authenticate. Deliberately carries nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AeadFailed;
+
+/// Refuses `suite` up front, before any KMS call or file write, when it cannot run here (SM4
+/// without a constant-time backend and without the opt-in). The decision is made once per
+/// process, so a suite that passes here never fails in [`Cipher::new`] later.
+pub(crate) fn check_suite(suite: Suite) -> Result<(), Sm4Refused> {
+    match suite {
+        Suite::Aes256Gcm => Ok(()),
+        Suite::Sm4Gcm => sm4_selection().map(|_| ()),
+    }
+}
 
 /// A key of one suite, ready to seal and open.
 pub(crate) enum Cipher {
@@ -30,17 +52,18 @@ pub(crate) enum Cipher {
 }
 
 impl Cipher {
-    /// A cipher for `suite` under `key`, which must be [`Suite::content_key_len`] bytes.
-    pub(crate) fn new(suite: Suite, key: &[u8]) -> Self {
+    /// A cipher for `suite` under `key`, which must be [`Suite::content_key_len`] bytes; SM4 is
+    /// refused where only its table-based backend runs, unless the user opted in.
+    pub(crate) fn new(suite: Suite, key: &[u8]) -> Result<Self, Sm4Refused> {
         debug_assert_eq!(key.len(), suite.content_key_len());
-        match suite {
+        Ok(match suite {
             Suite::Aes256Gcm => {
                 let key = UnboundKey::new(&AES_256_GCM, key)
                     .expect("the key length matches AES-256 by construction");
                 Self::Aes256Gcm(LessSafeKey::new(key))
             }
-            Suite::Sm4Gcm => Self::Sm4Gcm(Box::new(sm4_gcm::Key::new(key))),
-        }
+            Suite::Sm4Gcm => Self::Sm4Gcm(Box::new(sm4_gcm::Key::new(key)?)),
+        })
     }
 
     /// Encrypts `in_out` in place, authenticating `aad` too, and returns the tag. The caller
@@ -155,10 +178,13 @@ impl AeadKey {
     /// Bytes in the tag that ends every sealed message.
     pub const TAG_LEN: usize = TAG_LEN;
 
-    /// A key of `suite`; `None` when `key` is not the suite's key length (32 bytes for
-    /// AES-256-GCM, 16 for SM4-GCM).
-    pub fn new(suite: Suite, key: &[u8]) -> Option<Self> {
-        (key.len() == suite.content_key_len()).then(|| Self(Cipher::new(suite, key)))
+    /// A key of `suite`; `Ok(None)` when `key` is not the suite's key length (32 bytes for
+    /// AES-256-GCM, 16 for SM4-GCM), `Err` when SM4 is refused in this process.
+    pub fn new(suite: Suite, key: &[u8]) -> Result<Option<Self>, Sm4Refused> {
+        if key.len() != suite.content_key_len() {
+            return Ok(None);
+        }
+        Ok(Some(Self(Cipher::new(suite, key)?)))
     }
 
     /// Seals `plaintext`, authenticating `aad` too; returns `ciphertext || tag`.
@@ -201,10 +227,11 @@ fn wipe_on_failure(result: Result<(), AeadFailed>, buf: &mut [u8]) -> Result<(),
     result
 }
 
-/// The SM4-GCM backend: `tkms-sm4`, constant-time GFNI/AES-NI kernels picked at run time
-/// (falling back to the table-based `sm4` crate only on CPUs without AES-NI).
+/// The SM4-GCM backend: `tkms-sm4`, its GFNI/AES-NI kernels (constant-time) picked at run time.
+/// On CPUs without AES-NI/PCLMULQDQ only its table-based fallback (not constant-time) exists, and
+/// `Key::new` refuses it unless the user opted in (docs/sm4.md, "Constant-time guarantee").
 pub(crate) mod sm4_gcm {
-    use super::{AeadFailed, NONCE_LEN, TAG_LEN};
+    use super::{AeadFailed, NONCE_LEN, Sm4Refused, TAG_LEN};
 
     /// Bytes in an SM4 key.
     pub(crate) const KEY_LEN: usize = 16;
@@ -214,11 +241,11 @@ pub(crate) mod sm4_gcm {
 
     impl Key {
         /// `key` must be [`KEY_LEN`] bytes.
-        pub(crate) fn new(key: &[u8]) -> Self {
+        pub(crate) fn new(key: &[u8]) -> Result<Self, Sm4Refused> {
             let key: &[u8; KEY_LEN] = key
                 .try_into()
                 .expect("SM4 keys are 16 bytes by construction");
-            Self(tkms_sm4::Sm4Gcm::new(key))
+            Ok(Self(tkms_sm4::Sm4Gcm::new(key)?))
         }
 
         /// Encrypts `in_out` in place and returns its tag.
@@ -277,51 +304,21 @@ pub(crate) mod sm4_gcm {
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        hex::decode(s.split_whitespace().collect::<String>()).unwrap()
-    }
-
-    /// RFC 8998, Appendix A.1 (SM4-GCM), with non-empty AAD: exercised through the backend
-    /// type directly since frames use empty AAD.
-    #[test]
-    fn sm4_gcm_backend_matches_rfc8998_vector() {
-        use aes_gcm::aead::AeadInOut;
-        use aes_gcm::aead::array::Array;
-        let key = unhex("0123456789ABCDEFFEDCBA9876543210");
-        let nonce: [u8; 12] = unhex("00001234567800000000ABCD").try_into().unwrap();
-        let aad = unhex("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2");
-        let pt = unhex(
-            "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD
-             EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
-        );
-        let ct = unhex(
-            "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735
-             D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D",
-        );
-        let tag = unhex("83DE3541E4C2B58177E065A9BF7B62EC");
-        let gcm: aes_gcm::AesGcm<sm4::Sm4, cipher::consts::U12> =
-            aes_gcm::KeyInit::new_from_slice(&key).unwrap();
-        let mut buf = pt.clone();
-        let got = gcm
-            .encrypt_inout_detached(&Array::from(nonce), &aad, (&mut buf[..]).into())
-            .unwrap();
-        assert_eq!(buf, ct);
-        assert_eq!(got.as_slice(), &tag[..]);
-    }
-
     #[test]
     fn aead_key_seals_whole_messages_and_refuses_wrong_keys_and_tampering() {
         for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
             let len = suite.content_key_len();
-            assert!(AeadKey::new(suite, &vec![7u8; len - 1]).is_none());
-            assert!(AeadKey::new(suite, &vec![7u8; len + 1]).is_none());
-            let key = AeadKey::new(suite, &vec![7u8; len]).unwrap();
+            assert!(AeadKey::new(suite, &vec![7u8; len - 1]).unwrap().is_none());
+            assert!(AeadKey::new(suite, &vec![7u8; len + 1]).unwrap().is_none());
+            let key = AeadKey::new(suite, &vec![7u8; len]).unwrap().unwrap();
             let nonce = [3u8; NONCE_LEN];
             let sealed = key.seal(&nonce, b"aad", b"message");
             assert_eq!(sealed.len(), b"message".len() + TAG_LEN);
             // The same bytes as the frame-level cipher: ciphertext then tag.
             let mut frame = b"message".to_vec();
-            let tag = Cipher::new(suite, &vec![7u8; len]).seal_in_place(&nonce, b"aad", &mut frame);
+            let tag = Cipher::new(suite, &vec![7u8; len])
+                .unwrap()
+                .seal_in_place(&nonce, b"aad", &mut frame);
             assert_eq!(&sealed[..], &[&frame[..], &tag[..]].concat()[..]);
             assert_eq!(&key.open(&nonce, b"aad", &sealed).unwrap()[..], b"message");
             assert!(key.open(&nonce, b"other", &sealed).is_none());
@@ -344,7 +341,7 @@ mod tests {
     #[test]
     fn seal_open_round_trip_and_tamper_both_suites() {
         for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
-            let cipher = Cipher::new(suite, &vec![7u8; suite.content_key_len()]);
+            let cipher = Cipher::new(suite, &vec![7u8; suite.content_key_len()]).unwrap();
             let nonce = [1u8; NONCE_LEN];
             let mut buf = b"frame plaintext".to_vec();
             let tag = cipher.seal_in_place(&nonce, &[], &mut buf);
@@ -393,7 +390,7 @@ mod tests {
     #[test]
     fn aes_frames_are_plain_aes_256_gcm() {
         let key = [9u8; 32];
-        let cipher = Cipher::new(Suite::Aes256Gcm, &key);
+        let cipher = Cipher::new(Suite::Aes256Gcm, &key).unwrap();
         let nonce = [3u8; NONCE_LEN];
         let mut buf = vec![0x55u8; 100];
         let tag = cipher.seal_in_place(&nonce, &[], &mut buf);
@@ -471,7 +468,7 @@ mod tests {
     #[test]
     fn page_aead_matches_known_answers() {
         for v in VECTORS {
-            let key = Cipher::new(v.suite, &hex::decode(v.key).unwrap());
+            let key = Cipher::new(v.suite, &hex::decode(v.key).unwrap()).unwrap();
             let nonce: [u8; NONCE_LEN] = hex::decode(v.iv).unwrap().try_into().unwrap();
             let aad = hex::decode(v.aad).unwrap();
             let (msg, ct, tag) = (

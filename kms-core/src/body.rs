@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn seal_then_open_many_frames_and_first_failure() {
-        let cipher = Cipher::new(Suite::Aes256Gcm, &[1u8; 32]);
+        let cipher = Cipher::new(Suite::Aes256Gcm, &[1u8; 32]).unwrap();
         let plaintext: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         let mut sealed = vec![0u8; sealed_len(plaintext.len(), 64)];
         seal_frames(&cipher, Some(&plaintext), &mut sealed, 64, 0, true);

@@ -1,6 +1,7 @@
 //! Error types. Cryptographic failures are deliberately opaque (one `DecryptionFailed`);
 //! format problems say exactly what is wrong. No message ever carries key bytes or plaintext.
 
+use crate::aead::Sm4Refused;
 use crate::kms::KmsError;
 
 /// The bytes are not a well-formed tkms envelope (or a well-formed key encoding).
@@ -67,6 +68,9 @@ pub enum EncryptError {
     /// Writing the output failed.
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The suite is SM4-GCM and SM4 is refused in this process (the message names the setting).
+    #[error(transparent)]
+    Sm4Refused(#[from] Sm4Refused),
 }
 
 /// Why a message could not be decrypted.
@@ -94,6 +98,9 @@ pub enum DecryptError {
     /// Reading the input failed.
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The envelope is SM4-GCM and SM4 is refused in this process (the message names the setting).
+    #[error(transparent)]
+    Sm4Refused(#[from] Sm4Refused),
 }
 
 impl From<DecryptError> for std::io::Error {

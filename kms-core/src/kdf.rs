@@ -11,7 +11,7 @@ use sm3::Sm3;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
-use crate::aead::{Cipher, NONCE_LEN};
+use crate::aead::{Cipher, NONCE_LEN, Sm4Refused};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -55,7 +55,7 @@ impl MessageKeys {
         suite: Suite,
         data_key: &DataKey,
         message_id: &[u8; MESSAGE_ID_LEN],
-    ) -> Self {
+    ) -> Result<Self, Sm4Refused> {
         let prk = Prk::extract(suite, data_key.expose_secret(), message_id);
         let content = prk.expand(LABEL_CONTENT_KEY, suite.content_key_len());
         let header = prk.expand(LABEL_HEADER_KEY, HEADER_TAG_LEN);
@@ -64,12 +64,12 @@ impl MessageKeys {
         header_key.copy_from_slice(&header);
         let mut commitment_bytes = [0u8; COMMITMENT_LEN];
         commitment_bytes.copy_from_slice(&commitment);
-        Self {
-            cipher: Cipher::new(suite, &content),
+        Ok(Self {
+            cipher: Cipher::new(suite, &content)?,
             header_key,
             commitment: commitment_bytes,
             suite,
-        }
+        })
     }
 
     /// The header tag over `bytes`: HMAC-SHA256 (AES suite) or HMAC-SM3 (SM4 suite).
@@ -230,10 +230,10 @@ mod tests {
     #[test]
     fn header_tag_vectors() {
         let (key, id) = inputs();
-        let aes = MessageKeys::derive(Suite::Aes256Gcm, &key, &id);
+        let aes = MessageKeys::derive(Suite::Aes256Gcm, &key, &id).unwrap();
         assert_eq!(hex::encode(aes.header_tag(b"tkms!")), VECTOR_AES_HMAC);
         assert_eq!(hex::encode(aes.commitment), VECTOR_AES_COMMIT);
-        let sm4 = MessageKeys::derive(Suite::Sm4Gcm, &key, &id);
+        let sm4 = MessageKeys::derive(Suite::Sm4Gcm, &key, &id).unwrap();
         assert_eq!(hex::encode(sm4.header_tag(b"tkms!")), VECTOR_SM4_HMAC);
         assert_eq!(hex::encode(sm4.commitment), VECTOR_SM4_COMMIT);
     }
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn verify_needs_both_commitment_and_tag() {
         let (key, id) = inputs();
-        let keys = MessageKeys::derive(Suite::Aes256Gcm, &key, &id);
+        let keys = MessageKeys::derive(Suite::Aes256Gcm, &key, &id).unwrap();
         let tag = keys.header_tag(b"header");
         assert!(keys.verify(&keys.commitment, b"header", &tag));
         let mut bad_commit = keys.commitment;

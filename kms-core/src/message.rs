@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::aead::Cipher;
+use crate::aead::{Cipher, check_suite};
 use crate::body::{open_frames, seal_frames, sealed_len, split_sealed};
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError, FormatError, WrapError};
@@ -95,6 +95,7 @@ pub(crate) fn seal_header(
     options: &EncryptOptions,
 ) -> Result<(Vec<u8>, Cipher), EncryptError> {
     check_frame_size(options.frame_size)?;
+    check_suite(options.suite)?;
     // Fail on an unencodable context before any KMS call.
     options.context.to_canonical_bytes()?;
     let (first, rest) = wrappers.split_first().ok_or(EncryptError::NoRecipients)?;
@@ -117,7 +118,7 @@ pub(crate) fn seal_header(
     }
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     getrandom::fill(&mut message_id).expect("the OS CSPRNG failed");
-    let keys = MessageKeys::derive(options.suite, &data_key, &message_id);
+    let keys = MessageKeys::derive(options.suite, &data_key, &message_id)?;
     let header = write_v1(
         options.suite,
         options.frame_size,
@@ -140,8 +141,10 @@ pub(crate) fn open_header(
     if &v1.header.context != context {
         return Err(DecryptError::ContextMismatch);
     }
+    // Refuse before any KMS call.
+    check_suite(v1.header.suite)?;
     let data_key = unwrap_data_key(&v1.header, unwrappers)?;
-    let keys = MessageKeys::derive(v1.header.suite, &data_key, &v1.header.message_id);
+    let keys = MessageKeys::derive(v1.header.suite, &data_key, &v1.header.message_id)?;
     if !keys.verify(&v1.commitment, &v1.authenticated, &v1.tag) {
         return Err(DecryptError::DecryptionFailed);
     }

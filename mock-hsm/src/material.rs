@@ -159,15 +159,16 @@ pub(crate) fn random_nonce() -> Result<[u8; NONCE_LEN], CryptoFailure> {
 }
 
 /// A symmetric CMK version ready to use: kms-core's suite AEAD (AES-256-GCM from aws-lc-rs,
-/// SM4-GCM per RFC 8998 from the constant-time `tkms-sm4`), its key schedule computed once.
-/// Fails for asymmetric algorithms and for material of the wrong length.
+/// SM4-GCM per RFC 8998 from `tkms-sm4`, constant-time on CPUs with AES-NI), its key schedule
+/// computed once. Fails for asymmetric algorithms, for material of the wrong length, and for SM4
+/// where it is refused (the store checks that first, to name the setting: docs/sm4.md).
 pub(crate) fn symmetric_key(algorithm: Algorithm, key: &[u8]) -> Result<AeadKey, CryptoFailure> {
     let suite = match algorithm {
         Algorithm::Aes256 => Suite::Aes256Gcm,
         Algorithm::Sm4 => Suite::Sm4Gcm,
         _ => return Err(CryptoFailure),
     };
-    AeadKey::new(suite, key).ok_or(CryptoFailure)
+    AeadKey::new(suite, key).ok().flatten().ok_or(CryptoFailure)
 }
 
 /// AEAD-seals `plaintext` under symmetric material; returns ciphertext || tag.

@@ -2,6 +2,7 @@
 //! `J0 = nonce || 0x00000001`, the payload is encrypted with counters from `inc32(J0)`,
 //! and `tag = E(J0) ^ GHASH(H, A || pad || C || pad || [len(A)]₆₄ || [len(C)]₆₄)`.
 
+use crate::policy::Refused;
 use crate::sbox::RoundKeys;
 use crate::simd::{GhashKey, Kernel};
 use cipher::{BlockCipherEncrypt, KeyInit};
@@ -59,6 +60,33 @@ impl Backend {
         Backend::AesNi,
         Backend::Soft,
     ];
+
+    /// Its name in settings and reports ([`FORCE_BACKEND_ENV`](crate::FORCE_BACKEND_ENV),
+    /// `tkms --version`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Gfni512 => "gfni512",
+            Backend::Gfni256 => "gfni256",
+            Backend::VaesAvx2 => "vaes-avx2",
+            Backend::AesNi => "aesni",
+            Backend::Soft => "soft",
+        }
+    }
+
+    /// The backend called `name` (see [`Backend::name`]).
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// False only for `Soft`, whose S-box is a table look-up indexed by secret bytes.
+    pub fn is_constant_time(self) -> bool {
+        self != Backend::Soft
+    }
+
+    /// True if this CPU has every instruction the backend needs (always for `Soft`).
+    pub fn available(self) -> bool {
+        self.kernel().is_some()
+    }
 
     /// `None` if the CPU lacks the backend; `Some(None)` for `Soft`, which needs no kernel.
     fn kernel(self) -> Option<Option<Kernel>> {
@@ -132,15 +160,15 @@ impl fmt::Debug for Sm4Gcm {
 }
 
 impl Sm4Gcm {
-    /// Uses the fastest backend this CPU supports.
-    pub fn new(key: &[u8; 16]) -> Self {
-        Backend::ALL
-            .into_iter()
-            .find_map(|b| Self::with_backend(key, b))
-            .expect("the Soft backend is always available")
+    /// Uses the backend [`selection`](crate::selection) picks: the fastest this CPU supports,
+    /// refusing the table-based `Soft` unless [`ALLOW_TABLE_ENV`](crate::ALLOW_TABLE_ENV) is `1`.
+    pub fn new(key: &[u8; 16]) -> Result<Self, Refused> {
+        let backend = crate::selection()?.backend;
+        Ok(Self::with_backend(key, backend).expect("selection() checked the CPU has the backend"))
     }
 
-    /// Uses `backend`, or returns `None` if this CPU lacks an instruction it needs.
+    /// Uses `backend`, or returns `None` if this CPU lacks an instruction it needs. Hazmat:
+    /// choosing `Soft` here bypasses the opt-in that [`Sm4Gcm::new`] enforces.
     pub fn with_backend(key: &[u8; 16], backend: Backend) -> Option<Self> {
         let engine = match backend.kernel()? {
             Some(kernel) => {

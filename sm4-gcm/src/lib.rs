@@ -1,13 +1,14 @@
-//! Constant-time SM4-GCM (GB/T 32907 block cipher, NIST SP 800-38D mode, RFC 8998) for x86-64.
+//! SM4-GCM (GB/T 32907 block cipher, NIST SP 800-38D mode, RFC 8998), constant-time on x86-64
+//! CPUs with AES-NI and PCLMULQDQ; elsewhere refused unless the user opts in (see below).
 //!
 //! ```
 //! use tkms_sm4::Sm4Gcm;
-//! let gcm = Sm4Gcm::new(&[7u8; 16]);
+//! let gcm = Sm4Gcm::new(&[7u8; 16])?;
 //! let mut buf = *b"attack at dawn";
 //! let tag = gcm.seal_in_place_detached(&[1u8; 12], b"aad", &mut buf)?;
 //! gcm.open_in_place_detached(&[1u8; 12], b"aad", &mut buf, &tag)?;
 //! assert_eq!(&buf, b"attack at dawn");
-//! # Ok::<(), tkms_sm4::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Design
@@ -35,13 +36,14 @@
 //!
 //! # Backends
 //!
-//! [`Sm4Gcm::new`] picks the fastest [`Backend`] the CPU has at run time:
+//! [`Sm4Gcm::new`] picks the fastest [`Backend`] the CPU has at run time ([`selection`]):
 //! [`Backend::Gfni512`] (GFNI + AVX-512 + VPCLMULQDQ), [`Backend::Gfni256`] (GFNI + AVX2),
 //! [`Backend::VaesAvx2`] (VAES + AVX2), [`Backend::AesNi`] (AES-NI + SSSE3) — all with
 //! PCLMULQDQ, all free of secret-dependent branches and memory accesses — and last
 //! [`Backend::Soft`], which uses the `sm4` crate.
-//! **The `Soft` fallback uses table look-ups and is not constant-time**; it only runs on CPUs
-//! without AES-NI or PCLMULQDQ.
+//! **The `Soft` fallback uses table look-ups and is not constant-time**: [`Sm4Gcm::new`] refuses
+//! it (returns [`Refused`]) unless the environment variable [`ALLOW_TABLE_ENV`]
+//! (`TKMS_SM4_ALLOW_TABLE=1`) opts in; [`Selection::opted_in`] tells front ends to warn.
 //!
 //! All `unsafe` code (the intrinsics) lives in the private `simd` module. On targets other
 //! than x86-64 only `Soft` exists.
@@ -51,6 +53,7 @@
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 mod gcm;
+mod policy;
 mod sbox;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -60,3 +63,4 @@ mod simd;
 mod simd;
 
 pub use gcm::{Backend, Error, MAX_MESSAGE_LEN, NONCE_LEN, Sm4Gcm, TAG_LEN};
+pub use policy::{ALLOW_TABLE_ENV, FORCE_BACKEND_ENV, Refused, Selection, selection};

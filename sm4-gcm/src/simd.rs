@@ -169,6 +169,22 @@ mod tests {
             ran += 1;
         }
         eprintln!("kernels_match_the_scalar_model: {ran} of 4 kernels ran");
+        // The AesNi kernel needs only these: on such a CPU, a run of none means detection broke
+        // and nothing was checked.
+        let aesni_cpu = std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("ssse3")
+            && std::is_x86_feature_detected!("sse4.1");
+        assert!(
+            ran > 0 || !aesni_cpu,
+            "no SIMD kernel ran: nothing was checked"
+        );
+        if std::env::var_os("TKMS_SM4_REQUIRE_ALL_BACKENDS").is_some() {
+            assert_eq!(
+                ran, 4,
+                "TKMS_SM4_REQUIRE_ALL_BACKENDS is set but a kernel was skipped"
+            );
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) fn aead_key(suite: Suite, ikm: &[u8], salt: &[u8], info: &[&[u8]]) ->
         suite,
         &hkdf(suite, ikm, salt, info, suite.content_key_len()),
     )
+    .expect("Instance::create and Instance::open refused a suite that cannot run here")
 }
 
 #[cfg(test)]

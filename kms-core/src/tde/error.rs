@@ -55,6 +55,10 @@ pub enum TdeError {
     /// An argument is invalid (table name, page size, page content too long...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The instance's suite is SM4-GCM and SM4 is refused in this process (the message names the
+    /// setting).
+    #[error(transparent)]
+    Sm4Refused(#[from] crate::aead::Sm4Refused),
 }
 
 /// Attaches a path to I/O errors.

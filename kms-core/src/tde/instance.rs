@@ -14,6 +14,7 @@ use super::crypto::{self, KEY_LEN};
 use super::error::{IoContext as _, TdeError};
 use super::fsio;
 use super::tablespace::{self, Tablespace, TablespaceInfo};
+use crate::aead::check_suite;
 use crate::kdf::{self, MAC_LEN};
 use crate::kms::{KeySummary, KmsClient as _, KmsError, KmsTransport};
 use crate::secret::DataKey;
@@ -294,6 +295,7 @@ impl Instance {
         options: InitOptions,
     ) -> Result<Self, TdeError> {
         validate_page_size(options.page_size)?;
+        check_suite(options.suite)?;
         if cmk_id.is_empty() || cmk_id.len() > MAX_CMK_ID_LEN {
             return Err(TdeError::InvalidArgument(
                 "the CMK id must be 1 to 256 bytes".into(),
@@ -342,6 +344,7 @@ impl Instance {
         let lock = lock(dir)?;
         let _ = fs::remove_file(fsio::tmp_path(&dir.join(INSTANCE_FILE)));
         let (file, bytes) = read_instance_file(dir)?;
+        check_suite(file.suite)?;
         let mut masters = Vec::new();
         for (generation, blob) in &file.entries {
             let context = master_context(&file.instance_id, *generation);

@@ -10,7 +10,7 @@ use kms_core::aead::AeadKey;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{KeyRow, Store, Tx, internal};
-use crate::material::{NONCE_LEN, ParsedKey, symmetric_key};
+use crate::material::{Algorithm, NONCE_LEN, ParsedKey, symmetric_key};
 
 /// Parsed private keys by (key id, version), with the nonce of the sealed row they came from.
 pub(super) type ParsedCache = HashMap<(String, u32), ([u8; NONCE_LEN], Arc<ParsedKey>)>;
@@ -40,6 +40,10 @@ impl HotKey {
     fn load_versions(&mut self, tx: &Tx<'_>, also: Option<u32>) -> rusqlite::Result<()> {
         if self.row.algorithm.symmetric_len().is_none() {
             return Ok(());
+        }
+        if self.row.algorithm == Algorithm::Sm4 {
+            // Refused SM4 (table-based backend only, no opt-in): the error names the setting.
+            kms_core::aead::sm4_selection().map_err(|refused| internal(&refused.to_string()))?;
         }
         let missing: Vec<u32> = self
             .wanted(also)
