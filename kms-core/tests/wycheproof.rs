@@ -1,6 +1,7 @@
 //! Project Wycheproof known-answer tests (github.com/C2SP/wycheproof, Apache-2.0; the files
 //! and their LICENSE are in `tests/data/wycheproof/`) for every primitive kms-core and the
-//! mock HSM rely on: AES-GCM and SM4-GCM (the two envelope suites), RSA-OAEP and
+//! mock HSM rely on: AES-GCM and SM4-GCM (the two envelope suites, their 96-bit vectors through
+//! kms-core's own AEAD as well as aws-lc-rs / RustCrypto), RSA-OAEP and
 //! RSAES-PKCS1-v1_5 decryption (local RSA unwrap, AsymmetricRsaDecrypt), HKDF-SHA-256 and
 //! HMAC-SM3.
 //!
@@ -22,6 +23,8 @@ use aws_lc_rs::rsa::{
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
     Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
 };
+use kms_core::Suite;
+use kms_core::aead::AeadKey;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -221,22 +224,48 @@ macro_rules! generic_gcm {
 }
 
 /// Why the zero-length-IV vectors are not executed. NIST SP 800-38D §5.2.1.1 requires
-/// len(IV) ≥ 1 and Wycheproof marks them invalid. aws-lc-rs cannot even form such a nonce
-/// (asserted below); RustCrypto's generic `AesGcm<_, U0>` does NOT refuse it (it computes a
-/// tag and accepted tcId 311 when checked by hand with aes-gcm 0.11.1), so there is
-/// no implementation to run them through that should pass: kms-core only ever instantiates
-/// 96-bit nonces.
-const EMPTY_IV_SKIP: &str = "zero-length IV: outside SP 800-38D; aws-lc-rs cannot form it, RustCrypto AesGcm<_, U0> \
-                             wrongly accepts it; kms-core uses 96-bit nonces only";
+/// len(IV) ≥ 1 and Wycheproof marks them invalid. Neither path kms-core runs can even form
+/// such a nonce (asserted below): aws-lc-rs for AES, and kms-core's own AEAD, which takes only
+/// `[u8; 12]` nonces, for both suites. RustCrypto's generic `AesGcm<_, U0>` does NOT refuse it
+/// (it computes a tag and accepted tcId 311 when checked by hand with aes-gcm 0.11.1), so there
+/// is no implementation to run them through that should pass.
+const EMPTY_IV_SKIP: &str = "zero-length IV: outside SP 800-38D; aws-lc-rs and kms-core's AEAD (96-bit nonces only) \
+                             cannot form it, RustCrypto AesGcm<_, U0> wrongly accepts it";
 
-fn skip_empty_iv(tally: &mut Tally, case: &AeadCase, result: &str) {
+/// Skips a zero-length-IV vector after checking that `our_path_refuses` it.
+fn skip_empty_iv(tally: &mut Tally, case: &AeadCase, result: &str, our_path_refuses: bool) {
     assert!(!case.valid, "tcId {}: an empty IV cannot be valid", case.id);
-    assert!(
-        Nonce::try_assume_unique_for_key(&case.iv).is_err(),
-        "tcId {}",
-        case.id
-    );
+    assert!(our_path_refuses, "tcId {}", case.id);
     tally.skipped(result, case.id, EMPTY_IV_SKIP);
+}
+
+/// True when kms-core's AEAD cannot take `iv` as a nonce (its nonces are `[u8; 12]`).
+fn kms_core_refuses_iv(iv: &[u8]) -> bool {
+    <[u8; AeadKey::NONCE_LEN]>::try_from(iv).is_err()
+}
+
+/// Runs one 96-bit vector through kms-core's own suite AEAD (`AeadKey`, which seals with the
+/// cipher envelope frames and TDE pages use): a valid vector seals to exactly ct||tag and opens
+/// back; an invalid one is refused.
+fn check_kms_core(suite: Suite, case: &AeadCase) {
+    let key = AeadKey::new(suite, &case.key).unwrap().unwrap();
+    let nonce: [u8; AeadKey::NONCE_LEN] = case.iv[..].try_into().unwrap();
+    if case.valid {
+        let sealed = key.seal(&nonce, &case.aad, &case.msg);
+        assert_eq!(
+            sealed,
+            [&case.ct[..], &case.tag[..]].concat(),
+            "tcId {}",
+            case.id
+        );
+    }
+    let opened = key.open(&nonce, &case.aad, &[&case.ct[..], &case.tag[..]].concat());
+    match (case.valid, opened) {
+        (true, Some(plaintext)) => assert_eq!(&plaintext[..], &case.msg[..], "tcId {}", case.id),
+        (true, None) => panic!("tcId {}: valid vector rejected", case.id),
+        (false, Some(_)) => panic!("tcId {}: invalid vector accepted", case.id),
+        (false, None) => {}
+    }
 }
 
 /// Source: Wycheproof `aes_gcm_test.json` (316 vectors). 96-bit IVs with 128/192/256-bit keys
@@ -252,13 +281,18 @@ fn aes_gcm() {
         let result = test["result"].as_str().unwrap();
         tally.note_in_file(result);
         if case.iv.is_empty() {
-            skip_empty_iv(&mut tally, &case, result);
+            let refused = Nonce::try_assume_unique_for_key(&case.iv).is_err()
+                && kms_core_refuses_iv(&case.iv);
+            skip_empty_iv(&mut tally, &case, result, refused);
             continue;
         }
         match (case.key.len(), case.iv.len()) {
             (16, 12) => check_aws_lc(&lc_aead::AES_128_GCM, &case),
             (24, 12) => check_aws_lc(&lc_aead::AES_192_GCM, &case),
-            (32, 12) => check_aws_lc(&lc_aead::AES_256_GCM, &case),
+            (32, 12) => {
+                check_aws_lc(&lc_aead::AES_256_GCM, &case);
+                check_kms_core(Suite::Aes256Gcm, &case);
+            }
             (16, _) => generic_gcm!(aes::Aes128, &case),
             (24, _) => generic_gcm!(aes::Aes192, &case),
             (32, _) => generic_gcm!(aes::Aes256, &case),
@@ -284,24 +318,35 @@ fn aes_gcm() {
     tally.assert_complete(&file, 316, 310);
 }
 
-/// Source: Wycheproof `sm4_gcm_test.json` (104 vectors), through `AesGcm<sm4::Sm4, N>`:
-/// SM4-GCM as RFC 8998 defines it is the generic GCM over the SM4 block cipher (GB/T 32907).
+/// Source: Wycheproof `sm4_gcm_test.json` (104 vectors). The 96-bit ones (the only nonce size
+/// RFC 8998 and kms-core use) go through kms-core's own suite AEAD, i.e. tkms-sm4 on the backend
+/// this CPU runs; every non-empty IV also goes through RustCrypto's `AesGcm<sm4::Sm4, N>` (the
+/// generic GCM over the SM4 block cipher, GB/T 32907), which takes any nonce size.
 #[test]
 fn sm4_gcm() {
     let file = load("sm4_gcm_test.json");
     let mut tally = Tally::default();
+    let mut through_kms_core = 0;
     for (_, test) in tests_of(&file) {
         let case = AeadCase::from(test);
         let result = test["result"].as_str().unwrap();
         tally.note_in_file(result);
         assert_eq!(case.key.len(), 16, "SM4 keys are 128 bits");
         if case.iv.is_empty() {
-            skip_empty_iv(&mut tally, &case, result);
+            skip_empty_iv(&mut tally, &case, result, kms_core_refuses_iv(&case.iv));
             continue;
+        }
+        if case.iv.len() == AeadKey::NONCE_LEN {
+            check_kms_core(Suite::Sm4Gcm, &case);
+            through_kms_core += 1;
         }
         generic_gcm!(sm4::Sm4, &case);
         tally.executed(result);
     }
+    assert_eq!(
+        through_kms_core, 65,
+        "96-bit IV vectors through kms-core's AEAD"
+    );
     // 104 in the file, 2 with a zero-length IV (EMPTY_IV_SKIP).
     tally.assert_complete(&file, 104, 102);
 }
