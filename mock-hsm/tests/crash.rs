@@ -74,7 +74,7 @@ fn spawn(dir: &Path, env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -88,11 +88,16 @@ struct Acked {
     blobs: Vec<(String, String)>,
 }
 
-/// Kills the child after `after`, then reads everything it printed.
-fn kill_and_collect(mut child: Child, after: Duration, acked: &mut Acked) {
+/// Kills the child after `after`, then reads everything it printed; returns how many results it
+/// acknowledged. The writer never stops by itself and prints nothing on stderr, so it must die of
+/// our SIGKILL with stderr empty: a panic (on a lock error, say) fails the test with its message,
+/// even when the kill lands while the panic is still unwinding.
+fn kill_and_collect(mut child: Child, after: Duration, acked: &mut Acked) -> usize {
+    use std::os::unix::process::ExitStatusExt as _;
     std::thread::sleep(after);
     child.kill().expect("SIGKILL");
     let stdout = child.stdout.take().unwrap();
+    let mut lines = 0;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         let parts: Vec<&str> = line.split(' ').collect();
@@ -102,10 +107,20 @@ fn kill_and_collect(mut child: Child, after: Duration, acked: &mut Acked) {
                 acked.rotated.insert((*id).to_owned(), v.parse().unwrap());
             }
             ["blob", id, blob] => acked.blobs.push(((*id).to_owned(), (*blob).to_owned())),
-            _ => {} // a line torn by the kill was never complete, so never acknowledged
+            _ => continue, // a line torn by the kill was never complete, so never acknowledged
         }
+        lines += 1;
     }
-    child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert!(stderr.is_empty(), "the writer failed; its stderr:\n{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the writer ended by itself ({status}) instead of by SIGKILL; its stderr:\n{stderr}"
+    );
+    lines
 }
 
 fn verify(dir: &Path, acked: &Acked, source: RootKeySource) {
@@ -196,8 +211,13 @@ fn two_processes_share_one_store() {
     while Instant::now() < deadline {
         call(&reader, "ListKeys", json!({"Limit": 200})).expect("concurrent reader");
     }
-    kill_and_collect(a, Duration::ZERO, &mut acked);
-    kill_and_collect(b, Duration::ZERO, &mut acked);
+    let from_a = kill_and_collect(a, Duration::ZERO, &mut acked);
+    let from_b = kill_and_collect(b, Duration::ZERO, &mut acked);
+    // Both wrote while sharing the store (1.5 s each): neither was locked out.
+    assert!(
+        from_a >= 3 && from_b >= 3,
+        "writer progress: a {from_a}, b {from_b} results"
+    );
     verify(dir.path(), &acked, RootKeySource::Default);
     let listed = call(&reader, "ListKeys", json!({"Limit": 200})).unwrap();
     assert!(listed["TotalCount"].as_u64().unwrap() as usize >= acked.created.len());
@@ -216,10 +236,15 @@ fn root_key_from_environment() {
         "TKMS_HSM_ROOT_KEY",
         base64::engine::general_purpose::STANDARD.encode(key),
     )];
-    kill_and_collect(
+    let progress = kill_and_collect(
         spawn(dir.path(), &env),
         Duration::from_millis(400),
         &mut acked,
+    );
+    // The writer worked under the environment's root key (a refused key would have ended it).
+    assert!(
+        progress >= 3,
+        "the writer made progress ({progress} results)"
     );
     assert!(
         !dir.path().join("root.key").exists(),

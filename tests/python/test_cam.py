@@ -4,9 +4,12 @@
 import json
 import os
 import pathlib
+import queue
 import shlex
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 from tencentcloud.common import credential
@@ -71,11 +74,25 @@ class CamServer(Server):
         cmd += ["--listen", "127.0.0.1:0", "--test-controls", "--data-dir", str(self.data_dir),
                 "--config", str(self.config_path)]
         env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        # stderr lines as they come (SIGHUP reports its outcome there), for wait_for_log.
+        self.log = queue.Queue()
+        threading.Thread(target=lambda: [self.log.put(l) for l in self.proc.stderr], daemon=True).start()
         line = self.proc.stdout.readline().strip()
         assert line.startswith("listening on http://"), f"unexpected first line from {cmd}: {line!r}"
         self.host = line[len("listening on http://"):]
         self.endpoint = "http://" + self.host
+
+    def wait_for_log(self, prefix, deadline_s=20):
+        """The next stderr line starting with `prefix`, waiting at most `deadline_s` seconds."""
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                line = self.log.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no stderr line starting with {prefix!r} within {deadline_s} s")
+            if line.startswith(prefix):
+                return line
 
     def audit(self, **filters):
         return self.control("/_tkms/audit", filters)["Records"]
@@ -187,7 +204,6 @@ def test_role_token_stops_working_after_expiry(cam_server):
 
 def test_sighup_reloads_and_keeps_the_old_config_on_error():
     import signal
-    import time
 
     with tempfile.TemporaryDirectory(prefix="tkms-cam-hup-") as tmp:
         config = pathlib.Path(tmp) / "cam.toml"
@@ -198,17 +214,20 @@ def test_sighup_reloads_and_keeps_the_old_config_on_error():
             enc = kms_as(s, ENC_ID, ENC_KEY)
             call(enc, "Encrypt", KeyId=key, Plaintext=PLAINTEXT)
 
-            def reload_and_wait(text):
+            def reload_and_wait(text, outcome):
                 config.write_text(text)
                 s.proc.send_signal(signal.SIGHUP)
-                time.sleep(0.5)  # the reload runs on the server's own task
+                # The reload runs on the server's own task: wait for the line that reports it.
+                return s.wait_for_log("tkms serve: SIGHUP: " + outcome)
 
             # A broken file: refused, the old config keeps serving.
-            reload_and_wait(CONFIG.replace('"kms:Encrypt"', '"kms:Encrypt","condition":{"bogus_op":{}}', 1))
+            line = reload_and_wait(CONFIG.replace('"kms:Encrypt"', '"kms:Encrypt","condition":{"bogus_op":{}}', 1),
+                                   "kept the previous CAM config")
+            assert "bogus_op" in line, line
             call(enc, "Encrypt", KeyId=key, Plaintext=PLAINTEXT)
             # A good file without enc's policy: Encrypt is refused from now on.
             reload_and_wait(CONFIG.replace('policies = ["encrypt-only"]\n\n[[users]]\nname = "ops"',
-                                           'policies = []\n\n[[users]]\nname = "ops"', 1))
+                                           'policies = []\n\n[[users]]\nname = "ops"', 1), "CAM config reloaded")
             refused(lambda: call(enc, "Encrypt", KeyId=key, Plaintext=PLAINTEXT), "UnauthorizedOperation")
             assert s.proc.poll() is None, "SIGHUP does not stop the server"
         finally:

@@ -107,7 +107,7 @@ def test_generate_data_key(kms):
     assert len(data_key) == 32
     assert decrypt(kms, resp.CiphertextBlob, '{"a":"b"}') == (key_id, data_key)
     assert len(base64.b64decode(call(kms, "GenerateDataKey", KeyId=key_id, NumberOfBytes=16).Plaintext)) == 16
-    assert code_of(lambda: call(kms, "GenerateDataKey", KeyId=key_id, NumberOfBytes=1025)).startswith("InvalidParameter")
+    assert code_of(lambda: call(kms, "GenerateDataKey", KeyId=key_id, NumberOfBytes=1025)) == "InvalidParameter"
 
 
 def test_generate_data_key_for_a_local_rsa_public_key(kms):

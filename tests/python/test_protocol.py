@@ -104,7 +104,7 @@ def test_errors_are_http_200_with_exact_content_type(server):
         assert r.status == 200
         assert r.headers["Content-Type"] == "application/json"
         body = json.loads(r.read())
-    assert body["Response"]["Error"]["Code"].startswith("AuthFailure")
+    assert body["Response"]["Error"]["Code"] == "AuthFailure"  # unsigned: the bare code
     assert body["Response"]["Error"]["Message"]
     assert uuid.UUID(body["Response"]["RequestId"])
     with urllib.request.urlopen(server.endpoint + "/no/such/page", timeout=5) as r:
