@@ -7,14 +7,20 @@
 # noise. Results: docs/performance.md ("tkms serve").
 #
 #   benches/cam-overhead.sh [seconds-per-run] [rounds]
+#
+# TKMS_BIN=/path/to/tkms serves with that binary instead of a release build of this checkout.
+# A load run with any failed request, or a server that does not start, stops the script with a
+# non-zero exit naming the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 SECONDS_PER_RUN="${1:-10}"
 ROUNDS="${2:-3}"
 
-cargo build --quiet --release -p tkms-benches --bin serve_load -p tkms --bin tkms
+must cargo build --quiet --release -p tkms-benches --bin serve_load
 LOAD=target/release/serve_load
-TKMS=target/release/tkms
+TKMS=$(tkms_bin "$PWD")
 
 work=$(mktemp -d)
 pids=()
@@ -62,18 +68,16 @@ start() { # name, extra args...
 }
 PLAIN_ADDR=$(start plain)
 CAM_ADDR=$(start cam --config "$work/cam.toml")
-[ -n "$PLAIN_ADDR" ] && [ -n "$CAM_ADDR" ] || { cat "$work"/*.err; exit 1; }
+[ -n "$PLAIN_ADDR" ] && [ -n "$CAM_ADDR" ] || { cat "$work"/*.err >&2; die "$TKMS serve did not start"; }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores; ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
     echo "## round $round: root, no --config"
     TENCENTCLOUD_SECRET_ID=$ROOT_ID TENCENTCLOUD_SECRET_KEY=$ROOT_KEY \
-        "$LOAD" --seconds "$SECONDS_PER_RUN" --target tkms --addr "$PLAIN_ADDR" --action Encrypt --connections 64 \
-        || echo "(run reported errors)"
+        must "$LOAD" --seconds "$SECONDS_PER_RUN" --target tkms --addr "$PLAIN_ADDR" --action Encrypt --connections 64
     echo "## round $round: sub-user, 50 statements"
     TENCENTCLOUD_SECRET_ID=$USER_ID TENCENTCLOUD_SECRET_KEY=$USER_KEY \
-        "$LOAD" --seconds "$SECONDS_PER_RUN" --target tkms --addr "$CAM_ADDR" --action Encrypt --connections 64 \
-        || echo "(run reported errors)"
+        must "$LOAD" --seconds "$SECONDS_PER_RUN" --target tkms --addr "$CAM_ADDR" --action Encrypt --connections 64
 done
 # Every call of the CAM server was judged and recorded: show the trail's totals.
 sleep 1

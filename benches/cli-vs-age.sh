@@ -5,19 +5,25 @@
 #   benches/cli-vs-age.sh [SIZE_MIB] [RUNS]      (defaults: 1024 MiB, 3 runs)
 #
 # Needs: age and age-keygen (Debian package `age`), GNU time at /usr/bin/time (package `time`),
-# openssl. Builds tkms in release mode. Results go to docs/performance.md, "tkms CLI".
+# openssl. Builds tkms in release mode, or times TKMS_BIN=/path/to/tkms when set. Results go to
+# docs/performance.md, "tkms CLI".
+#
+# A timed command that fails, or whose output (checked on the first run of each row: the
+# plaintext back, or a ciphertext that decrypts to it) is wrong, stops the script with a
+# non-zero exit naming the command: no failed run is ever reported as a time.
 set -euo pipefail
 
 size_mib=${1:-1024}
 runs=${2:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/lib.sh
+. "$root/benches/lib.sh"
 
 for tool in age age-keygen /usr/bin/time openssl; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y age time openssl" >&2; exit 1; }
 done
 
-cargo build --release -p tkms --manifest-path "$root/Cargo.toml" >&2
-tkms="$root/target/release/tkms"
+tkms=$(tkms_bin "$root")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -31,13 +37,32 @@ age_recipient=$(age-keygen -y "$work/age.key")
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.key" 2>/dev/null
 openssl pkey -in "$work/rsa.key" -pubout -out "$work/rsa.pub"
 
-# "<best wall seconds> <peak KiB> <best user+sys CPU seconds>" of $runs runs of "$@" (stdout to /dev/null).
-# CPU time is reported too because wall time on a shared machine includes waiting for a core.
+plain_sha=$(sha256sum < "$work/plain")
+
+# Dies unless the file $2 (row $1's output) is the plaintext, or a ciphertext that decrypts to it.
+check_output() {
+    local name=$1 out=$2 got
+    case $name in
+        age-enc) got=$(age -d -i "$work/age.key" "$out" | sha256sum) ;;
+        tkms-rsa-enc) got=$("$tkms" decrypt --identity "$work/rsa.key" "$out" | sha256sum) ;;
+        tkms-*-enc) got=$("$tkms" decrypt "$out" | sha256sum) ;;
+        *) got=$(sha256sum < "$out") ;;
+    esac
+    [ "$got" = "$plain_sha" ] || die "wrong output from row $name"
+}
+
+# "<best wall seconds> <peak KiB> <best user+sys CPU seconds>" of $runs runs of row $1's command
+# "${@:2}". The first run's stdout is checked (check_output), the others go to /dev/null. CPU time
+# is reported too because wall time on a shared machine includes waiting for a core.
 measure() {
-    local best_t="" best_m="" best_c=""
+    local name=$1; shift
+    local best_t="" best_m="" best_c="" out="$work/out"
     for _ in $(seq "$runs"); do
-        local t m u s c
-        read -r t m u s < <( { /usr/bin/time -f '%e %M %U %S' "$@" > /dev/null; } 2>&1 | tail -n 1 )
+        local t m u s c rc=0
+        /usr/bin/time -o "$work/time" -f '%e %M %U %S' "$@" > "$out" || rc=$?
+        [ "$rc" -eq 0 ] || die "timed command failed (exit $rc): $*"
+        if [ "$out" != /dev/null ]; then check_output "$name" "$out"; out=/dev/null; fi
+        read -r t m u s < <(tail -n 1 "$work/time")
         c=$(awk "BEGIN{print $u + $s}")
         if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; fi
         if [ -z "$best_c" ] || awk "BEGIN{exit !($c < $best_c)}"; then best_c=$c; fi
@@ -47,15 +72,17 @@ measure() {
 }
 
 # Prepare ciphertexts (outside the timings).
-age -r "$age_recipient" -o "$work/plain.age" "$work/plain"
-"$tkms" encrypt "$work/plain" -o "$work/plain.aes.tkms"                         # embedded default key
-"$tkms" encrypt --suite sm4gcm "$work/plain" -o "$work/plain.sm4.tkms"
-"$tkms" encrypt --recipient "$work/rsa.pub" "$work/plain" -o "$work/plain.rsa.tkms"
+must age -r "$age_recipient" -o "$work/plain.age" "$work/plain"
+must "$tkms" encrypt "$work/plain" -o "$work/plain.aes.tkms"                    # embedded default key
+must "$tkms" encrypt --suite sm4gcm "$work/plain" -o "$work/plain.sm4.tkms"
+must "$tkms" encrypt --recipient "$work/rsa.pub" "$work/plain" -o "$work/plain.rsa.tkms"
 
 declare -A T M C
 row() { # name, command...
-    local name=$1; shift
-    read -r T[$name] M[$name] C[$name] < <(measure "$@")
+    local name=$1 result
+    # Not `read < <(measure ...)`: a process substitution drops measure's exit status.
+    result=$(measure "$@") || exit 1
+    read -r T[$name] M[$name] C[$name] <<< "$result"
 }
 row age-enc        age -r "$age_recipient" "$work/plain"
 row age-dec        age -d -i "$work/age.key" "$work/plain.age"
