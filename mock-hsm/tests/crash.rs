@@ -114,7 +114,10 @@ fn kill_and_collect(mut child: Child, after: Duration, acked: &mut Acked) -> usi
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let status = child.wait().unwrap();
-    assert!(stderr.is_empty(), "the writer failed; its stderr:\n{stderr}");
+    assert!(
+        stderr.is_empty(),
+        "the writer failed; its stderr:\n{stderr}"
+    );
     assert_eq!(
         status.signal(),
         Some(9),
