@@ -58,14 +58,24 @@ struct Server {
 }
 
 impl Server {
-    fn start(mut cmd: Command, seed: Option<&Path>) -> Self {
+    fn start(cmd: Command, seed: Option<&Path>) -> Self {
+        Self::launch(cmd, seed, Stdio::null()).0
+    }
+
+    /// The server, and its stderr when `stderr` is `Stdio::piped()`.
+    fn launch(
+        mut cmd: Command,
+        seed: Option<&Path>,
+        stderr: Stdio,
+    ) -> (Self, Option<std::process::ChildStderr>) {
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         if let Some(seed) = seed {
             cmd.arg("--seed").arg(seed);
         }
         let mut child = cmd.spawn().expect("tkms serve starts");
+        let stderr = child.stderr.take();
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -76,7 +86,7 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("got {line:?}"))
             .to_owned();
-        Self { child, endpoint }
+        (Self { child, endpoint }, stderr)
     }
 }
 
@@ -223,22 +233,9 @@ fn an_unreachable_endpoint_exits_7() {
 }
 
 /// Starts `tkms serve` from `cmd` with stderr kept: the server and its stderr.
-fn serve_with_stderr(mut cmd: Command) -> (Server, std::process::ChildStderr) {
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("tkms serve starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout is piped"))
-        .read_line(&mut line)
-        .expect("reads the listening line");
-    let endpoint = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("got {line:?}"))
-        .to_owned();
-    (Server { child, endpoint }, stderr)
+fn serve_with_stderr(cmd: Command) -> (Server, std::process::ChildStderr) {
+    let (server, stderr) = Server::launch(cmd, None, Stdio::piped());
+    (server, stderr.expect("stderr is piped"))
 }
 
 /// `tkms serve` on a machine with only the table-based SM4 backend (forced with
