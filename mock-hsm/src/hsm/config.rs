@@ -43,7 +43,7 @@ impl SymmetricPolicy {
     }
 }
 
-/// How to open an [`Hsm`].
+/// How to open an [`Hsm`](crate::Hsm).
 #[derive(Clone)]
 pub struct HsmConfig {
     /// Data directory or memory.
@@ -104,7 +104,7 @@ impl HsmConfig {
         self
     }
 
-    /// Uses a fresh [`MockClock`] (reachable through [`Hsm::mock_clock`]).
+    /// Uses a fresh [`MockClock`] (reachable through [`Hsm::mock_clock`](crate::Hsm::mock_clock)).
     pub fn with_mock_clock(mut self) -> Self {
         let clock = Arc::new(MockClock::new());
         self.clock = clock.clone();
