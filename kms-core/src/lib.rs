@@ -8,6 +8,7 @@
 
 pub mod aead;
 mod body;
+pub mod cache;
 mod context;
 mod error;
 mod format;

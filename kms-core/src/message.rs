@@ -14,7 +14,7 @@ use crate::format::{
 use crate::kdf::{MESSAGE_ID_LEN, MessageKeys};
 use crate::secret::DataKey;
 use crate::suite::Suite;
-use crate::wrap::KeyWrapper;
+use crate::wrap::{KeyWrapper, WrappedKey};
 
 /// How to seal a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,12 +45,22 @@ pub fn encrypt(
     wrappers: &[&dyn KeyWrapper],
     options: &EncryptOptions,
 ) -> Result<Vec<u8>, EncryptError> {
+    seal_message(plaintext, options, || seal_header(wrappers, options))
+}
+
+/// Seals `plaintext` under the header and cipher that `header` returns (called once the
+/// options are known to fit the message, so no data key is spent on a refused message).
+pub(crate) fn seal_message(
+    plaintext: &[u8],
+    options: &EncryptOptions,
+    header: impl FnOnce() -> Result<(Vec<u8>, Cipher), EncryptError>,
+) -> Result<Vec<u8>, EncryptError> {
     check_frame_size(options.frame_size)?;
     let frame_size = options.frame_size as usize;
     if crate::body::frame_count(plaintext.len(), frame_size) as u64 > MAX_FRAMES {
         return Err(FormatError::UnsupportedFrameSize(options.frame_size).into());
     }
-    let (header, cipher) = seal_header(wrappers, options)?;
+    let (header, cipher) = header()?;
     // Zeroed memory from the allocator (often fresh pages, no memset); each task seals its
     // frames from the plaintext straight into place.
     let mut out = vec![0u8; header.len() + sealed_len(plaintext.len(), frame_size)];
@@ -75,9 +85,17 @@ pub fn decrypt(
     unwrappers: &[&dyn KeyWrapper],
     context: &EncryptionContext,
 ) -> Result<Vec<u8>, DecryptError> {
+    open_message(envelope, |parsed| open_header(parsed, unwrappers, context))
+}
+
+/// Opens `envelope` with the header and cipher that `open` authenticates.
+pub(crate) fn open_message(
+    envelope: &[u8],
+    open: impl FnOnce(VersionedHeader) -> Result<(Header, Cipher), DecryptError>,
+) -> Result<Vec<u8>, DecryptError> {
     let mut input = envelope;
     let parsed = read_versioned(&mut input)?;
-    let (header, cipher) = open_header(parsed, unwrappers, context)?;
+    let (header, cipher) = open(parsed)?;
     let body = input;
     let frame_size = header.frame_size as usize;
     let (_, plaintext_len) =
@@ -94,14 +112,27 @@ pub(crate) fn seal_header(
     wrappers: &[&dyn KeyWrapper],
     options: &EncryptOptions,
 ) -> Result<(Vec<u8>, Cipher), EncryptError> {
+    check_seal_options(options)?;
+    let (data_key, wrapped_keys) = new_data_key(wrappers, &options.context)?;
+    write_header(options, &data_key, &wrapped_keys)
+}
+
+/// Refuses options that cannot make a header, before any KMS call.
+pub(crate) fn check_seal_options(options: &EncryptOptions) -> Result<(), EncryptError> {
     check_frame_size(options.frame_size)?;
     check_suite(options.suite)?;
-    // Fail on an unencodable context before any KMS call.
     options.context.to_canonical_bytes()?;
+    Ok(())
+}
+
+/// A fresh data key wrapped for every wrapper (at least one). A KMS first wrapper generates
+/// it (GenerateDataKey); otherwise the OS CSPRNG does.
+pub(crate) fn new_data_key(
+    wrappers: &[&dyn KeyWrapper],
+    context: &EncryptionContext,
+) -> Result<(DataKey, Vec<WrappedKey>), EncryptError> {
     let (first, rest) = wrappers.split_first().ok_or(EncryptError::NoRecipients)?;
-    let context = &options.context;
     let mut wrapped_keys = Vec::with_capacity(wrappers.len());
-    // A KMS first wrapper generates the data key (GenerateDataKey); otherwise the OS CSPRNG does.
     let data_key = match first.generate(context)? {
         Some((data_key, wrapped)) => {
             wrapped_keys.push(wrapped);
@@ -116,15 +147,25 @@ pub(crate) fn seal_header(
     for wrapper in rest {
         wrapped_keys.push(wrapper.wrap(&data_key, context)?);
     }
+    Ok((data_key, wrapped_keys))
+}
+
+/// The header of a new message under `data_key`: a fresh random message id, so the message's
+/// content key, header key and commitment are its own (docs/caching.md).
+pub(crate) fn write_header(
+    options: &EncryptOptions,
+    data_key: &DataKey,
+    wrapped_keys: &[WrappedKey],
+) -> Result<(Vec<u8>, Cipher), EncryptError> {
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     getrandom::fill(&mut message_id).expect("the OS CSPRNG failed");
-    let keys = MessageKeys::derive(options.suite, &data_key, &message_id)?;
+    let keys = MessageKeys::derive(options.suite, data_key, &message_id)?;
     let header = write_v1(
         options.suite,
         options.frame_size,
         &message_id,
-        context,
-        &wrapped_keys,
+        &options.context,
+        wrapped_keys,
         &keys,
     )?;
     Ok((header, keys.cipher))
@@ -136,6 +177,19 @@ pub(crate) fn open_header(
     unwrappers: &[&dyn KeyWrapper],
     context: &EncryptionContext,
 ) -> Result<(Header, Cipher), DecryptError> {
+    let (header, cipher, _) = open_header_with(parsed, context, |header| {
+        unwrap_data_key(header, unwrappers)
+    })?;
+    Ok((header, cipher))
+}
+
+/// [`open_header`] with the data key from `data_key`, which is returned again once the header
+/// authenticated under it (so a cache keeps only keys that opened a real message).
+pub(crate) fn open_header_with<K: core::borrow::Borrow<DataKey>>(
+    parsed: VersionedHeader,
+    context: &EncryptionContext,
+    data_key: impl FnOnce(&Header) -> Result<K, DecryptError>,
+) -> Result<(Header, Cipher, K), DecryptError> {
     let VersionedHeader::V1(v1) = parsed;
     // The context is in clear in the header: saying it differs leaks nothing.
     if &v1.header.context != context {
@@ -143,16 +197,16 @@ pub(crate) fn open_header(
     }
     // Refuse before any KMS call.
     check_suite(v1.header.suite)?;
-    let data_key = unwrap_data_key(&v1.header, unwrappers)?;
-    let keys = MessageKeys::derive(v1.header.suite, &data_key, &v1.header.message_id)?;
+    let data_key = data_key(&v1.header)?;
+    let keys = MessageKeys::derive(v1.header.suite, data_key.borrow(), &v1.header.message_id)?;
     if !keys.verify(&v1.commitment, &v1.authenticated, &v1.tag) {
         return Err(DecryptError::DecryptionFailed);
     }
-    Ok((v1.header, keys.cipher))
+    Ok((v1.header, keys.cipher, data_key))
 }
 
 /// Tries every unwrapper (in order) against every wrapped key.
-fn unwrap_data_key(
+pub(crate) fn unwrap_data_key(
     header: &Header,
     unwrappers: &[&dyn KeyWrapper],
 ) -> Result<DataKey, DecryptError> {

@@ -222,8 +222,13 @@ impl<R: Read> Decryptor<R> {
     ) -> Result<Self, DecryptError> {
         let parsed = read_versioned(&mut input)?;
         let (header, cipher) = open_header(parsed, unwrappers, context)?;
+        Ok(Self::opened(input, header, cipher))
+    }
+
+    /// A reader for the body after `input`'s header, authenticated as `header` and `cipher`.
+    pub(crate) fn opened(input: R, header: Header, cipher: Cipher) -> Self {
         let frame_size = header.frame_size as usize;
-        Ok(Self {
+        Self {
             input,
             header,
             cipher,
@@ -235,7 +240,7 @@ impl<R: Read> Decryptor<R> {
             next_index: 0,
             done: false,
             failed: false,
-        })
+        }
     }
 
     /// The envelope's header.

@@ -123,7 +123,7 @@ impl core::fmt::Display for KeyRef {
 }
 
 /// One wrapped copy of a message's data key, as stored in the envelope header.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WrappedKey {
     /// How it was wrapped.
     pub method: WrapMethod,
