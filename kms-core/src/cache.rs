@@ -351,3 +351,99 @@ impl DataKeyCache {
         Some(Arc::clone(&entry.data_key))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+
+    use super::*;
+    use crate::error::WrapError;
+
+    /// Wraps by naming nothing: enough to seal; these tests never open.
+    struct Plain;
+
+    impl KeyWrapper for Plain {
+        fn wrap(&self, _: &DataKey, _: &EncryptionContext) -> Result<WrappedKey, WrapError> {
+            Ok(WrappedKey {
+                method: crate::wrap::WrapMethod::KmsSymmetric,
+                key_ref: self.key_ref(),
+                ciphertext: b"opaque".to_vec(),
+            })
+        }
+        fn unwrap(
+            &self,
+            _: &WrappedKey,
+            _: &EncryptionContext,
+        ) -> Result<Option<DataKey>, WrapError> {
+            Ok(None)
+        }
+        fn key_ref(&self) -> KeyRef {
+            KeyRef::Kms {
+                key_id: "plain".into(),
+            }
+        }
+    }
+
+    fn sealing_keys(cache: &DataKeyCache) -> Vec<Weak<DataKey>> {
+        let sealing = lock(&cache.sealing);
+        let mut keys = Vec::new();
+        for context in ["a", "b"] {
+            let key = SealKey {
+                wrappers: vec![Plain.key_ref()],
+                context: EncryptionContext::new().with("c", context),
+                suite: Suite::Aes256Gcm,
+            };
+            // Peek without touching recency.
+            if let Some(entry) = sealing.peek(&key) {
+                keys.push(Arc::downgrade(&entry.data_key));
+            }
+        }
+        keys
+    }
+
+    fn seal(cache: &DataKeyCache, context: &str) {
+        let options = EncryptOptions {
+            context: EncryptionContext::new().with("c", context),
+            ..EncryptOptions::default()
+        };
+        cache.encrypt(b"m", &[&Plain], &options).unwrap();
+    }
+
+    #[test]
+    fn keys_are_dropped_when_they_expire_are_evicted_or_are_used_up() {
+        let clock = Arc::new(ManualClock::new());
+        let limits = CacheLimits {
+            max_age: Duration::from_secs(10),
+            max_messages: 3,
+            capacity: 1,
+            ..CacheLimits::default()
+        };
+        let cache = DataKeyCache::with_clock(limits, clock.clone()).unwrap();
+        seal(&cache, "a");
+        let a = sealing_keys(&cache);
+        assert_eq!(a.len(), 1);
+        // Capacity 1: b evicts a, whose key is dropped (DataKey zeroizes on drop).
+        seal(&cache, "b");
+        assert!(a[0].upgrade().is_none());
+        let b = sealing_keys(&cache);
+        // Expired: dropped by purge_expired, not only at the next miss.
+        clock.advance(Duration::from_secs(10));
+        cache.purge_expired();
+        assert!(b[0].upgrade().is_none());
+        assert_eq!(cache.stats().entries, 0);
+        // Used up: the third message drops the entry at once.
+        seal(&cache, "a");
+        seal(&cache, "a");
+        let a = sealing_keys(&cache);
+        seal(&cache, "a");
+        assert!(a[0].upgrade().is_none());
+        let stats = cache.stats();
+        assert_eq!((stats.seal_hits, stats.seal_misses), (2, 3));
+        assert_eq!(stats.entries_dropped, 3);
+        // clear() drops everything.
+        seal(&cache, "b");
+        let b = sealing_keys(&cache);
+        cache.clear();
+        assert!(b[0].upgrade().is_none());
+    }
+}

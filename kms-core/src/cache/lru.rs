@@ -63,6 +63,12 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         dropped
     }
 
+    /// The value for `key`, leaving its recency alone.
+    #[cfg(test)]
+    pub(super) fn peek(&self, key: &K) -> Option<&V> {
+        self.map.get(key).map(|slot| &slot.value)
+    }
+
     pub(super) fn remove(&mut self, key: &K) -> bool {
         self.map.remove(key).is_some()
     }
