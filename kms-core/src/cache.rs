@@ -121,6 +121,11 @@ pub struct DataKeyCache {
     clock: Arc<dyn Clock>,
     sealing: Mutex<Lru<SealKey, SealEntry>>,
     opening: Mutex<Lru<OpenKey, OpenEntry>>,
+    /// Held while a sealing miss fetches a data key, so threads that miss together make one
+    /// KMS call, not one each (the request limits this cache exists for).
+    sealing_refill: Mutex<()>,
+    /// The same for opening misses.
+    opening_refill: Mutex<()>,
     counters: Counters,
 }
 
@@ -147,6 +152,8 @@ impl DataKeyCache {
             clock,
             sealing: Mutex::new(Lru::new(limits.capacity)),
             opening: Mutex::new(Lru::new(limits.capacity)),
+            sealing_refill: Mutex::new(()),
+            opening_refill: Mutex::new(()),
             counters: Counters::default(),
         })
     }
@@ -238,10 +245,18 @@ impl DataKeyCache {
             context: options.context.clone(),
             suite: options.suite,
         };
-        let (data_key, wrapped_keys) = match self.reuse_for_seal(&key, len) {
+        let found = match self.reuse_for_seal(&key, len) {
             Some(found) => found,
-            None => self.new_for_seal(key, wrappers, len)?,
+            None => {
+                let _refill = lock(&self.sealing_refill);
+                // Another thread may have refilled the entry while this one waited.
+                match self.reuse_for_seal(&key, len) {
+                    Some(found) => found,
+                    None => self.new_for_seal(key, wrappers, len)?,
+                }
+            }
         };
+        let (data_key, wrapped_keys) = found;
         write_header(options, &data_key, &wrapped_keys)
     }
 
@@ -281,7 +296,7 @@ impl DataKeyCache {
         len: u64,
     ) -> Result<(Arc<DataKey>, Arc<[WrappedKey]>), EncryptError> {
         bump(&self.counters.seal_misses, 1);
-        // The KMS call runs outside the lock: other keys stay usable meanwhile.
+        // The KMS call runs outside the entries' lock: cached keys stay usable meanwhile.
         let (data_key, wrapped_keys) = new_data_key(wrappers, &key.context)?;
         bump(&self.counters.data_keys_generated, 1);
         let data_key = Arc::new(data_key);
@@ -311,12 +326,18 @@ impl DataKeyCache {
         context: &EncryptionContext,
     ) -> Result<(Header, Cipher), DecryptError> {
         let mut missed: Option<OpenKey> = None;
+        // Held from a miss until its key is cached (or the header failed).
+        let mut refill = None;
         let (header, cipher, data_key) = open_header_with(parsed, context, |header| {
             let key = OpenKey {
                 wrapped_keys: header.wrapped_keys.clone(),
                 context: header.context.clone(),
                 unwrappers: unwrappers.iter().map(|w| w.key_ref()).collect(),
             };
+            if let Some(data_key) = self.reuse_for_open(&key) {
+                return Ok(data_key);
+            }
+            refill = Some(lock(&self.opening_refill));
             if let Some(data_key) = self.reuse_for_open(&key) {
                 return Ok(data_key);
             }
@@ -335,6 +356,7 @@ impl DataKeyCache {
             let dropped = lock(&self.opening).insert(key, entry);
             bump(&self.counters.entries_dropped, dropped);
         }
+        drop(refill);
         Ok((header, cipher))
     }
 
