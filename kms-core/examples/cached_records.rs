@@ -35,7 +35,9 @@ struct Counted {
 
 impl Counted {
     fn take(&self, action: &str) -> u64 {
-        self.calls.lock().map_or(0, |mut c| c.remove(action).unwrap_or(0))
+        self.calls
+            .lock()
+            .map_or(0, |mut c| c.remove(action).unwrap_or(0))
     }
 }
 

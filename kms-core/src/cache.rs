@@ -17,7 +17,7 @@ mod clock;
 mod limits;
 mod lru;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -35,7 +35,7 @@ use crate::message::{
     unwrap_data_key, write_header,
 };
 use crate::secret::DataKey;
-use crate::stream::Decryptor;
+use crate::stream::{Decryptor, Encryptor};
 use crate::suite::Suite;
 use crate::wrap::{KeyRef, KeyWrapper, WrappedKey};
 
@@ -217,6 +217,26 @@ impl DataKeyCache {
         open_message(envelope, |parsed| {
             self.open_header(parsed, unwrappers, context)
         })
+    }
+
+    /// [`Encryptor::new`] with the data key from this cache, for a message of exactly
+    /// `plaintext_len` bytes at most: the entry is charged that length up front (its
+    /// `max_bytes` must hold), and writing more fails.
+    pub fn encryptor<W: Write>(
+        &self,
+        out: W,
+        wrappers: &[&dyn KeyWrapper],
+        options: &EncryptOptions,
+        plaintext_len: u64,
+    ) -> Result<Encryptor<W>, EncryptError> {
+        let (header, cipher) = self.seal_header(wrappers, options, plaintext_len)?;
+        Encryptor::sealed(
+            out,
+            &header,
+            cipher,
+            options.frame_size,
+            Some(plaintext_len),
+        )
     }
 
     /// [`Decryptor::new`] with the data key from this cache.

@@ -16,6 +16,8 @@ mod kdf;
 mod message;
 mod secret;
 mod stream;
+#[cfg(feature = "tokio")]
+mod stream_async;
 mod suite;
 
 #[cfg(feature = "http")]
@@ -33,4 +35,6 @@ pub use format::{
 pub use message::{EncryptOptions, decrypt, encrypt};
 pub use secret::{DATA_KEY_LEN, DataKey, SecretBuf, SecretBytes, zeroize_json_strings};
 pub use stream::{Decryptor, Encryptor};
+#[cfg(feature = "tokio")]
+pub use stream_async::{AsyncDecryptor, AsyncEncryptor};
 pub use suite::Suite;

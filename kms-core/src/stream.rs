@@ -18,12 +18,12 @@ use crate::wrap::KeyWrapper;
 /// Most frames in one batch.
 const MAX_BATCH_FRAMES: usize = 32;
 /// Target plaintext bytes in one batch (fewer frames when frames are large).
-const BATCH_TARGET_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const BATCH_TARGET_BYTES: usize = 2 * 1024 * 1024;
 
 /// A buffer whose initialised bytes are zeroized on drop (with zeroize's bulk wipe, which is
 /// much faster than `Zeroizing<Vec<u8>>`'s element-by-element one). Its users keep plaintext
 /// out of the spare capacity.
-struct WipeOnDrop(Vec<u8>);
+pub(crate) struct WipeOnDrop(pub(crate) Vec<u8>);
 
 impl Drop for WipeOnDrop {
     fn drop(&mut self) {
@@ -69,6 +69,8 @@ pub struct Encryptor<W: Write> {
     /// plaintext of a partial frame. Sealed in place. Zeroized on drop.
     batch: WipeOnDrop,
     next_index: u64,
+    /// Plaintext bytes still allowed, when the data key was charged for a declared length.
+    allowance: Option<u64>,
     /// Set when writing failed: the envelope is unusable.
     broken: bool,
 }
@@ -76,18 +78,31 @@ pub struct Encryptor<W: Write> {
 impl<W: Write> Encryptor<W> {
     /// Writes the header to `out` and returns a writer for the plaintext.
     pub fn new(
-        mut out: W,
+        out: W,
         wrappers: &[&dyn KeyWrapper],
         options: &EncryptOptions,
     ) -> Result<Self, EncryptError> {
         let (header, cipher) = seal_header(wrappers, options)?;
-        out.write_all(&header)?;
+        Self::sealed(out, &header, cipher, options.frame_size, None)
+    }
+
+    /// Writes `header` and returns a writer that seals with `cipher`, accepting at most
+    /// `allowance` plaintext bytes when given.
+    pub(crate) fn sealed(
+        mut out: W,
+        header: &[u8],
+        cipher: Cipher,
+        frame_size: u32,
+        allowance: Option<u64>,
+    ) -> Result<Self, EncryptError> {
+        out.write_all(header)?;
         Ok(Self {
             out,
             cipher,
-            frame_size: options.frame_size as usize,
+            frame_size: frame_size as usize,
             batch: WipeOnDrop(Vec::new()),
             next_index: 0,
+            allowance,
             broken: false,
         })
     }
@@ -157,6 +172,16 @@ impl<W: Write> Write for Encryptor<W> {
             return Err(io::Error::other(
                 "an earlier write failed; the envelope is incomplete",
             ));
+        }
+        if let Some(allowance) = &mut self.allowance {
+            let Some(left) = allowance.checked_sub(buf.len() as u64) else {
+                self.broken = true;
+                return Err(io::Error::new(
+                    ErrorKind::InvalidInput,
+                    "more plaintext than the length declared to the data-key cache",
+                ));
+            };
+            *allowance = left;
         }
         let capacity = self.batch_capacity();
         if self.batch.capacity() < capacity {
