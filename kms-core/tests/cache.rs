@@ -293,3 +293,37 @@ fn a_refused_message_spends_no_data_key() {
     ));
     assert_eq!(kms.generated(), 0);
 }
+
+#[test]
+fn a_cached_stream_is_charged_its_declared_length_and_held_to_it() {
+    use std::io::Write as _;
+    let kms = RecordingKms::default();
+    let limits = CacheLimits {
+        max_bytes: 1000,
+        ..CacheLimits::default()
+    };
+    let cache = DataKeyCache::new(limits).unwrap();
+    let options = options(0, Suite::Aes256Gcm);
+    let mut sealed = Vec::new();
+    for len in [400, 600] {
+        let mut writer = cache.encryptor(Vec::new(), &[&kms], &options, len).unwrap();
+        writer.write_all(&vec![1u8; len as usize]).unwrap();
+        sealed.push(writer.finish().unwrap());
+    }
+    // 400 + 600 declared bytes fill one entry; the next stream needs a new data key.
+    assert_eq!(kms.generated(), 1);
+    let mut writer = cache.encryptor(Vec::new(), &[&kms], &options, 10).unwrap();
+    assert_eq!(kms.generated(), 2);
+    writer.write_all(&[2u8; 10]).unwrap();
+    assert!(
+        writer.write_all(&[2u8]).is_err(),
+        "past the declared length"
+    );
+    assert!(writer.finish().is_err(), "the envelope is unusable");
+    for (envelope, len) in sealed.iter().zip([400, 600]) {
+        assert_eq!(
+            kms_core::decrypt(envelope, &[&kms], &options.context).unwrap(),
+            vec![1u8; len]
+        );
+    }
+}
