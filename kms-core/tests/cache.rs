@@ -327,3 +327,38 @@ fn a_cached_stream_is_charged_its_declared_length_and_held_to_it() {
         );
     }
 }
+
+#[test]
+fn threads_sharing_the_cache_use_every_data_key_to_its_limit() {
+    let kms = RecordingKms::default();
+    let limits = CacheLimits {
+        max_messages: 100,
+        ..CacheLimits::default()
+    };
+    let cache = DataKeyCache::new(limits).unwrap();
+    let options = options(0, Suite::Aes256Gcm);
+    let sealed: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..1000)
+                        .map(|_| cache.encrypt(b"record", &[&kms], &options).unwrap())
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // Misses wait for one another: 4000 messages, 100 per data key, 40 keys.
+    assert_eq!(kms.generated(), 40);
+    let stats = cache.stats();
+    assert_eq!((stats.seal_misses, stats.seal_hits), (40, 3960));
+    let mut per_key: HashMap<Vec<u8>, u64> = HashMap::new();
+    for envelope in sealed.iter().flatten() {
+        let (header, _) = kms_core::parse_header(envelope).unwrap();
+        *per_key
+            .entry(header.wrapped_keys[0].ciphertext.clone())
+            .or_default() += 1;
+    }
+    assert!(per_key.values().all(|&n| n == 100), "{per_key:?}");
+}
