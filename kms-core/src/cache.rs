@@ -316,17 +316,19 @@ impl DataKeyCache {
         len: u64,
     ) -> Result<(Arc<DataKey>, Arc<[WrappedKey]>), EncryptError> {
         bump(&self.counters.seal_misses, 1);
+        // The key's age counts from before it exists, never from after.
+        let created = self.clock.now();
         // The KMS call runs outside the entries' lock: cached keys stay usable meanwhile.
         let (data_key, wrapped_keys) = new_data_key(wrappers, &key.context)?;
         bump(&self.counters.data_keys_generated, 1);
         let data_key = Arc::new(data_key);
         let wrapped_keys: Arc<[WrappedKey]> = wrapped_keys.into();
         let limits = &self.limits;
-        if self.limits.max_messages > 1 && len < limits.max_bytes {
+        if limits.max_messages > 1 && len < limits.max_bytes {
             let entry = SealEntry {
                 data_key: Arc::clone(&data_key),
                 wrapped_keys: Arc::clone(&wrapped_keys),
-                created: self.clock.now(),
+                created,
                 messages: 1,
                 bytes: len,
             };
@@ -345,6 +347,8 @@ impl DataKeyCache {
         unwrappers: &[&dyn KeyWrapper],
         context: &EncryptionContext,
     ) -> Result<(Header, Cipher), DecryptError> {
+        // Age counts from before the unwrap, as for sealing.
+        let created = self.clock.now();
         let mut missed: Option<OpenKey> = None;
         // Held from a miss until its key is cached (or the header failed).
         let mut refill = None;
@@ -368,10 +372,7 @@ impl DataKeyCache {
             Ok(Arc::new(data_key))
         })?;
         if let Some(key) = missed {
-            let entry = OpenEntry {
-                data_key,
-                created: self.clock.now(),
-            };
+            let entry = OpenEntry { data_key, created };
             self.purge_expired();
             let dropped = lock(&self.opening).insert(key, entry);
             bump(&self.counters.entries_dropped, dropped);
