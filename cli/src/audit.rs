@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use mock_hsm::{AuditQuery, AuditRecord, DB_FILE, ResultFilter, query_database};
 
+use crate::io::Sink;
+
 /// Show the audit trail of a `tkms serve` data directory.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -146,18 +148,10 @@ pub(crate) fn run(args: &AuditArgs, data_dir: &Path) -> anyhow::Result<()> {
     let records = query_database(&database(data_dir)?, &query)
         .with_context(|| format!("reading the audit trail in {}", data_dir.display()))?;
     if let Some(path) = &args.export {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .with_context(|| format!("cannot create {} (it must not exist)", path.display()))?;
-        let mut writer = std::io::BufWriter::new(file);
-        jsonl(&records, &mut writer)?;
-        writer.flush()?;
-        writer
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?
-            .sync_all()?;
+        // All or nothing, and never over an existing file (docs/cli.md).
+        let mut sink = Sink::open(Some(path), false)?;
+        jsonl(&records, &mut sink)?;
+        sink.commit()?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -202,6 +202,9 @@ impl CliError {
     }
 }
 
+/// Lets commands written with `anyhow` (tde) pass a `CliError` through unchanged.
+impl std::error::Error for CliError {}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

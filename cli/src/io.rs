@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{CliError, CliResult, Exit};
+use crate::outfile::PartialFile;
 
 /// Buffer size for reading and writing: large enough to feed parallel frame sealing.
 pub(crate) const IO_BUFFER: usize = 1 << 20;
@@ -69,12 +70,12 @@ pub(crate) fn progress(len: Option<u64>, verb: &str) -> ProgressBar {
     }
 }
 
-/// Where results go. A file output is written to a temporary file in the same directory and
-/// renamed over OUT only by [`Sink::commit`]; dropping the sink removes the temporary file.
+/// Where results go. A file output is a [`PartialFile`] that becomes OUT only by
+/// [`Sink::commit`]; dropping the sink (or a terminating signal) leaves nothing behind.
 pub(crate) enum Sink {
     Stdout(BufWriter<io::StdoutLock<'static>>),
     File {
-        writer: BufWriter<tempfile::NamedTempFile>,
+        writer: BufWriter<PartialFile>,
         dest: PathBuf,
         force: bool,
     },
@@ -104,18 +105,10 @@ impl Sink {
             }
             _ => {}
         }
-        let dir = match dest.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".tkms-")
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .map_err(|e| {
-                CliError::write(Some(dest), &e)
-                    .with_hint("check that the directory exists and is writable")
-            })?;
+        let tmp = PartialFile::create(dest).map_err(|e| {
+            CliError::write(Some(dest), &e)
+                .with_hint("check that the directory exists and is writable")
+        })?;
         Ok(Self::File {
             writer: BufWriter::with_capacity(IO_BUFFER, tmp),
             dest: dest.to_owned(),
@@ -131,7 +124,7 @@ impl Sink {
         }
     }
 
-    /// Flushes; for a file, fsyncs and renames it over OUT, then fsyncs the directory.
+    /// Flushes; for a file, fsyncs it and gives it the name OUT durably.
     pub(crate) fn commit(self) -> CliResult<()> {
         match self {
             Self::Stdout(mut writer) => writer.flush().map_err(|e| CliError::write(None, &e)),
@@ -140,40 +133,19 @@ impl Sink {
                 dest,
                 force,
             } => {
-                let tmp = writer
+                let partial = writer
                     .into_inner()
                     .map_err(|e| CliError::write(Some(&dest), e.error()))?;
-                tmp.as_file()
-                    .sync_all()
-                    .map_err(|e| CliError::write(Some(&dest), &e))?;
-                let persisted = if force {
-                    tmp.persist(&dest)
-                } else {
-                    tmp.persist_noclobber(&dest)
-                };
-                persisted.map_err(|e| {
-                    if e.error.kind() == io::ErrorKind::AlreadyExists {
+                partial.persist(force).map_err(|e| {
+                    if e.kind() == io::ErrorKind::AlreadyExists {
                         CliError::usage(format!("`{}` already exists", dest.display()))
                             .with_hint("pass --force to replace it, or choose another -o")
                     } else {
-                        CliError::write(Some(&dest), &e.error)
+                        CliError::write(Some(&dest), &e)
                     }
-                })?;
-                sync_parent(&dest);
-                Ok(())
+                })
             }
         }
-    }
-}
-
-/// Makes the rename durable. Best effort: some filesystems cannot fsync a directory.
-fn sync_parent(dest: &Path) {
-    let dir = match dest.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
     }
 }
 

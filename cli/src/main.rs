@@ -9,6 +9,7 @@ mod error;
 mod inspect;
 mod io;
 mod keys;
+mod outfile;
 mod serve;
 mod sm4;
 mod tde;
@@ -46,8 +47,10 @@ fn run(cli: &Cli) -> CliResult<()> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Key(args) => keys::run(args, &cli.kms),
         Command::Serve(args) => serve::serve(args, &cli.kms),
-        Command::Audit(args) => audit::run(args, &backend::data_dir(&cli.kms)?)
-            .map_err(|e| error::CliError::new(error::Exit::General, format!("{e:#}"))),
+        Command::Audit(args) => audit::run(args, &backend::data_dir(&cli.kms)?).map_err(|e| {
+            e.downcast::<error::CliError>()
+                .unwrap_or_else(|e| error::CliError::new(error::Exit::General, format!("{e:#}")))
+        }),
         Command::Tde(args) => run_tde(args, &cli.kms),
         Command::Completions(args) => {
             clap_complete::generate(
@@ -75,6 +78,10 @@ fn run_tde(args: &args::TdeArgs, kms: &args::KmsArgs) -> CliResult<()> {
     }
     let json = args.output == args::OutputFormat::Json;
     tde::run(command, backend.transport(), json).map_err(|err| {
+        let err = match err.downcast::<error::CliError>() {
+            Ok(cli_error) => return cli_error,
+            Err(other) => other,
+        };
         let tde_error = err
             .chain()
             .find_map(|c| c.downcast_ref::<kms_core::tde::TdeError>());

@@ -3,7 +3,7 @@
 //! CLI was given (the embedded mock or `--endpoint`).
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use kms_core::kms::KmsTransport;
 use kms_core::tde::{DEFAULT_PAGE_SIZE, InitOptions, Instance, TdeError};
 use serde_json::json;
 use zeroize::Zeroizing;
+
+use crate::io::Sink;
 
 /// The page cipher of a new instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -66,9 +68,12 @@ pub(crate) enum TdeCommand {
         dir: PathBuf,
         /// The table.
         table: String,
-        /// Write to FILE instead of stdout.
+        /// Write to FILE instead of stdout (all or nothing: FILE appears only when complete).
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Replace FILE if it exists.
+        #[arg(short = 'f', long)]
+        force: bool,
     },
     /// Decrypt one page and write it (a full page) to stdout or -o FILE.
     Read {
@@ -79,9 +84,12 @@ pub(crate) enum TdeCommand {
         /// The page number (from 0).
         #[arg(long)]
         page: u64,
-        /// Write to FILE instead of stdout.
+        /// Write to FILE instead of stdout (all or nothing: FILE appears only when complete).
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Replace FILE if it exists.
+        #[arg(short = 'f', long)]
+        force: bool,
     },
     /// Encrypt one page from stdin or -i FILE (padded with zeros to the page size). The page
     /// may be the page count (append).
@@ -173,31 +181,35 @@ pub(crate) fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Re
                 ),
             )
         }
-        TdeCommand::Dump { dir, table, out } => {
+        TdeCommand::Dump {
+            dir,
+            table,
+            out,
+            force,
+        } => {
             let instance = open(&dir, kms)?;
             let tablespace = instance
                 .open_tablespace(&table)
                 .map_err(|e| explain(e, &dir))?;
-            let mut sink = output(out.as_deref())?;
+            let mut sink = Sink::open(out.as_deref(), force)?;
             tablespace.dump(&mut sink)?;
-            sink.flush().context("cannot write the output")?;
-            Ok(())
+            Ok(sink.commit()?)
         }
         TdeCommand::Read {
             dir,
             table,
             page,
             out,
+            force,
         } => {
             let instance = open(&dir, kms)?;
             let tablespace = instance
                 .open_tablespace(&table)
                 .map_err(|e| explain(e, &dir))?;
             let plain = tablespace.read_page(page)?;
-            let mut sink = output(out.as_deref())?;
+            let mut sink = Sink::open(out.as_deref(), force)?;
             sink.write_all(&plain).context("cannot write the output")?;
-            sink.flush().context("cannot write the output")?;
-            Ok(())
+            Ok(sink.commit()?)
         }
         TdeCommand::Write {
             dir,
@@ -302,15 +314,6 @@ fn explain(err: TdeError, dir: &Path) -> anyhow::Error {
         Some(hint) => anyhow::Error::new(err).context(hint),
         None => anyhow::Error::new(err),
     }
-}
-
-fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
-    Ok(match path {
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-    })
 }
 
 fn report(json: bool, value: serde_json::Value, text: String) -> Result<()> {
