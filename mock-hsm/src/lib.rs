@@ -16,6 +16,7 @@ mod dispatch;
 mod hsm;
 mod inprocess;
 mod material;
+mod names;
 mod seed;
 mod store;
 

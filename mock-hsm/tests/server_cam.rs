@@ -549,6 +549,36 @@ fn reload_swaps_the_config_and_keeps_the_old_one_on_error() {
 }
 
 #[test]
+fn reload_refuses_a_deny_naming_no_action_and_keeps_the_old_config() {
+    let f = start();
+    let path = f.cam.path().expect("path").to_owned();
+    // The Deny of DisableKey, misspelt, would match nothing: the reload is refused, and the
+    // error names the file, the policy, the statement, the bad name and the nearest valid one.
+    std::fs::write(
+        &path,
+        config("").replace("\"kms:DisableKey\"", "\"kms:DisableKy\""),
+    )
+    .expect("write");
+    let e = f.cam.reload().expect_err("typo refused").to_string();
+    for part in [
+        path.to_str().expect("utf-8"),
+        "policy \"describe\"",
+        "statement 1",
+        "\"kms:DisableKy\"",
+        "nearest valid name: \"kms:DisableKey\"",
+    ] {
+        assert!(e.contains(part), "{part:?} missing from {e}");
+    }
+    let key = create_key(&root_a(&f));
+    assert_eq!(
+        call(&ops(&f), "DisableKey", json!({"KeyId": key}))
+            .expect_err("the old Deny still holds")
+            .code,
+        UNAUTHORIZED
+    );
+}
+
+#[test]
 fn audit_retention_is_enforced_on_the_service_clock() {
     let f = start();
     call(&root_a(&f), "ListKeys", json!({})).expect("ListKeys");

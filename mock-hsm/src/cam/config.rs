@@ -270,6 +270,11 @@ impl CamConfig {
             add_key(a.secret_id, a.secret_key, grant, &who)?;
         }
         let mut names = HashSet::new();
+        // Who a role's trust list may name: each account's root and its API users.
+        let mut trustable: HashMap<u64, Vec<String>> = uins
+            .iter()
+            .map(|&uin| (uin, vec!["root".to_owned()]))
+            .collect();
         for u in raw.users {
             let who = format!("user {:?} of account {}", u.name, u.account);
             if !uins.contains(&u.account) {
@@ -285,6 +290,9 @@ impl CamConfig {
                 return err(format!(
                     "{who}: kind must be sub_user, collaborator or message_recipient"
                 ));
+            }
+            if u.kind != IdentityKind::MessageRecipient {
+                trustable.entry(u.account).or_default().push(u.name.clone());
             }
             let grant = Grant {
                 account_uin: u.account,
@@ -306,6 +314,10 @@ impl CamConfig {
                 return err(format!(
                     "{who}: max_session_seconds must be 1..={MAX_SESSION_SECONDS}"
                 ));
+            }
+            for entry in &r.trust {
+                check_trust_entry(entry, r.account, &trustable)
+                    .map_err(|e| ConfigError(format!("{who}: {}", e.0)))?;
             }
             let role = Role {
                 account_uin: r.account,
@@ -399,6 +411,36 @@ impl CamConfig {
             Verdict::Silent => deny("the owning account does not permit it"),
         }
     }
+}
+
+/// A trust entry names an identity that can call: `NAME` of the role's account, or `UIN:NAME`
+/// of another (`UIN:root` for its root). Anything else could never match, silently.
+fn check_trust_entry(
+    entry: &str,
+    role_account: u64,
+    trustable: &HashMap<u64, Vec<String>>,
+) -> Result<(), ConfigError> {
+    let (uin, name) = match entry.split_once(':') {
+        Some((uin, name)) => match uin.parse::<u64>() {
+            Ok(uin) if trustable.contains_key(&uin) => (uin, name),
+            _ => {
+                return err(format!(
+                    "trust entry {entry:?}: {uin:?} is not a defined account"
+                ));
+            }
+        },
+        None => (role_account, entry),
+    };
+    let known = &trustable[&uin];
+    if known.iter().any(|k| k == name) {
+        return Ok(());
+    }
+    let nearest = crate::names::nearest(name, known.iter().map(String::as_str))
+        .map(|n| format!("; nearest valid name: {n:?}"))
+        .unwrap_or_default();
+    err(format!(
+        "trust entry {entry:?} names no root, sub-user or collaborator of account {uin}{nearest}"
+    ))
 }
 
 impl Role {

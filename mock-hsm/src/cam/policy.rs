@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::condition::{Condition, LazyContext, glob, parse_conditions};
 
+use crate::names;
+
 /// The only policy version CAM defines.
 const POLICY_VERSION: &str = "2.0";
 /// Longest policy document accepted (CAM's own limit is 6144 characters).
@@ -250,9 +252,7 @@ fn parse_statement(index: usize, value: &Value) -> Result<Statement, PolicyError
             "action" => {
                 let list = string_or_list(v, "action", at)?;
                 for a in &list {
-                    if a != "*" && !a.starts_with("kms:") {
-                        return fail(at, format!("action {a:?} is not kms:NAME or *"));
-                    }
+                    check_action(a, at)?;
                 }
                 actions = Some(list);
             }
@@ -312,6 +312,29 @@ fn parse_principal(value: &Value, at: Option<usize>) -> Result<Vec<String>, Poli
     }
 }
 
+/// An action is `*` or `kms:NAME`, NAME one of the API's actions or a glob matching at least
+/// one: anything else would match no request, so a Deny naming it would protect nothing.
+fn check_action(action: &str, at: Option<usize>) -> Result<(), PolicyError> {
+    if action == "*" {
+        return Ok(());
+    }
+    let name = match action.strip_prefix("kms:") {
+        Some(name) if names::ACTIONS.iter().any(|known| glob(name, known)) => return Ok(()),
+        Some(name) => name,
+        None => action.rsplit(':').next().unwrap_or(action),
+    };
+    let nearest = names::nearest(name, names::ACTIONS.iter().copied())
+        .map(|n| format!("; nearest valid name: \"kms:{n}\""))
+        .unwrap_or_default();
+    fail(
+        at,
+        format!("action {action:?} is not a KMS action (kms:NAME or *){nearest}"),
+    )
+}
+
+/// The resource of every KMS request is `key/ID` or `key/*` (see `LazyContext::new`).
+const RESOURCE_EXAMPLE: &str = "qcs::kms:ap-guangzhou:uin/100000000001:key/*";
+
 fn parse_resource(text: &str, at: Option<usize>) -> Result<ResourcePattern, PolicyError> {
     if text == "*" {
         return Ok(ResourcePattern::Any);
@@ -323,18 +346,41 @@ fn parse_resource(text: &str, at: Option<usize>) -> Result<ResourcePattern, Poli
             format!("resource {text:?} is not qcs:project:service:region:account:resource"),
         );
     }
-    let account = segments[4];
-    if !(account.is_empty() || account == "*" || account.starts_with("uin/")) {
-        return fail(
+    let bad = |what: &str| {
+        fail(
             at,
-            format!("resource {text:?}: account must be uin/UIN or *"),
-        );
+            format!("resource {text:?}: {what}; a valid one looks like {RESOURCE_EXAMPLE:?}"),
+        )
+    };
+    let (service, region, account, resource) = (segments[2], segments[3], segments[4], segments[5]);
+    if !(service.is_empty() || glob(service, "kms")) {
+        return bad(&format!("service {service:?} is not kms"));
+    }
+    let glob_chars = |text: &str, allowed: fn(u8) -> bool| {
+        text.bytes().all(|b| allowed(b) || b == b'*' || b == b'?')
+    };
+    if !glob_chars(region, |b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+    }) {
+        return bad(&format!("region {region:?} is not a region name"));
+    }
+    let account_ok = match account.strip_prefix("uin/") {
+        Some(uin) => !uin.is_empty() && glob_chars(uin, |b| b.is_ascii_digit()),
+        None => account.is_empty() || account == "*",
+    };
+    if !account_ok {
+        return bad(&format!("account {account:?} is not uin/UIN or *"));
+    }
+    // Its literal part (before any wildcard) must fit `key/...`.
+    let literal = &resource[..resource.find(['*', '?']).unwrap_or(resource.len())];
+    if resource.is_empty() || !(literal.starts_with("key/") || "key/".starts_with(literal)) {
+        return bad(&format!("resource {resource:?} is not key/ID or key/*"));
     }
     Ok(ResourcePattern::Qcs {
-        service: segments[2].to_owned(),
-        region: segments[3].to_owned(),
+        service: service.to_owned(),
+        region: region.to_owned(),
         account: account.to_owned(),
-        resource: segments[5].to_owned(),
+        resource: resource.to_owned(),
     })
 }
 
