@@ -1,6 +1,7 @@
 //! The command line, as clap derive types. Help texts teach by example.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -430,6 +431,28 @@ pub(crate) struct ServeArgs {
     /// CAM config: identities, policies, audit retention (docs/cam.md); reloaded on SIGHUP
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// Close a connection whose request headers take longer than this [default: 10]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) header_timeout: Option<Duration>,
+    /// Refuse a request whose body takes longer than this to arrive [default: 30]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) body_timeout: Option<Duration>,
+    /// Close a keep-alive connection idle for longer than this [default: 60]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Open connections at most; more are refused with RequestLimitExceeded (lowered to what
+    /// the file limit allows) [default: 4096]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: Option<u32>,
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 /// Print a shell completion script.

@@ -100,6 +100,13 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
     options.region = kms_args.region.clone();
     options.test_controls = args.test_controls;
     options.check_clock_skew = !args.insecure_no_clock_skew_check;
+    let limits = &mut options.limits;
+    limits.header_timeout = args.header_timeout.unwrap_or(limits.header_timeout);
+    limits.body_timeout = args.body_timeout.unwrap_or(limits.body_timeout);
+    limits.idle_timeout = args.idle_timeout.unwrap_or(limits.idle_timeout);
+    limits.max_connections = args
+        .max_connections
+        .map_or(limits.max_connections, |n| n as usize);
     serve_blocking(Arc::new(hsm), options).map_err(|e| {
         CliError::new(Exit::Io, format!("cannot serve on {listen}: {e}"))
             .with_hint("is another server using the port? try --listen 127.0.0.1:0")

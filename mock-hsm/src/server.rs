@@ -7,7 +7,9 @@
 
 mod auth;
 mod cam;
+mod conn;
 mod credentials;
+mod limits;
 mod params;
 mod pipeline;
 mod response;
@@ -24,7 +26,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 
 use crate::api::KmsApi;
 use crate::audit::AuditLog;
@@ -38,6 +39,10 @@ pub use cam::{Cam, STS_VERSION, UNAUTHORIZED};
 pub use credentials::{
     CredentialSource, CredentialStore, Principal, ROOT_ACCOUNT_UIN, ROOT_CREDENTIALS_FILE,
     RootCredentials, StaticCredentials,
+};
+pub use limits::{
+    ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
 };
 pub use service::{ServiceConfig, open_hsm, run_service, service_options};
 pub use test_server::TestServer;
@@ -68,6 +73,8 @@ pub struct ServeOptions {
     pub cam: Option<Arc<Cam>>,
     /// Where every call is recorded; `None`: nowhere.
     pub audit: Option<Arc<AuditLog>>,
+    /// Timeouts and the connection cap (docs/serve.md, "Connections and timeouts").
+    pub limits: ConnectionLimits,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -80,6 +87,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("tick_interval", &self.tick_interval)
             .field("cam", &self.cam)
             .field("audit", &self.audit.is_some())
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +104,7 @@ impl ServeOptions {
             tick_interval: Duration::from_secs(60),
             cam: None,
             audit: None,
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -119,6 +128,7 @@ struct AppState {
     check_clock_skew: bool,
     cam: Option<Arc<Cam>>,
     audit: Option<Arc<AuditLog>>,
+    body_timeout: Duration,
 }
 
 impl AppState {
@@ -155,6 +165,7 @@ pub struct Server {
     router: Router,
     state: Arc<AppState>,
     tick_interval: Duration,
+    limits: ConnectionLimits,
 }
 
 impl std::fmt::Debug for Server {
@@ -176,12 +187,14 @@ impl Server {
             check_clock_skew: options.check_clock_skew,
             cam: options.cam,
             audit: options.audit,
+            body_timeout: options.limits.body_timeout,
         });
         Ok(Self {
             listener,
             router: router(Arc::clone(&state), options.test_controls),
             state,
             tick_interval: options.tick_interval,
+            limits: options.limits.fit_file_limit(),
         })
     }
 
@@ -213,17 +226,8 @@ impl Server {
             .as_ref()
             .filter(|cam| cam.path().is_some())
             .map(|cam| tokio::spawn(reload_on_hangup(Arc::clone(cam))));
-        let listener = self.listener.tap_io(|tcp| {
-            // Small JSON answers: send them now rather than wait for Nagle.
-            let _ = tcp.set_nodelay(true);
-        });
-        let result = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result =
+            conn::serve_connections(self.listener, self.router, self.limits, shutdown).await;
         ticker.abort();
         if let Some(reloader) = reloader {
             reloader.abort();

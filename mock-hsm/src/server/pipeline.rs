@@ -217,7 +217,17 @@ async fn handle(
         } else {
             MAX_TC3_BODY
         };
-        read_body(headers, body, limit).await?
+        tokio::time::timeout(state.body_timeout, read_body(headers, body, limit))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    "InvalidParameter",
+                    format!(
+                        "The request body did not arrive within {} s.",
+                        state.body_timeout.as_secs_f64()
+                    ),
+                )
+            })??
     } else {
         Zeroizing::new(Vec::new())
     };

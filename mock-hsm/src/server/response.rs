@@ -60,9 +60,15 @@ impl IntoResponse for Failure {
         } else {
             error.message
         };
-        let body = json!({"Response": {"Error": {"Code": error.code, "Message": message}, "RequestId": request_id}});
-        json_response(Bytes::from(
-            serde_json::to_vec(&body).expect("JSON values always serialise"),
-        ))
+        json_response(Bytes::from(error_json(
+            &ApiError::new(error.code, message),
+            &request_id,
+        )))
     }
+}
+
+/// The body of a Tencent error: `{"Response": {"Error": {...}, "RequestId": ...}}`.
+pub(crate) fn error_json(error: &ApiError, request_id: &str) -> Vec<u8> {
+    let body = json!({"Response": {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}});
+    serde_json::to_vec(&body).expect("JSON values always serialise")
 }
