@@ -23,6 +23,7 @@ mod suite;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod kms;
+pub mod private_file;
 pub mod tde;
 pub mod wrap;
 

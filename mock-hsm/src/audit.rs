@@ -112,7 +112,11 @@ pub struct AuditQuery {
 
 fn open_connection(path: Option<&Path>) -> Result<Connection, AuditError> {
     let conn = match path {
-        Some(path) => Connection::open(path)?,
+        Some(path) => {
+            crate::store::private_database(path)
+                .map_err(|e| AuditError(format!("{}: {e}", path.display())))?;
+            Connection::open(path)?
+        }
         None => {
             let conn = Connection::open_in_memory()?;
             conn.execute_batch(AUDIT_SCHEMA)?;

@@ -68,6 +68,19 @@ fn internal(message: &str) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(message.to_owned().into())
 }
 
+/// Makes an SQLite database and its `-wal` and `-shm` files private (docs/key-store.md):
+/// the database is created 0600 before SQLite opens it, SQLite gives the `-wal` and `-shm`
+/// files it creates the database's mode, and files left by an older version are fixed.
+pub(crate) fn private_database(path: &Path) -> std::io::Result<()> {
+    kms_core::private_file::ensure(path)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        kms_core::private_file::restrict(Path::new(&side))?;
+    }
+    Ok(())
+}
+
 /// The store: one connection behind a mutex (SQLite serialises writers anyway), plus two caches:
 /// symmetric keys ready to use while the database is unchanged ([`Store::hot_key`]), and parsed
 /// asymmetric keys keyed by (key id, version, sealing nonce) so a re-written version is never
@@ -98,6 +111,8 @@ impl Store {
             Storage::InMemory => (Connection::open_in_memory()?, None),
             Storage::Directory(dir) => {
                 let path = dir.join(DB_FILE);
+                private_database(&path)
+                    .map_err(|e| OpenError::Database(format!("{}: {e}", path.display())))?;
                 (Connection::open(&path)?, Some(path))
             }
         };

@@ -1,7 +1,7 @@
 //! File discipline: atomic replacement (write to a temporary, fsync, rename, fsync the
 //! directory) and positioned reads and writes.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
@@ -12,7 +12,12 @@ use super::error::{IoContext as _, TdeError};
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TdeError> {
     let tmp = path.with_extension(tmp_extension(path));
     {
-        let mut f = File::create(&tmp).at(&tmp)?;
+        let mut f = crate::private_file::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;
         f.sync_all().at(&tmp)?;
     }
@@ -42,7 +47,7 @@ pub(crate) fn sync_dir(path: &Path) -> Result<(), TdeError> {
 }
 
 pub(crate) fn open_rw(path: &Path, create_new: bool) -> Result<File, TdeError> {
-    let mut o = OpenOptions::new();
+    let mut o = crate::private_file::options();
     o.read(true).write(true);
     if create_new {
         o.create_new(true);

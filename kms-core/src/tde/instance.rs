@@ -5,7 +5,7 @@
 //! the instance is open the unwrapped key stays in memory, so disabling the CMK does not stop
 //! it; the next open fails with the KMS's error.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -244,7 +244,7 @@ fn read_instance_file(dir: &Path) -> Result<(InstanceFile, Vec<u8>), TdeError> {
 
 fn lock(dir: &Path) -> Result<File, TdeError> {
     let path = dir.join(LOCK_FILE);
-    let f = OpenOptions::new()
+    let f = crate::private_file::options()
         .create(true)
         .truncate(false)
         .write(true)

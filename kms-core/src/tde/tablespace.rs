@@ -619,7 +619,7 @@ impl<'a> Tablespace<'a> {
         let slot = encode_header_slot(&header, &[&key.secret], instance.current_master());
         // The counter file first, then the data file with its header: a crash leaves either no
         // tablespace or a stray counter file that the next create reuses.
-        let counter_file = fs::OpenOptions::new()
+        let counter_file = crate::private_file::options()
             .read(true)
             .write(true)
             .create(true)
@@ -629,7 +629,12 @@ impl<'a> Tablespace<'a> {
         counter_file.sync_all().at(&p.counters)?;
         let tmp = fsio::tmp_path(&p.data);
         {
-            let tmp_file = fs::File::create(&tmp).at(&tmp)?;
+            let tmp_file = crate::private_file::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .at(&tmp)?;
             fsio::write_at(&tmp_file, &tmp, 0, &slot)?;
             tmp_file.set_len(HEADER_AREA_LEN).at(&tmp)?;
             tmp_file.sync_all().at(&tmp)?;

@@ -1,9 +1,11 @@
 //! `tkms serve` holds slow and idle clients to its timeouts, refuses connections past its cap
 //! cleanly, raises its soft file limit, and answers oversized headers with a Tencent JSON error
-//! (docs/serve.md, "Connections and timeouts"). The real binary, raw TCP clients, small limits.
+//! (docs/serve.md, "Connections and timeouts"); and every file tkms stores is private, even in
+//! a shared directory. The real binary, raw TCP clients, small limits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -189,4 +191,88 @@ fn the_soft_file_limit_is_raised_to_the_hard_limit() {
         .expect("the open files line");
     let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers, ["2048", "2048"], "{files}");
+}
+
+/// Every regular file under `dir` with its mode bits, sorted by name.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .expect("readable")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_type().expect("type").is_file())
+        .map(|e| {
+            let mode = e.metadata().expect("metadata").permissions().mode() & 0o777;
+            (e.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn assert_private(dir: &Path) {
+    let files = modes(dir);
+    assert!(!files.is_empty(), "{}", dir.display());
+    assert!(
+        files.iter().all(|(_, mode)| *mode == 0o600),
+        "{}: {files:?}",
+        dir.display()
+    );
+}
+
+#[test]
+fn store_audit_and_tde_files_are_private_in_a_shared_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    // The store and its audit trail, with SQLite's -wal and -shm, while the server runs.
+    let server = Server::start(&shared, &[], &[]);
+    let names: Vec<String> = modes(&shared).into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| n.ends_with("-wal")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("-shm")), "{names:?}");
+    assert_private(&shared);
+    drop(server);
+
+    // Files left world-readable by an older version are made private at the next start.
+    for (name, _) in modes(&shared) {
+        if name.ends_with(".db") || name.ends_with("-wal") || name.ends_with("-shm") {
+            let path = shared.join(name);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+    }
+    let server = Server::start(&shared, &[], &[]);
+    assert_private(&shared);
+    drop(server);
+
+    // A TDE instance (and the embedded store it uses) in a shared directory.
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    std::fs::write(work.join("t.bin"), vec![7u8; 10_000]).expect("input");
+    for args in [
+        &[
+            "tde",
+            "init",
+            "db",
+            "--key",
+            "tkms-default",
+            "--page-size",
+            "4096",
+        ][..],
+        &["tde", "load", "db", "t", "t.bin"],
+    ] {
+        let out = Command::new(TKMS)
+            .args(args)
+            .current_dir(&work)
+            .env_remove("TKMS_ENDPOINT")
+            .env("TKMS_DATA_DIR", &shared)
+            .output()
+            .expect("tkms runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_private(&work.join("db"));
+    assert_private(&shared);
 }
