@@ -32,7 +32,7 @@ pub use cam::{
     AccessRequest, CamConfig, ConfigError, DEFAULT_RETENTION_DAYS, Decision, Grant, IdentityKind,
     KeyResource, Policy, PolicyError, SessionKey, Sessions, TempCredentials, parse_time,
 };
-pub use clock::{Clock, MockClock, SystemClock};
+pub use clock::{Clock, MAX_TIME, MockClock, SystemClock};
 pub use hsm::{Hsm, HsmConfig, Maintenance, SM_REGIONS, SymmetricPolicy};
 pub use inprocess::{DEFAULT_ACCOUNT_UIN, InProcess};
 pub use material::Algorithm;

@@ -466,6 +466,27 @@ fn test_controls_move_the_mock_clock_and_reset() {
             .as_deref(),
         Some("InvalidParameter")
     );
+    // An advance that would overflow the clock is refused and moves nothing: never back.
+    for huge in [
+        "9223372036854775807",
+        "18446744073709551615",
+        "253402300799",
+    ] {
+        let refused = control(
+            addr,
+            "POST",
+            "/_tkms/clock",
+            &format!(r#"{{"Advance": {huge}}}"#),
+        );
+        assert_eq!(
+            refused.error_code().as_deref(),
+            Some("InvalidParameterValue"),
+            "{huge}"
+        );
+    }
+    let still = control(addr, "GET", "/_tkms/clock", "").json();
+    assert_eq!(still["Offset"], 86_400);
+    assert!(still["Now"].as_u64().expect("now") >= after["Now"].as_u64().expect("now"));
     assert_eq!(
         control(addr, "POST", "/_tkms/reset", "").json(),
         json!({"Reset": true})

@@ -75,7 +75,16 @@ pub(super) async fn clock_advance(
             .backend
             .mock_clock()
             .ok_or_else(no_mock_clock)?
-            .advance(request.advance);
+            .try_advance(request.advance)
+            .ok_or_else(|| {
+                ApiError::new(
+                    "InvalidParameterValue",
+                    format!(
+                        "Advance would move the clock past {} (9999-12-31T23:59:59Z).",
+                        crate::clock::MAX_TIME
+                    ),
+                )
+            })?;
         // Let the schedules (and audit retention) catch up with the new time before answering.
         let maintained = Arc::clone(&state);
         tokio::task::spawn_blocking(move || maintained.maintain())
