@@ -415,6 +415,36 @@ fn assume_role(f: &Fixture, duration: u64) -> (String, String, String, u64) {
 }
 
 #[test]
+fn a_token_sent_with_long_term_keys_is_refused() {
+    let f = start();
+    for (id, secret) in [
+        (
+            "AKIDrootA000000000000000000000000000",
+            "rootAsecretkey000000000000000000",
+        ),
+        (
+            "AKIDenc00000000000000000000000000000",
+            "encsecretkey00000000000000000000",
+        ),
+    ] {
+        let with_token = HttpKms::new(
+            f.server.endpoint(),
+            Credentials::new(id, secret).with_token("bogus-token"),
+        )
+        .expect("endpoint")
+        .with_region("ap-guangzhou");
+        assert_eq!(
+            call(&with_token, "ListKeys", json!({}))
+                .expect_err("a token the keys do not have")
+                .code,
+            "AuthFailure.TokenFailure",
+            "{id}"
+        );
+    }
+    call(&root_a(&f), "ListKeys", json!({})).expect("the same keys without a token");
+}
+
+#[test]
 fn role_sessions_expire_on_the_service_clock() {
     let f = start();
     let key = create_key(&root_a(&f));

@@ -34,6 +34,24 @@ fn wall_clock_now() -> u64 {
 
 /// Parses a Unix-seconds timestamp and checks it against the real wall clock (never the mock
 /// clock: the mock clock moves key schedules only).
+/// The caller owning `secret_id`. Only role sessions have tokens: a token sent with long-term
+/// keys is refused, since a client that sends one expects it to be checked.
+fn lookup(
+    store: &dyn CredentialStore,
+    secret_id: &str,
+    token: Option<&str>,
+) -> Result<Arc<Principal>, ApiError> {
+    let principal = store.lookup(secret_id, token)?;
+    if token.is_some_and(|t| !t.is_empty()) && !principal.is_session() {
+        return Err(ApiError::new(
+            "AuthFailure.TokenFailure",
+            "A token was sent with long-term credentials, which have none: send it with the \
+             temporary credentials it belongs to, or not at all.",
+        ));
+    }
+    Ok(principal)
+}
+
 fn check_timestamp(timestamp: &str, name: &str, check_skew: bool) -> Result<u64, ApiError> {
     let ts: u64 = timestamp
         .parse()
@@ -99,7 +117,11 @@ pub(crate) fn verify_tc3(
         )
     })?;
     let ts = check_timestamp(timestamp, "X-TC-Timestamp", check_skew)?;
-    let principal = store.lookup(&auth.secret_id, header_str(request.headers, "x-tc-token"))?;
+    let principal = lookup(
+        store,
+        &auth.secret_id,
+        header_str(request.headers, "x-tc-token"),
+    )?;
     if tc3::utc_date(ts) != auth.date {
         return Err(ApiError::new(
             "AuthFailure.SignatureFailure",
@@ -211,7 +233,7 @@ pub(crate) fn verify_v1(
     let timestamp = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
     get("Nonce").ok_or_else(|| missing("Nonce"))?;
     check_timestamp(timestamp, "Timestamp", check_skew)?;
-    let principal = store.lookup(secret_id, get("Token"))?;
+    let principal = lookup(store, secret_id, get("Token"))?;
     let given = B64.decode(given).map_err(|_| signature_failure())?;
 
     let mut signed: Vec<&(String, Zeroizing<String>)> =

@@ -66,6 +66,13 @@ impl Principal {
         }
     }
 
+    /// Whether these are a role session's temporary credentials (the only ones with a token).
+    pub(crate) fn is_session(&self) -> bool {
+        self.grant
+            .as_ref()
+            .is_some_and(|g| g.kind == crate::IdentityKind::Role)
+    }
+
     /// The SecretKey, for signature verification only.
     pub(crate) fn secret_key(&self) -> &str {
         &self.secret_key
@@ -104,8 +111,8 @@ pub trait CredentialStore: Send + Sync {
     }
 }
 
-/// A fixed set of long-term keys. Session tokens are ignored: long-term keys need none, and
-/// the SDKs send one only with temporary credentials, which this store does not issue.
+/// A fixed set of long-term keys. They have no session token; the server refuses a request
+/// that sends one with them (`AuthFailure.TokenFailure`).
 #[derive(Debug, Default)]
 pub struct StaticCredentials {
     by_secret_id: HashMap<String, Arc<Principal>>,
