@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::Path;
 
+use kms_core::http::TLS_CERTIFICATE_REFUSED;
 use kms_core::kms::{CLIENT_NETWORK_ERROR, KmsError};
 use kms_core::{DecryptError, EncryptError, FormatError, WrapError};
 
@@ -261,6 +262,10 @@ fn explain_kms(err: &KmsError, key: Option<&str>) -> CliError {
             .with_hint("key ids look like 23e80852-1e38-11e9-b129-5cb9019b4b01; aliases work too"),
         "InvalidParameterValue.AliasAlreadyExists" => refused(format!("the alias is already taken{request}"))
             .with_hint("choose another alias; see the existing ones with `tkms key list`"),
+        code if code == CLIENT_NETWORK_ERROR && err.message.starts_with(TLS_CERTIFICATE_REFUSED) => {
+            CliError::new(Exit::KmsUnavailable, format!("cannot reach the KMS: {}", err.message))
+                .with_hint("for a private CA, point SSL_CERT_FILE at its PEM certificate (or SSL_CERT_DIR at a directory of them); make --endpoint name the host the certificate was issued for; renew an expired certificate (docs/cli.md)")
+        }
         code if code == CLIENT_NETWORK_ERROR => CliError::new(Exit::KmsUnavailable, format!("cannot reach the KMS: {}", err.message))
             .with_hint("check --endpoint (is `tkms serve` running?) and your network"),
         code if code.starts_with("InternalError") || code.starts_with("RequestLimitExceeded") => {

@@ -6,6 +6,9 @@
 //! thread) and from async code ([`HttpKms::call_async`], which runs on the caller's runtime).
 
 pub mod tc3;
+mod tls;
+
+pub use tls::TLS_CERTIFICATE_REFUSED;
 
 use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -399,6 +402,13 @@ pub(crate) fn sign_json_post(
 
 fn network_error(e: &reqwest::Error) -> KmsError {
     // reqwest errors name the URL but never the body; no secret can leak here.
+    if let Some(problem) = tls::certificate_problem(e) {
+        let url = e.url().map(|u| format!(" ({u})")).unwrap_or_default();
+        return KmsError::new(
+            CLIENT_NETWORK_ERROR,
+            format!("{TLS_CERTIFICATE_REFUSED}{url}: {problem}"),
+        );
+    }
     KmsError::new(CLIENT_NETWORK_ERROR, format!("KMS request failed: {e}"))
 }
 
