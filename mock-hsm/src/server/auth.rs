@@ -18,6 +18,22 @@ use crate::api::ApiError;
 /// Largest accepted distance between a request's timestamp and the wall clock.
 pub(crate) const MAX_CLOCK_SKEW_SECS: u64 = 300;
 
+/// The verified caller, unless it sent a token its keys do not have: only role sessions have
+/// tokens, and a client that sends one with long-term keys expects it to be checked.
+fn token_checked(
+    principal: Arc<Principal>,
+    token: Option<&str>,
+) -> Result<Arc<Principal>, ApiError> {
+    if token.is_some_and(|t| !t.is_empty()) && !principal.is_session() {
+        return Err(ApiError::new(
+            "AuthFailure.TokenFailure",
+            "A token was sent with long-term credentials, which have none: send it with the \
+             temporary credentials it belongs to, or not at all.",
+        ));
+    }
+    Ok(principal)
+}
+
 fn signature_failure() -> ApiError {
     ApiError::new(
         "AuthFailure.SignatureFailure",
@@ -34,24 +50,6 @@ fn wall_clock_now() -> u64 {
 
 /// Parses a Unix-seconds timestamp and checks it against the real wall clock (never the mock
 /// clock: the mock clock moves key schedules only).
-/// The caller owning `secret_id`. Only role sessions have tokens: a token sent with long-term
-/// keys is refused, since a client that sends one expects it to be checked.
-fn lookup(
-    store: &dyn CredentialStore,
-    secret_id: &str,
-    token: Option<&str>,
-) -> Result<Arc<Principal>, ApiError> {
-    let principal = store.lookup(secret_id, token)?;
-    if token.is_some_and(|t| !t.is_empty()) && !principal.is_session() {
-        return Err(ApiError::new(
-            "AuthFailure.TokenFailure",
-            "A token was sent with long-term credentials, which have none: send it with the \
-             temporary credentials it belongs to, or not at all.",
-        ));
-    }
-    Ok(principal)
-}
-
 fn check_timestamp(timestamp: &str, name: &str, check_skew: bool) -> Result<u64, ApiError> {
     let ts: u64 = timestamp
         .parse()
@@ -117,11 +115,8 @@ pub(crate) fn verify_tc3(
         )
     })?;
     let ts = check_timestamp(timestamp, "X-TC-Timestamp", check_skew)?;
-    let principal = lookup(
-        store,
-        &auth.secret_id,
-        header_str(request.headers, "x-tc-token"),
-    )?;
+    let token = header_str(request.headers, "x-tc-token");
+    let principal = store.lookup(&auth.secret_id, token)?;
     if tc3::utc_date(ts) != auth.date {
         return Err(ApiError::new(
             "AuthFailure.SignatureFailure",
@@ -173,7 +168,7 @@ pub(crate) fn verify_tc3(
         }
         // The SDKs sign the values verbatim; docs-following clients lower-case them.
         if verifies(&values) {
-            return Ok(principal);
+            return token_checked(principal, token);
         }
         if values
             .iter()
@@ -182,7 +177,7 @@ pub(crate) fn verify_tc3(
             let lower: Vec<String> = values.iter().map(|v| v.to_lowercase()).collect();
             let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
             if verifies(&lower) {
-                return Ok(principal);
+                return token_checked(principal, token);
             }
         }
     }
@@ -233,7 +228,8 @@ pub(crate) fn verify_v1(
     let timestamp = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
     get("Nonce").ok_or_else(|| missing("Nonce"))?;
     check_timestamp(timestamp, "Timestamp", check_skew)?;
-    let principal = lookup(store, secret_id, get("Token"))?;
+    let token = get("Token");
+    let principal = store.lookup(secret_id, token)?;
     let given = B64.decode(given).map_err(|_| signature_failure())?;
 
     let mut signed: Vec<&(String, Zeroizing<String>)> =
@@ -272,7 +268,7 @@ pub(crate) fn verify_v1(
             }
         };
         if expected.len() == given.len() && bool::from(expected.ct_eq(&given)) {
-            return Ok(principal);
+            return token_checked(principal, token);
         }
     }
     Err(signature_failure())
