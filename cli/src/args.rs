@@ -77,6 +77,10 @@ pub(crate) struct KmsArgs {
         default_value = "ap-guangzhou"
     )]
     pub(crate) region: String,
+    /// Credentials for `endpoint` given by a library caller; `None`: the TENCENTCLOUD_*
+    /// environment variables, as on the command line.
+    #[arg(skip)]
+    pub(crate) credentials: Option<kms_core::http::Credentials>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -66,8 +66,12 @@ impl Kms {
     pub(crate) fn open_with(args: &KmsArgs, material: Material) -> CliResult<Self> {
         match &args.endpoint {
             Some(url) => {
-                let transport =
-                    connect_endpoint(url, &args.region, data_dir(args).ok().as_deref())?;
+                let transport = connect_endpoint(
+                    url,
+                    &args.region,
+                    args.credentials.clone(),
+                    data_dir(args).ok().as_deref(),
+                )?;
                 Ok(Self {
                     transport,
                     location: Location::Endpoint(url.clone()),
@@ -254,15 +258,16 @@ fn open_embedded(dir: &Path, region: &str, material: Material) -> CliResult<Arc<
     Ok(Arc::new(InProcess::new(Arc::new(hsm))))
 }
 
-/// Connects to a KMS endpoint. Credentials come from TENCENTCLOUD_SECRET_ID,
+/// Connects to a KMS endpoint. Credentials are `given`, else come from TENCENTCLOUD_SECRET_ID,
 /// TENCENTCLOUD_SECRET_KEY (and TENCENTCLOUD_TOKEN); for a `tkms serve` on this machine,
 /// from the root credentials it keeps in the data directory when those are unset.
 fn connect_endpoint(
     url: &str,
     region: &str,
+    given: Option<Credentials>,
     data_dir: Option<&Path>,
 ) -> CliResult<Arc<dyn KmsTransport>> {
-    let credentials = match Credentials::from_env() {
+    let credentials = match given.map_or_else(Credentials::from_env, Ok) {
         Ok(credentials) => credentials,
         Err(_) => local_serve_credentials(url, data_dir).ok_or_else(|| {
             CliError::usage(format!("no credentials for the KMS at {url}")).with_hint(format!(
@@ -313,10 +318,14 @@ fn read_pem(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
 
 /// Loads a `--recipient` RSA-2048 or SM2 public key (PEM or DER SPKI, or PKCS#1 for RSA).
 pub(crate) fn recipient_from_pem(path: &Path) -> CliResult<Recipient> {
-    let pem = read_pem(path)?;
-    let local = LocalWrapper::from_public_key(&pem).map_err(|_| {
+    recipient_from_bytes(&read_pem(path)?, &path.display().to_string())
+}
+
+/// [`recipient_from_pem`] for key bytes already in memory; `name` says where they came from.
+pub(crate) fn recipient_from_bytes(pem: &[u8], name: &str) -> CliResult<Recipient> {
+    let local = LocalWrapper::from_public_key(pem).map_err(|_| {
         bad_key(
-            path,
+            name,
             "an RSA-2048 or SM2 public key (`-----BEGIN PUBLIC KEY-----`)",
         )
     })?;
@@ -328,18 +337,22 @@ pub(crate) fn recipient_from_pem(path: &Path) -> CliResult<Recipient> {
 
 /// Loads an `--identity` RSA-2048 or SM2 private key (PKCS#8, PKCS#1 or SEC1; PEM or DER).
 pub(crate) fn identity_from_pem(path: &Path) -> CliResult<Box<dyn KeyWrapper>> {
-    let pem = read_pem(path)?;
-    let local = LocalWrapper::from_private_key(&pem).map_err(|_| {
+    identity_from_bytes(&read_pem(path)?, &path.display().to_string())
+}
+
+/// [`identity_from_pem`] for key bytes already in memory; `name` says where they came from.
+pub(crate) fn identity_from_bytes(pem: &[u8], name: &str) -> CliResult<Box<dyn KeyWrapper>> {
+    let local = LocalWrapper::from_private_key(pem).map_err(|_| {
         bad_key(
-            path,
+            name,
             "an RSA-2048 or SM2 private key (`-----BEGIN PRIVATE KEY-----`)",
         )
     })?;
     Ok(Box::new(local))
 }
 
-fn bad_key(path: &Path, expected: &str) -> CliError {
-    CliError::usage(format!("`{}` is not {expected}", path.display())).with_hint(
+fn bad_key(name: &str, expected: &str) -> CliError {
+    CliError::usage(format!("`{name}` is not {expected}")).with_hint(
         "make a pair with `openssl genpkey -algorithm SM2 -out key.pem` (or `-algorithm RSA -pkeyopt \
          rsa_keygen_bits:2048`), then `openssl pkey -in key.pem -pubout -out key.pub.pem`",
     )

@@ -11,7 +11,9 @@ use kms_core::{
 };
 use zeroize::Zeroizing;
 
-use crate::args::{DecryptArgs, EncryptArgs, KmsArgs};
+use indicatif::ProgressBar;
+
+use crate::args::{DecryptArgs, EncryptArgs, KmsArgs, SuiteArg};
 use crate::backend::{self, Kms, Recipient};
 use crate::error::{CliError, CliResult, Exit};
 use crate::io::{IO_BUFFER, Sink, named_path, open_input, progress};
@@ -43,20 +45,63 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         .collect::<CliResult<Vec<Recipient>>>()?;
     let mut input = open_input(input_path)?;
     let sink = Sink::open(out_path, args.output.force)?;
+    let request = EncryptRequest {
+        key: args.key.as_deref(),
+        recipients,
+        context: &args.context,
+        suite: args.suite.map(SuiteArg::suite),
+        frame_size: args.frame_size,
+    };
+    let bar = progress(input.len, "encrypting");
+    let sink = encrypt_stream(
+        request,
+        kms_args,
+        (&mut input.reader, input_path),
+        (sink, out_path),
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    sink.commit()
+}
 
+/// What to encrypt to and how: `tkms encrypt`'s options, already parsed.
+pub(crate) struct EncryptRequest<'a> {
+    pub(crate) key: Option<&'a str>,
+    pub(crate) recipients: Vec<Recipient>,
+    pub(crate) context: &'a [(String, String)],
+    pub(crate) suite: Option<kms_core::Suite>,
+    pub(crate) frame_size: u32,
+}
+
+/// Encrypts everything `input` yields into `out` and returns it (not yet committed). The
+/// paths name the ends in messages (`None`: standard input/output).
+pub(crate) fn encrypt_stream<W: Write>(
+    request: EncryptRequest<'_>,
+    kms_args: &KmsArgs,
+    (input, input_path): (&mut dyn Read, Option<&Path>),
+    (out, out_path): (W, Option<&Path>),
+    bar: &ProgressBar,
+) -> CliResult<W> {
+    let EncryptRequest {
+        key,
+        recipients,
+        context,
+        suite,
+        frame_size,
+    } = request;
     // The KMS is used when a key is named, or when there is nothing else to encrypt to.
-    let use_kms = args.key.is_some() || recipients.is_empty();
+    let use_kms = key.is_some() || recipients.is_empty();
     let mut kms_key: Option<(Kms, KeySummary)> = None;
     if use_kms {
         let kms = Kms::open(kms_args)?;
-        let key = match &args.key {
+        let summary = match key {
             Some(name) => kms.resolve(name)?,
             None => kms.default_key()?,
         };
-        refuse_unusable_for_encryption(&key, args.key.as_deref())?;
-        kms_key = Some((kms, key));
+        refuse_unusable_for_encryption(&summary, key)?;
+        kms_key = Some((kms, summary));
     }
-    let key_name = args.key.clone().or_else(|| {
+    let key_name = key.map(str::to_owned).or_else(|| {
         kms_key.as_ref().map(|(_, k)| {
             if k.alias.is_empty() {
                 k.key_id.clone()
@@ -74,24 +119,23 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
             key_name.as_deref().unwrap_or(&key.key_id),
         )?);
     }
-    let suite = match args.suite {
-        Some(s) => s.suite(),
+    let suite = match suite {
+        Some(s) => s,
         None => backend::default_suite(kms_key.as_ref().map(|(_, k)| k), &recipients),
     };
     wrappers.extend(recipients.into_iter().map(|r| r.wrapper));
     let wrapper_refs: Vec<&dyn KeyWrapper> = wrappers.iter().map(|w| w.as_ref()).collect();
     let options = EncryptOptions {
         suite,
-        context: context_of(&args.context),
-        frame_size: args.frame_size,
+        context: context_of(context),
+        frame_size,
     };
 
-    let mut encryptor = Encryptor::new(sink, &wrapper_refs, &options)
+    let mut encryptor = Encryptor::new(out, &wrapper_refs, &options)
         .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
-    let bar = progress(input.len, "encrypting");
     let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
     loop {
-        let n = match input.reader.read(&mut buf) {
+        let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -102,11 +146,9 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
             .map_err(|e| CliError::write(out_path, &e))?;
         bar.inc(n as u64);
     }
-    let sink = encryptor
+    encryptor
         .finish()
-        .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
-    bar.finish_and_clear();
-    sink.commit()
+        .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))
 }
 
 /// Fails early, with the fix, when DescribeKey says the key cannot encrypt (the KMS would
@@ -173,8 +215,32 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         .map(|p| backend::identity_from_pem(p))
         .collect::<CliResult<Vec<Box<dyn KeyWrapper>>>>()?;
     let mut input = open_input(input_path)?;
-    let mut sink = Sink::open(out_path, args.output.force)?;
-    let (header, prefix) = read_header(&mut input.reader, input_path)?;
+    let sink = Sink::open(out_path, args.output.force)?;
+    let bar = progress(input.len, "decrypting");
+    let sink = decrypt_stream(
+        identities,
+        &args.context,
+        kms_args,
+        (&mut input.reader, input_path),
+        (sink, out_path),
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    sink.commit()
+}
+
+/// Decrypts everything `input` yields into `out` and returns it (not yet committed): with
+/// `identities` offline, else through the KMS `kms_args` names. Plaintext reaches `out` only
+/// frame by frame, each after it authenticated.
+pub(crate) fn decrypt_stream<W: Write>(
+    identities: Vec<Box<dyn KeyWrapper>>,
+    context: &[(String, String)],
+    kms_args: &KmsArgs,
+    (mut input, input_path): (&mut dyn Read, Option<&Path>),
+    (mut out, out_path): (W, Option<&Path>),
+    bar: &ProgressBar,
+) -> CliResult<W> {
+    let (header, prefix) = read_header(&mut input, input_path)?;
     let kms_ids = backend::kms_key_ids(&header);
     let key_name = kms_ids.first().map(|(id, _)| id.clone());
 
@@ -203,11 +269,10 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
     };
     let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
 
-    let context = context_of(&args.context);
-    let source = Cursor::new(prefix).chain(input.reader);
+    let context = context_of(context);
+    let source = Cursor::new(prefix).chain(input);
     let mut decryptor = Decryptor::new(source, &unwrapper_refs, &context)
         .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
-    let bar = progress(input.len, "decrypting");
     let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
     loop {
         let n = match decryptor.read(&mut buf) {
@@ -222,12 +287,11 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
                 ));
             }
         };
-        sink.write_all(&buf[..n])
-            .map_err(|e| CliError::write(sink.path(), &e))?;
+        out.write_all(&buf[..n])
+            .map_err(|e| CliError::write(out_path, &e))?;
         bar.inc(n as u64);
     }
-    bar.finish_and_clear();
-    sink.commit()
+    Ok(out)
 }
 
 /// Recovers the [`DecryptError`] that the Decryptor's `Read` impl boxed into an `io::Error`.

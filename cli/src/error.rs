@@ -42,12 +42,21 @@ EXIT CODES:
   6  the KMS refused (unknown key, disabled key, pending deletion, no permission)
   7  the KMS is unreachable or failed";
 
-/// A user-facing error.
+/// A user-facing error: what went wrong, what to try next, and the documented exit code.
 #[derive(Debug)]
-pub(crate) struct CliError {
+pub struct CliError {
     exit: Exit,
     message: String,
     hint: Option<String>,
+    /// The Tencent error code and RequestId, when the KMS answered with an error.
+    kms: Option<KmsRefusal>,
+}
+
+/// A KMS error answer, as the caller may branch on it.
+#[derive(Debug, Clone)]
+struct KmsRefusal {
+    code: String,
+    request_id: Option<String>,
 }
 
 pub(crate) type CliResult<T> = Result<T, CliError>;
@@ -58,6 +67,7 @@ impl CliError {
             exit,
             message: message.into(),
             hint: None,
+            kms: None,
         }
     }
 
@@ -79,8 +89,29 @@ impl CliError {
         self.exit
     }
 
-    pub(crate) fn exit_code(&self) -> u8 {
+    /// The documented exit code (`tkms --help`, docs/cli.md).
+    pub fn exit_code(&self) -> u8 {
         self.exit as u8
+    }
+
+    /// What went wrong (no secrets).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What to try next, when there is advice.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// The Tencent error code, when the KMS answered with an error.
+    pub fn kms_code(&self) -> Option<&str> {
+        self.kms.as_ref().map(|k| k.code.as_str())
+    }
+
+    /// The KMS RequestId of that error answer, when it had one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.kms.as_ref().and_then(|k| k.request_id.as_deref())
     }
 
     /// Reading `path` (or standard input) failed.
@@ -102,7 +133,14 @@ impl CliError {
 
     /// A KMS error, explained for the key it concerns (`key` as the user named it, when known).
     pub(crate) fn kms(err: &KmsError, key: Option<&str>) -> Self {
-        explain_kms(err, key)
+        let mut explained = explain_kms(err, key);
+        if err.code != CLIENT_NETWORK_ERROR {
+            explained.kms = Some(KmsRefusal {
+                code: err.code.clone(),
+                request_id: err.request_id.clone(),
+            });
+        }
+        explained
     }
 
     /// A format error on `path`'s header.

@@ -116,14 +116,6 @@ impl Sink {
         })
     }
 
-    /// The output path, for messages.
-    pub(crate) fn path(&self) -> Option<&Path> {
-        match self {
-            Self::Stdout(_) => None,
-            Self::File { dest, .. } => Some(dest),
-        }
-    }
-
     /// Flushes; for a file, fsyncs it and gives it the name OUT durably.
     pub(crate) fn commit(self) -> CliResult<()> {
         match self {

@@ -1,18 +1,6 @@
 //! `tkms`: encrypt and decrypt files with Tencent Cloud KMS keys, or with an embedded offline
 //! KMS (mock-hsm); manage keys; run the mock as a service. Usage: docs/cli.md.
-
-mod args;
-mod audit;
-mod backend;
-mod crypt;
-mod error;
-mod inspect;
-mod io;
-mod keys;
-mod outfile;
-mod serve;
-mod sm4;
-mod tde;
+//! The command line lives in the library (`tkms::run`), shared with the Python package.
 
 /// mimalloc: `tkms serve` allocates a little per request, and glibc malloc was ~8 % of its
 /// Encrypt throughput. Secrets are zeroized before they are freed, whatever the allocator.
@@ -21,86 +9,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-
-use crate::args::{Cli, Command};
-use crate::error::CliResult;
-
 fn main() -> ExitCode {
-    // The version line names the SM4-GCM backend, known only at run time; one string per process.
-    let version: &'static str = Box::leak(sm4::version().into_boxed_str());
-    let matches = Cli::command().version(version).get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    match sm4::check_settings().and_then(|()| run(&cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            err.report();
-            ExitCode::from(err.exit_code())
-        }
-    }
-}
-
-fn run(cli: &Cli) -> CliResult<()> {
-    match &cli.command {
-        Command::Encrypt(args) => crypt::encrypt(args, &cli.kms),
-        Command::Decrypt(args) => crypt::decrypt(args, &cli.kms),
-        Command::Inspect(args) => inspect::inspect(args),
-        Command::Key(args) => keys::run(args, &cli.kms),
-        Command::Serve(args) => serve::serve(args, &cli.kms),
-        Command::Audit(args) => audit::run(args, &backend::data_dir(&cli.kms)?).map_err(|e| {
-            e.downcast::<error::CliError>()
-                .unwrap_or_else(|e| error::CliError::new(error::Exit::General, format!("{e:#}")))
-        }),
-        Command::Tde(args) => run_tde(args, &cli.kms),
-        Command::Completions(args) => {
-            clap_complete::generate(
-                args.shell,
-                &mut Cli::command(),
-                "tkms",
-                &mut std::io::stdout(),
-            );
-            Ok(())
-        }
-    }
-}
-
-/// `tkms tde`: resolves the CMK alias, runs the command, and maps its errors to exit codes.
-fn run_tde(args: &args::TdeArgs, kms: &args::KmsArgs) -> CliResult<()> {
-    let backend = backend::Kms::open(kms)?;
-    let mut command = args.command.clone();
-    if let tde::TdeCommand::Init { key, .. } = &mut command {
-        let cmk = if key == backend::DEFAULT_KEY_ALIAS {
-            backend.default_key()?
-        } else {
-            backend.resolve(key)?
-        };
-        *key = cmk.key_id;
-    }
-    let json = args.output == args::OutputFormat::Json;
-    tde::run(command, backend.transport(), json).map_err(|err| {
-        let err = match err.downcast::<error::CliError>() {
-            Ok(cli_error) => return cli_error,
-            Err(other) => other,
-        };
-        let tde_error = err
-            .chain()
-            .find_map(|c| c.downcast_ref::<kms_core::tde::TdeError>());
-        let exit = match tde_error {
-            Some(kms_core::tde::TdeError::Kms(k))
-                if k.code == kms_core::kms::CLIENT_NETWORK_ERROR =>
-            {
-                error::Exit::KmsUnavailable
-            }
-            Some(kms_core::tde::TdeError::Kms(_)) => error::Exit::KmsRefused,
-            _ if err.chain().any(|c| c.is::<std::io::Error>()) => error::Exit::Io,
-            _ => error::Exit::General,
-        };
-        match tde_error {
-            // The CLI's hint (if any) is the outer context; the TDE error says what happened.
-            Some(cause) if err.to_string() != cause.to_string() => {
-                error::CliError::new(exit, cause.to_string()).with_hint(err.to_string())
-            }
-            _ => error::CliError::new(exit, format!("{err:#}")),
-        }
-    })
+    ExitCode::from(tkms::run(std::env::args_os()))
 }
