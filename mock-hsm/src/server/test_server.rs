@@ -46,6 +46,38 @@ impl TestServer {
         Self::start(Arc::new(super::open_hsm(&config)?))
     }
 
+    /// Starts the server `tkms serve --test-controls` would run for `config` (its data
+    /// directory, created private when missing, or memory; region; CAM config file) with the
+    /// `seeds` files applied, fresh root credentials and the audit trail on. `config.listen`
+    /// and `config.test_controls` are ignored: loopback port 0, controls on.
+    pub fn start_service(
+        config: &super::ServiceConfig,
+        seeds: &[std::path::PathBuf],
+    ) -> std::io::Result<Self> {
+        if let Some(dir) = &config.data_dir {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let config = super::ServiceConfig {
+            test_controls: true,
+            ..config.clone()
+        };
+        let hsm = super::open_hsm(&config)?;
+        for seed in seeds {
+            hsm.apply_seed_file(seed)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        }
+        let root = RootCredentials::generate()?;
+        let mut options = super::service_options(&hsm, &root, config.config.as_deref())?;
+        options.region = config.region;
+        options.test_controls = true;
+        options.check_clock_skew = config.check_clock_skew;
+        Self::start_with(Arc::new(hsm), root, options)
+    }
+
     /// Starts a server with these options; `root` is what [`secret_id`](Self::secret_id) and
     /// [`secret_key`](Self::secret_key) report (it should be in `options.credentials`). The
     /// listen address is always `127.0.0.1:0`.
