@@ -53,8 +53,12 @@ def test_many_servers_leave_nothing_behind():
     assert settled(threads, threads_before) == threads_before
     assert settled(fds, fds_before) == fds_before
     for port in set(ports):
-        with socket.socket() as s:  # the port is free again: binding it succeeds
+        with socket.socket() as s:  # nothing listens there any more: a new listener binds
+            # SO_REUSEADDR as servers use it: closed client connections may linger in TIME_WAIT,
+            # but a listening socket still holding the port would make bind fail.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
+            s.listen()
         with socket.socket() as s, pytest.raises(OSError):
             s.settimeout(2)
             s.connect(("127.0.0.1", port))
@@ -99,4 +103,6 @@ def test_running_servers_stop_at_interpreter_exit(tmp_path):
     assert result.returncode == 0, result.stderr
     port = int(result.stdout.strip().rsplit(":", 1)[1])
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+        s.listen()
