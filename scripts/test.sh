@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the Rust workspace (unit, integration, property, known-answer,
 # OpenSSL interop, CLI) and, when present, the conformance suite that drives `tkms serve` with
-# the official Tencent Cloud Python SDK and tccli (installed into .venv from PyPI).
+# the official Tencent Cloud Python SDK and tccli (installed into .venv from PyPI), and the
+# Python package python/ built with pip into a fresh virtual environment (docs/python.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v openssl >/dev/null || { echo "scripts/test.sh: openssl is required by the interop tests" >&2; exit 1; }
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# tkms-python is the Python extension: its tests are the Python suite below, run on the
+# installed package (and linking it outside maturin would need a shared libpython).
+cargo test --workspace --exclude tkms-python --all-targets
+cargo test --workspace --exclude tkms-python --doc
 
 if [ -x scripts/python-conformance.sh ]; then
     scripts/python-conformance.sh
 fi
+scripts/python-package.sh

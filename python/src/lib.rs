@@ -44,7 +44,8 @@ fn target(
 ) -> KmsTarget {
     KmsTarget {
         endpoint,
-        credentials: credentials.map(|(id, key)| Credentials::new(id, Zeroizing::new(key).as_str())),
+        credentials: credentials
+            .map(|(id, key)| Credentials::new(id, Zeroizing::new(key).as_str())),
         data_dir,
     }
 }
@@ -90,7 +91,10 @@ fn to_py_err(py: Python<'_>, err: &tkms::Error) -> PyErr {
 
 #[pyfunction]
 #[pyo3(signature = (data, key, context, suite, recipients, endpoint, credentials, data_dir))]
-#[expect(clippy::too_many_arguments, reason = "the keyword arguments of tkms.encrypt")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the keyword arguments of tkms.encrypt"
+)]
 fn encrypt<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -112,7 +116,10 @@ fn encrypt<'py>(
 
 #[pyfunction]
 #[pyo3(signature = (src, dst, force, key, context, suite, recipients, endpoint, credentials, data_dir))]
-#[expect(clippy::too_many_arguments, reason = "the keyword arguments of tkms.encrypt_file")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the keyword arguments of tkms.encrypt_file"
+)]
 fn encrypt_file(
     py: Python<'_>,
     src: PathBuf,
@@ -160,7 +167,10 @@ fn decrypt<'py>(
 
 #[pyfunction]
 #[pyo3(signature = (src, dst, force, context, identities, endpoint, credentials, data_dir))]
-#[expect(clippy::too_many_arguments, reason = "the keyword arguments of tkms.decrypt_file")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the keyword arguments of tkms.decrypt_file"
+)]
 fn decrypt_file(
     py: Python<'_>,
     src: PathBuf,
