@@ -342,6 +342,21 @@ mod tests {
             None,
         );
         assert_eq!(err.exit_code(), 7);
+        assert_eq!(err.kms_code(), None, "no KMS answered");
+    }
+
+    #[test]
+    fn kms_refusals_keep_the_tencent_code_and_request_id() {
+        let mut answer = KmsError::new("ResourceUnavailable.CmkNotFound", "no such key");
+        answer.request_id = Some("6c4b1d3e-0000-4000-8000-000000000001".to_owned());
+        let err = CliError::kms(&answer, Some("abc"));
+        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.kms_code(), Some("ResourceUnavailable.CmkNotFound"));
+        assert_eq!(
+            err.request_id(),
+            Some("6c4b1d3e-0000-4000-8000-000000000001")
+        );
+        assert!(err.message().contains("abc"));
     }
 
     #[test]
