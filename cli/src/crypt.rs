@@ -56,12 +56,33 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
     let sink = encrypt_stream(
         request,
         kms_args,
-        (&mut input.reader, input_path),
+        Source {
+            reader: &mut input.reader,
+            path: input_path,
+            len: input.len,
+        },
         (sink, out_path),
         &bar,
     )?;
     bar.finish_and_clear();
     sink.commit()
+}
+
+/// Where a stream comes from: the reader, its path for messages (`None`: standard input or
+/// memory), and its length when known.
+pub(crate) struct Source<'a> {
+    pub(crate) reader: &'a mut dyn Read,
+    pub(crate) path: Option<&'a Path>,
+    pub(crate) len: Option<u64>,
+}
+
+/// The read buffer: [`IO_BUFFER`], or less for a smaller input (a 1 KiB message from the
+/// library should not allocate and zeroize 1 MiB).
+fn read_buffer(len: Option<u64>) -> Zeroizing<Vec<u8>> {
+    let size = len.map_or(IO_BUFFER, |len| {
+        usize::try_from(len).map_or(IO_BUFFER, |len| len.saturating_add(1).min(IO_BUFFER))
+    });
+    Zeroizing::new(vec![0u8; size])
 }
 
 /// What to encrypt to and how: `tkms encrypt`'s options, already parsed.
@@ -78,7 +99,7 @@ pub(crate) struct EncryptRequest<'a> {
 pub(crate) fn encrypt_stream<W: Write>(
     request: EncryptRequest<'_>,
     kms_args: &KmsArgs,
-    (input, input_path): (&mut dyn Read, Option<&Path>),
+    input: Source<'_>,
     (out, out_path): (W, Option<&Path>),
     bar: &ProgressBar,
 ) -> CliResult<W> {
@@ -133,9 +154,9 @@ pub(crate) fn encrypt_stream<W: Write>(
 
     let mut encryptor = Encryptor::new(out, &wrapper_refs, &options)
         .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
-    let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
+    let (input_path, mut buf) = (input.path, read_buffer(input.len));
     loop {
-        let n = match input.read(&mut buf) {
+        let n = match input.reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -221,7 +242,11 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         identities,
         &args.context,
         kms_args,
-        (&mut input.reader, input_path),
+        Source {
+            reader: &mut input.reader,
+            path: input_path,
+            len: input.len,
+        },
         (sink, out_path),
         &bar,
     )?;
@@ -236,11 +261,12 @@ pub(crate) fn decrypt_stream<W: Write>(
     identities: Vec<Box<dyn KeyWrapper>>,
     context: &[(String, String)],
     kms_args: &KmsArgs,
-    (mut input, input_path): (&mut dyn Read, Option<&Path>),
+    input: Source<'_>,
     (mut out, out_path): (W, Option<&Path>),
     bar: &ProgressBar,
 ) -> CliResult<W> {
-    let (header, prefix) = read_header(&mut input, input_path)?;
+    let input_path = input.path;
+    let (header, prefix) = read_header(input.reader, input_path)?;
     let kms_ids = backend::kms_key_ids(&header);
     let key_name = kms_ids.first().map(|(id, _)| id.clone());
 
@@ -270,10 +296,10 @@ pub(crate) fn decrypt_stream<W: Write>(
     let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
 
     let context = context_of(context);
-    let source = Cursor::new(prefix).chain(input);
+    let source = Cursor::new(prefix).chain(input.reader);
     let mut decryptor = Decryptor::new(source, &unwrapper_refs, &context)
         .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
-    let mut buf = Zeroizing::new(vec![0u8; IO_BUFFER]);
+    let mut buf = read_buffer(input.len);
     loop {
         let n = match decryptor.read(&mut buf) {
             Ok(0) => break,

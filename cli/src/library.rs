@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::args::KmsArgs;
 use crate::backend::{self, Recipient};
-use crate::crypt::{self, EncryptRequest};
+use crate::crypt::{self, EncryptRequest, Source};
 use crate::error::{CliError, CliResult};
 use crate::io::{Sink, open_input};
 
@@ -69,7 +69,11 @@ pub fn encrypt(data: &[u8], options: EncryptOptions, kms: &KmsTarget) -> Result<
     crypt::encrypt_stream(
         request,
         &kms_args,
-        (&mut &data[..], None),
+        Source {
+            reader: &mut &data[..],
+            path: None,
+            len: Some(data.len() as u64),
+        },
         (Vec::new(), None),
         &ProgressBar::hidden(),
     )
@@ -90,7 +94,11 @@ pub fn encrypt_file(
     crypt::encrypt_stream(
         request,
         &kms_args,
-        (&mut input.reader, Some(src)),
+        Source {
+            reader: &mut input.reader,
+            path: Some(src),
+            len: input.len,
+        },
         (sink, Some(dst)),
         &ProgressBar::hidden(),
     )?
@@ -111,7 +119,11 @@ pub fn decrypt(
         identities,
         &options.context,
         &kms_args,
-        (&mut &data[..], None),
+        Source {
+            reader: &mut &data[..],
+            path: None,
+            len: Some(data.len() as u64),
+        },
         (&mut *plaintext, None),
         &ProgressBar::hidden(),
     )?;
@@ -133,7 +145,11 @@ pub fn decrypt_file(
         identities,
         &options.context,
         &kms_args,
-        (&mut input.reader, Some(src)),
+        Source {
+            reader: &mut input.reader,
+            path: Some(src),
+            len: input.len,
+        },
         (sink, Some(dst)),
         &ProgressBar::hidden(),
     )?
