@@ -190,3 +190,32 @@ def test_encrypt_through_a_server_with_explicit_credentials(tkms_server, tkms_km
     actions = [row["action"] for row in tkms_server.audit(result="ok")]
     assert "GenerateDataKey" in actions or "Encrypt" in actions
     assert "Decrypt" in actions
+
+
+def test_the_gil_is_released_while_rust_encrypts(key_pairs):
+    # A Python thread counts while the main thread is inside tkms.encrypt: with the GIL held
+    # for the call it could not run a single Python bytecode until the call returned.
+    import threading
+
+    counter = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+
+    spinner = threading.Thread(target=count)
+    spinner.start()
+    try:
+        data = os.urandom(64 << 20)
+        before = counter[0]
+        sealed = tkms.encrypt(data, recipients=[key_pairs["rsa"][0]])
+        during = counter[0] - before
+        before = counter[0]
+        assert tkms.decrypt(sealed, identities=[key_pairs["rsa"][1]]) == data
+        during_decrypt = counter[0] - before
+    finally:
+        stop.set()
+        spinner.join()
+    assert during > 100, during
+    assert during_decrypt > 100, during_decrypt
