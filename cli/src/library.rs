@@ -89,20 +89,9 @@ pub fn encrypt_file(
     kms: &KmsTarget,
 ) -> Result<(), CliError> {
     let (request, kms_args) = prepare_encrypt(&options, kms)?;
-    let mut input = open_input(Some(src))?;
-    let sink = Sink::open(Some(dst), force)?;
-    crypt::encrypt_stream(
-        request,
-        &kms_args,
-        Source {
-            reader: &mut input.reader,
-            path: Some(src),
-            len: input.len,
-        },
-        (sink, Some(dst)),
-        &ProgressBar::hidden(),
-    )?
-    .commit()
+    file_to_file(src, dst, force, |source, sink| {
+        crypt::encrypt_stream(request, &kms_args, source, sink, &ProgressBar::hidden())
+    })
 }
 
 /// Decrypts a whole envelope; nothing is returned unless every frame authenticated.
@@ -139,21 +128,34 @@ pub fn decrypt_file(
     kms: &KmsTarget,
 ) -> Result<(), CliError> {
     let (identities, kms_args) = prepare_decrypt(&options, kms)?;
+    file_to_file(src, dst, force, |source, sink| {
+        crypt::decrypt_stream(
+            identities,
+            &options.context,
+            &kms_args,
+            source,
+            sink,
+            &ProgressBar::hidden(),
+        )
+    })
+}
+
+/// Streams the file `src` through `stream` into a temporary file that replaces `dst` only
+/// once `stream` succeeded (the CLI's `-o` rule); an existing `dst` needs `force`.
+fn file_to_file(
+    src: &Path,
+    dst: &Path,
+    force: bool,
+    stream: impl FnOnce(Source<'_>, (Sink, Option<&Path>)) -> CliResult<Sink>,
+) -> CliResult<()> {
     let mut input = open_input(Some(src))?;
     let sink = Sink::open(Some(dst), force)?;
-    crypt::decrypt_stream(
-        identities,
-        &options.context,
-        &kms_args,
-        Source {
-            reader: &mut input.reader,
-            path: Some(src),
-            len: input.len,
-        },
-        (sink, Some(dst)),
-        &ProgressBar::hidden(),
-    )?
-    .commit()
+    let source = Source {
+        reader: &mut input.reader,
+        path: Some(src),
+        len: input.len,
+    };
+    stream(source, (sink, Some(dst)))?.commit()
 }
 
 /// The header of an envelope, as `tkms inspect --output json` prints it.
