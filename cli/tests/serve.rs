@@ -305,3 +305,20 @@ fn serve_refuses_table_based_sm4_unless_opted_in_and_then_warns() {
         .arg(&sealed));
     assert_eq!(out.stdout, b"sm4 over http\n");
 }
+
+/// SIGINT or SIGTERM sent the moment `listening on` is printed stops the server cleanly (exit
+/// 0): the handlers are in place before the line a client waits for.
+#[test]
+fn a_signal_right_after_the_listening_line_stops_the_server_cleanly() {
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::start(tkms(dir.path()), None);
+        let sent = Command::new("kill")
+            .args(["-s", signal, &server.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -s {signal}");
+        let status = server.child.wait().expect("tkms serve exits");
+        assert!(status.success(), "SIG{signal} gave {status:?}");
+    }
+}

@@ -166,6 +166,10 @@ pub struct Server {
     state: Arc<AppState>,
     tick_interval: Duration,
     limits: ConnectionLimits,
+    /// SIGHUP, registered at bind when the CAM config has a file to reload, so a SIGHUP sent as
+    /// soon as the server is reachable reloads instead of killing the process.
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl std::fmt::Debug for Server {
@@ -189,12 +193,21 @@ impl Server {
             audit: options.audit,
             body_timeout: options.limits.body_timeout,
         });
+        #[cfg(unix)]
+        let hangup = match state.cam.as_ref().filter(|cam| cam.path().is_some()) {
+            Some(_) => Some(tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::hangup(),
+            )?),
+            None => None,
+        };
         Ok(Self {
             listener,
             router: router(Arc::clone(&state), options.test_controls),
             state,
             tick_interval: options.tick_interval,
             limits: options.limits.fit_file_limit(),
+            #[cfg(unix)]
+            hangup,
         })
     }
 
@@ -206,7 +219,7 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
     /// finish.
     pub async fn run_until(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = Arc::clone(&self.state);
@@ -220,12 +233,15 @@ impl Server {
                 let _ = tokio::task::spawn_blocking(move || state.maintain()).await;
             }
         });
-        let reloader = self
-            .state
-            .cam
-            .as_ref()
-            .filter(|cam| cam.path().is_some())
-            .map(|cam| tokio::spawn(reload_on_hangup(Arc::clone(cam))));
+        #[cfg(unix)]
+        let reloader = match (self.hangup.take(), self.state.cam.as_ref()) {
+            (Some(hangup), Some(cam)) => {
+                Some(tokio::spawn(reload_on_hangup(Arc::clone(cam), hangup)))
+            }
+            _ => None,
+        };
+        #[cfg(not(unix))]
+        let reloader: Option<tokio::task::JoinHandle<()>> = None;
         let result =
             conn::serve_connections(self.listener, self.router, self.limits, shutdown).await;
         ticker.abort();
@@ -240,51 +256,44 @@ impl Server {
 }
 
 /// Reloads the CAM config on every SIGHUP; a bad file is refused and the old config kept.
-async fn reload_on_hangup(cam: Arc<Cam>) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            let target = Arc::clone(&cam);
-            match tokio::task::spawn_blocking(move || target.reload()).await {
-                Ok(Ok(())) => eprintln!("tkms serve: SIGHUP: CAM config reloaded"),
-                Ok(Err(e)) => eprintln!("tkms serve: SIGHUP: kept the previous CAM config: {e}"),
-                Err(e) => eprintln!("tkms serve: SIGHUP: reload failed: {e}"),
-            }
+#[cfg(unix)]
+async fn reload_on_hangup(cam: Arc<Cam>, mut hangup: tokio::signal::unix::Signal) {
+    while hangup.recv().await.is_some() {
+        let target = Arc::clone(&cam);
+        match tokio::task::spawn_blocking(move || target.reload()).await {
+            Ok(Ok(())) => eprintln!("tkms serve: SIGHUP: CAM config reloaded"),
+            Ok(Err(e)) => eprintln!("tkms serve: SIGHUP: kept the previous CAM config: {e}"),
+            Err(e) => eprintln!("tkms serve: SIGHUP: reload failed: {e}"),
         }
     }
-    #[cfg(not(unix))]
-    let _ = cam;
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGINT and SIGTERM now, and returns a future that completes on either. Registering
+/// before `listening on` is printed means a signal sent as soon as a client sees that line
+/// stops the server cleanly instead of killing it with the default action.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Binds, prints `listening on http://HOST:PORT` on stdout, and serves until SIGINT or SIGTERM.
 pub async fn serve(backend: Arc<dyn KmsApi>, options: ServeOptions) -> std::io::Result<()> {
     let server = Server::bind(backend, options).await?;
+    let shutdown = shutdown_signal()?;
     let addr = server.local_addr()?;
     {
         use std::io::Write as _;
@@ -292,7 +301,7 @@ pub async fn serve(backend: Arc<dyn KmsApi>, options: ServeOptions) -> std::io::
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
     }
-    server.run_until(shutdown_signal()).await
+    server.run_until(shutdown).await
 }
 
 /// [`serve`] on a new multi-threaded tokio runtime, for synchronous callers (the CLI).
