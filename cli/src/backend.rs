@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kms_core::http::{Credentials, HttpKms};
+use kms_core::kms::{KeySummary, KmsClient as _, KmsTransport};
 #[cfg(test)]
-use kms_core::kms::KmsError;
-use kms_core::kms::{KeySummary, KmsTransport};
+use kms_core::kms::{KmsError, is_key_id};
 use kms_core::wrap::kms::{
     KmsAsymmetricWrapper, KmsSymmetricWrapper, KmsUnwrapper, USAGE_RSA_2048, USAGE_SM2,
     USAGE_SYMMETRIC,
@@ -28,9 +28,6 @@ use crate::error::{CliError, CliResult, Exit};
 
 /// Alias of the symmetric key the embedded store creates on first use.
 pub(crate) const DEFAULT_KEY_ALIAS: &str = "tkms-default";
-
-/// Most keys ListKeyDetail returns per page.
-const LIST_PAGE: u64 = 200;
 
 /// Symmetric key material for keys created in the embedded store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,54 +110,30 @@ impl Kms {
         Ok(value)
     }
 
-    /// Finds a key by KeyId or alias.
+    /// Finds a key by KeyId or alias (kms-core's one resolution rule).
     pub(crate) fn resolve(&self, name: &str) -> CliResult<KeySummary> {
-        let key_id = if is_key_id(name) {
-            name.to_owned()
-        } else {
-            match self.find_alias(name)? {
-                Some(id) => id,
-                None => {
-                    return Err(CliError::new(Exit::KmsRefused, format!("no key has the alias `{name}` in {self}"))
-                        .with_hint(format!("list the keys with `tkms key list`, or create one with `tkms key create {name}`")));
-                }
-            }
-        };
-        let described = self.call("DescribeKey", json!({ "KeyId": key_id }), Some(name))?;
-        serde_json::from_value(described["KeyMetadata"].clone()).map_err(|e| {
+        self.find(name)?.ok_or_else(|| {
             CliError::new(
-                Exit::KmsUnavailable,
-                format!("the KMS sent an unreadable DescribeKey response: {e}"),
+                Exit::KmsRefused,
+                format!("no key has the alias `{name}` in {self}"),
             )
+            .with_hint(format!(
+                "list the keys with `tkms key list`, or create one with `tkms key create {name}`"
+            ))
         })
     }
 
-    /// The KeyId whose alias is exactly `alias`, through ListKeyDetail's fuzzy search.
-    fn find_alias(&self, alias: &str) -> CliResult<Option<String>> {
-        let mut offset = 0u64;
-        loop {
-            let page = self.call(
-                "ListKeyDetail",
-                json!({ "SearchKeyAlias": alias, "KeyUsage": "ALL", "Offset": offset, "Limit": LIST_PAGE }),
-                Some(alias),
-            )?;
-            let keys = page["KeyMetadatas"].as_array().cloned().unwrap_or_default();
-            if let Some(found) = keys.iter().find(|k| k["Alias"].as_str() == Some(alias)) {
-                return Ok(found["KeyId"].as_str().map(str::to_owned));
-            }
-            offset += keys.len() as u64;
-            let total = page["TotalCount"].as_u64().unwrap_or(0);
-            if keys.is_empty() || offset >= total {
-                return Ok(None);
-            }
-        }
+    fn find(&self, name: &str) -> CliResult<Option<KeySummary>> {
+        self.transport
+            .find_key(name)
+            .map_err(|e| CliError::kms(&e, Some(name)))
     }
 
     /// The key to use when none was named: `tkms-default`, created in the embedded store on
     /// first use (never created in a remote KMS).
     pub(crate) fn default_key(&self) -> CliResult<KeySummary> {
-        if let Some(id) = self.find_alias(DEFAULT_KEY_ALIAS)? {
-            return self.resolve(&id);
+        if let Some(key) = self.find(DEFAULT_KEY_ALIAS)? {
+            return Ok(key);
         }
         match &self.location {
             Location::Endpoint(url) => Err(CliError::usage(format!(
@@ -194,7 +167,6 @@ impl std::fmt::Display for Kms {
     }
 }
 
-/// True for a Tencent KeyId: a lower- or upper-case 8-4-4-4-12 hex UUID.
 /// Creates `dir` (and its parents) owner-only: the key store and its root key live there.
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
@@ -202,17 +174,6 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-}
-
-pub(crate) fn is_key_id(name: &str) -> bool {
-    name.len() == 36
-        && name.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
 }
 
 /// The embedded store's directory: `--data-dir`/`TKMS_DATA_DIR`, else `<user data dir>/tkms`.

@@ -12,7 +12,17 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::secret::{SecretBuf, SecretBytes, zeroize_json_strings};
+mod key;
+
+pub use key::{KeyOperation, KeyState, StateRefusal, alias_of, is_key_id};
+
+use crate::internal::{SecretBuf, zeroize_json_strings};
+use crate::secret::SecretBytes;
+
+/// Largest page ListKeyDetail returns (docs/kms-api.md §3.2).
+const LIST_PAGE: u32 = 200;
+/// Pages of ListKeyDetail read when resolving an alias (10 000 fuzzy matches).
+const MAX_LIST_PAGES: usize = 50;
 
 /// Error code a transport uses when the request never got a KMS answer.
 pub const CLIENT_NETWORK_ERROR: &str = "ClientNetworkError";
@@ -186,6 +196,10 @@ pub trait KmsClient {
     ) -> Result<SecretBytes, KmsError>;
     /// DescribeKey.
     fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError>;
+    /// The CMK `name` names: a KeyId ([`is_key_id`]) through DescribeKey, or else an alias
+    /// (`alias/` optional) matched exactly among ListKeyDetail's fuzzy `SearchKeyAlias` hits,
+    /// then described. `None` when no key has that alias.
+    fn find_key(&self, name: &str) -> Result<Option<KeySummary>, KmsError>;
 }
 
 #[derive(Deserialize)]
@@ -216,6 +230,15 @@ struct PublicKeyResponse {
 #[serde(rename_all = "PascalCase")]
 struct DescribeKeyResponse {
     key_metadata: KeySummary,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyDetailList {
+    #[serde(default)]
+    key_metadatas: Option<Vec<KeySummary>>,
+    #[serde(default)]
+    total_count: Option<u64>,
 }
 
 fn call<T: serde::de::DeserializeOwned>(
@@ -332,5 +355,42 @@ impl<T: KmsTransport + ?Sized> KmsClient for T {
     fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError> {
         let r: DescribeKeyResponse = call(self, "DescribeKey", json!({"KeyId": key_id}))?;
         Ok(r.key_metadata)
+    }
+
+    fn find_key(&self, name: &str) -> Result<Option<KeySummary>, KmsError> {
+        if is_key_id(name) {
+            return self.describe_key(name).map(Some);
+        }
+        let alias = alias_of(name);
+        let mut offset = 0u64;
+        for _ in 0..MAX_LIST_PAGES {
+            let params = json!({
+                "SearchKeyAlias": alias,
+                "KeyUsage": "ALL",
+                "Offset": offset,
+                "Limit": LIST_PAGE,
+            });
+            let listed: KeyDetailList = match call(self, "ListKeyDetail", params) {
+                Ok(listed) => listed,
+                // A backend without ListKeyDetail may still take the alias where a KeyId goes.
+                Err(e)
+                    if e.code == "InvalidAction" || e.code.starts_with("UnsupportedOperation") =>
+                {
+                    return self.describe_key(name).map(Some);
+                }
+                Err(e) => return Err(e),
+            };
+            let page = listed.key_metadatas.unwrap_or_default();
+            if let Some(found) = page.iter().find(|k| k.alias == alias) {
+                return self.describe_key(&found.key_id).map(Some);
+            }
+            // SearchKeyAlias is fuzzy, and a page may be shorter than asked: an exact match
+            // may sit on a later page.
+            offset += page.len() as u64;
+            if page.is_empty() || listed.total_count.is_some_and(|total| offset >= total) {
+                break;
+            }
+        }
+        Ok(None)
     }
 }

@@ -1,7 +1,7 @@
-//! Names a configuration or a request may use, in one place: the KMS actions (the reference's
-//! section 2, docs/cam.md), and the nearest valid name for an error message about a typo.
+//! Names a configuration or a request may use, in one place: the KMS actions (docs/kms-api.md
+//! §2, docs/cam.md), and the nearest valid name for an error message about a typo.
 
-/// Every action of the KMS API 2019-01-18 (the reference's section 2).
+/// Every action of the KMS API 2019-01-18 (docs/kms-api.md §2).
 pub(crate) const ACTIONS: &[&str] = &[
     "ArchiveKey",
     "AsymmetricRsaDecrypt",

@@ -1,6 +1,6 @@
 //! A small stand-in KMS for the TDE tests until they run against mock-hsm: GenerateDataKey,
-//! Decrypt, DescribeKey and the key-state actions, with the reference's refusal codes
-//! (docs: tencent-kms-api.md §3-§4). Key material is derived from the key id and version, so a
+//! Decrypt, DescribeKey and the key-state actions, with the refusal codes of
+//! docs/kms-api.md §4.3. Key material is derived from the key id and version, so a
 //! blob made by one process decrypts in another (the crash tests re-execute themselves).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 

@@ -11,8 +11,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
-use kms_core::SecretBuf;
 use kms_core::http::API_VERSION;
+use kms_core::internal::SecretBuf;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::response::{Failure, success};
