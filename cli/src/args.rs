@@ -391,13 +391,14 @@ pub(crate) enum KeyStateArg {
 
 impl KeyStateArg {
     /// ListKeyDetail's `KeyState` filter value.
-    pub(crate) fn filter(self) -> u64 {
+    pub(crate) fn state(self) -> kms_core::kms::KeyState {
+        use kms_core::kms::KeyState;
         match self {
-            Self::Enabled => 1,
-            Self::Disabled => 2,
-            Self::PendingDelete => 3,
-            Self::PendingImport => 4,
-            Self::Archived => 5,
+            Self::Enabled => KeyState::Enabled,
+            Self::Disabled => KeyState::Disabled,
+            Self::PendingDelete => KeyState::PendingDelete,
+            Self::PendingImport => KeyState::PendingImport,
+            Self::Archived => KeyState::Archived,
         }
     }
 }

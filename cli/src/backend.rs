@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kms_core::http::{Credentials, HttpKms};
-use kms_core::kms::{KeySummary, KmsClient as _, KmsTransport};
+use kms_core::kms::{KeyManagement as _, KeyMetadata, KmsClient as _, KmsTransport};
 #[cfg(test)]
 use kms_core::kms::{KmsError, is_key_id};
 use kms_core::wrap::kms::{
@@ -20,7 +20,6 @@ use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{Header, Suite};
 use mock_hsm::server::{ROOT_CREDENTIALS_FILE, RootCredentials};
 use mock_hsm::{Hsm, HsmConfig, InProcess, OpenError, ROOT_KEY_ENV, SymmetricPolicy};
-use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::args::KmsArgs;
@@ -89,29 +88,8 @@ impl Kms {
         Arc::clone(&self.transport)
     }
 
-    /// Calls `action` and returns its response object (without `RequestId`).
-    /// `key` names the key concerned, for error messages.
-    pub(crate) fn call(&self, action: &str, params: Value, key: Option<&str>) -> CliResult<Value> {
-        let body =
-            Zeroizing::new(serde_json::to_vec(&params).expect("JSON values always serialise"));
-        let response = self
-            .transport
-            .call(action, &body)
-            .map_err(|e| CliError::kms(&e, key))?;
-        let mut value: Value = serde_json::from_slice(&response).map_err(|e| {
-            CliError::new(
-                Exit::KmsUnavailable,
-                format!("the KMS sent an unreadable {action} response: {e}"),
-            )
-        })?;
-        if let Some(object) = value.as_object_mut() {
-            object.remove("RequestId");
-        }
-        Ok(value)
-    }
-
     /// Finds a key by KeyId or alias (kms-core's one resolution rule).
-    pub(crate) fn resolve(&self, name: &str) -> CliResult<KeySummary> {
+    pub(crate) fn resolve(&self, name: &str) -> CliResult<KeyMetadata> {
         self.find(name)?.ok_or_else(|| {
             CliError::new(
                 Exit::KmsRefused,
@@ -123,7 +101,7 @@ impl Kms {
         })
     }
 
-    fn find(&self, name: &str) -> CliResult<Option<KeySummary>> {
+    fn find(&self, name: &str) -> CliResult<Option<KeyMetadata>> {
         self.transport
             .find_key(name)
             .map_err(|e| CliError::kms(&e, Some(name)))
@@ -131,7 +109,7 @@ impl Kms {
 
     /// The key to use when none was named: `tkms-default`, created in the embedded store on
     /// first use (never created in a remote KMS).
-    pub(crate) fn default_key(&self) -> CliResult<KeySummary> {
+    pub(crate) fn default_key(&self) -> CliResult<KeyMetadata> {
         if let Some(key) = self.find(DEFAULT_KEY_ALIAS)? {
             return Ok(key);
         }
@@ -142,16 +120,14 @@ impl Kms {
             .with_hint("name the key with --key KEYID|ALIAS (see `tkms key list`)")),
             Location::Embedded(_) => {
                 // The store was opened with AES-256 for new symmetric keys (Kms::open).
-                let created = self.call(
-                    "CreateKey",
-                    json!({
-                        "Alias": DEFAULT_KEY_ALIAS,
-                        "KeyUsage": "ENCRYPT_DECRYPT",
-                        "Description": "Default key of the tkms CLI, created on first use",
-                    }),
-                    Some(DEFAULT_KEY_ALIAS),
-                )?;
-                let id = created["KeyId"].as_str().unwrap_or(DEFAULT_KEY_ALIAS).to_owned();
+                let id = self
+                    .transport
+                    .create_key(
+                        DEFAULT_KEY_ALIAS,
+                        USAGE_SYMMETRIC,
+                        Some("Default key of the tkms CLI, created on first use"),
+                    )
+                    .map_err(|e| CliError::kms(&e, Some(DEFAULT_KEY_ALIAS)))?;
                 self.resolve(&id)
             }
         }
@@ -322,7 +298,7 @@ fn bad_key(name: &str, expected: &str) -> CliError {
 /// The wrapper that seals data keys with the KMS key `key` (already resolved).
 pub(crate) fn kms_wrapper(
     kms: &Kms,
-    key: &KeySummary,
+    key: &KeyMetadata,
     named: &str,
 ) -> CliResult<Box<dyn KeyWrapper>> {
     match key.key_usage.as_str() {
@@ -355,8 +331,8 @@ pub(crate) fn kms_unwrapper(kms: &Kms) -> Box<dyn KeyWrapper> {
 
 /// The suite to use when `--suite` is not given: SM4-GCM for an SM4 (KeyMetadata Type 4) or
 /// SM2 KMS key, or when every recipient is SM2 and no KMS key is used; else AES-256-GCM.
-pub(crate) fn default_suite(kms_key: Option<&KeySummary>, recipients: &[Recipient]) -> Suite {
-    let sm_kms = |k: &KeySummary| k.key_type == 4 || k.key_usage == "ASYMMETRIC_DECRYPT_SM2";
+pub(crate) fn default_suite(kms_key: Option<&KeyMetadata>, recipients: &[Recipient]) -> Suite {
+    let sm_kms = |k: &KeyMetadata| k.key_type == 4 || k.key_usage == "ASYMMETRIC_DECRYPT_SM2";
     match kms_key {
         Some(key) if sm_kms(key) => Suite::Sm4Gcm,
         Some(_) => Suite::Aes256Gcm,
@@ -367,6 +343,8 @@ pub(crate) fn default_suite(kms_key: Option<&KeySummary>, recipients: &[Recipien
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     /// A KMS with a fixed key list that answers ListKeyDetail (fuzzy alias search, paging)
@@ -488,7 +466,7 @@ mod tests {
         assert!(!is_key_id("23e808521-e38-11e9-b129-5cb9019b4b01"));
     }
 
-    fn summary(key_type: i64, usage: &str) -> KeySummary {
+    fn summary(key_type: i64, usage: &str) -> KeyMetadata {
         serde_json::from_value(json!({"KeyId": "k", "KeyUsage": usage, "Type": key_type})).unwrap()
     }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use kms_core::http::TLS_CERTIFICATE_REFUSED;
 use kms_core::kms::{CLIENT_NETWORK_ERROR, KeyState, KmsError, StateRefusal};
+use kms_core::tde::TdeError;
 use kms_core::{DecryptError, EncryptError, FormatError, WrapError};
 
 /// Documented exit codes (`tkms --help`, docs/cli.md). Stable: scripts branch on them.
@@ -232,6 +233,35 @@ impl CliError {
         }
     }
 
+    /// A TDE failure; `dir` is the instance directory, named in the hint when known.
+    pub(crate) fn tde(err: TdeError, dir: Option<&Path>) -> Self {
+        let exit = match &err {
+            TdeError::Kms(k) if k.code == CLIENT_NETWORK_ERROR => Exit::KmsUnavailable,
+            TdeError::Kms(_) => Exit::KmsRefused,
+            TdeError::Io { .. } => Exit::Io,
+            _ => Exit::General,
+        };
+        let hint = match &err {
+            TdeError::Kms(k) if k.is_key_state_refusal() => Some(format!(
+                "the CMK cannot unwrap the master key; check it with `tkms tde status {}` and \
+                 enable it (EnableKey, or CancelKeyDeletion then EnableKey)",
+                dir.map_or_else(|| "DIR".into(), |d| d.display().to_string())
+            )),
+            TdeError::Locked(_) => {
+                Some("another tkms process has this instance open; wait for it to finish".into())
+            }
+            TdeError::NotFound(_) => Some(
+                "check the directory and table name (`tkms tde status DIR` lists tables)".into(),
+            ),
+            _ => None,
+        };
+        let error = Self::new(exit, err.to_string());
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    }
+
     /// Prints the error (and hint) to standard error.
     pub(crate) fn report(&self) {
         eprintln!("error: {}", self.message);
@@ -243,6 +273,12 @@ impl CliError {
 
 /// Lets commands written with `anyhow` (tde) pass a `CliError` through unchanged.
 impl std::error::Error for CliError {}
+
+impl From<TdeError> for CliError {
+    fn from(err: TdeError) -> Self {
+        Self::tde(err, None)
+    }
+}
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

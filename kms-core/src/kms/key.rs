@@ -42,7 +42,7 @@ pub enum KeyState {
 }
 
 impl KeyState {
-    /// Every state, in the order of ListKeyDetail's `KeyState` filter (1..=5).
+    /// Every state.
     pub const ALL: [Self; 5] = [
         Self::Enabled,
         Self::Disabled,
@@ -59,6 +59,17 @@ impl KeyState {
             Self::PendingDelete => "PendingDelete",
             Self::PendingImport => "PendingImport",
             Self::Archived => "Archived",
+        }
+    }
+
+    /// Its number in ListKeyDetail's `KeyState` filter (1 Enabled ... 5 Archived; 0 is "all").
+    pub fn list_filter(self) -> u64 {
+        match self {
+            Self::Enabled => 1,
+            Self::Disabled => 2,
+            Self::PendingDelete => 3,
+            Self::PendingImport => 4,
+            Self::Archived => 5,
         }
     }
 

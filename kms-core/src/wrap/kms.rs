@@ -24,7 +24,7 @@ use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
 use crate::kms::{
-    KeySummary, KmsClient as _, KmsError, KmsTransport, RsaDecryptAlgorithm, alias_of,
+    KeyMetadata, KmsClient as _, KmsError, KmsTransport, RsaDecryptAlgorithm, alias_of,
 };
 use crate::secret::{DATA_KEY_LEN, DataKey};
 
@@ -269,7 +269,7 @@ impl KmsWrapper {
     /// choosing by its `KeyUsage`. Asymmetric keys cost one GetPublicKey call.
     pub fn for_summary(
         transport: Arc<dyn KmsTransport>,
-        summary: &KeySummary,
+        summary: &KeyMetadata,
     ) -> Result<Self, WrapError> {
         match summary.key_usage.as_str() {
             USAGE_SYMMETRIC => Ok(Self::Symmetric(KmsSymmetricWrapper::new(
@@ -421,7 +421,7 @@ fn spki_algorithm(spki_der: &[u8]) -> Result<SpkiAlgorithm, WrapError> {
 }
 
 /// [`crate::kms::KmsClient::find_key`], with "no such alias" as `ResourceUnavailable.CmkNotFound`.
-fn resolve_key(transport: &dyn KmsTransport, key: &str) -> Result<KeySummary, WrapError> {
+fn resolve_key(transport: &dyn KmsTransport, key: &str) -> Result<KeyMetadata, WrapError> {
     transport.find_key(key)?.ok_or_else(|| {
         KmsError::new(
             "ResourceUnavailable.CmkNotFound",
