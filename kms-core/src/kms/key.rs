@@ -187,6 +187,7 @@ mod tests {
             assert_eq!(state.to_string(), state.as_str());
         }
         assert_eq!(KeyState::parse("enabled"), None);
+        assert_eq!(KeyState::ALL.map(KeyState::list_filter), [1, 2, 3, 4, 5]);
         assert_eq!(KeyState::parse(""), None);
     }
 

@@ -162,3 +162,104 @@ impl<T: KmsTransport + ?Sized> KeyManagement for T {
         call::<Empty>(self, "UpdateAlias", params).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::Value;
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::kms::KmsClient as _;
+
+    /// A KMS whose ListKeyDetail pages are shorter than asked (two keys) and fuzzy-match the
+    /// alias, like the service's `SearchKeyAlias`.
+    struct ShortPages {
+        aliases: Vec<&'static str>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl ShortPages {
+        fn key_id(i: usize) -> String {
+            format!("00000000-0000-4000-8000-{i:012}")
+        }
+
+        fn meta(&self, i: usize) -> Value {
+            json!({"KeyId": Self::key_id(i), "Alias": self.aliases[i], "KeyState": "Enabled"})
+        }
+    }
+
+    impl KmsTransport for ShortPages {
+        fn call(&self, action: &str, params: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+            let p: Value = serde_json::from_slice(params).unwrap();
+            self.calls.lock().unwrap().push(action.to_owned());
+            let body = match action {
+                "ListKeyDetail" => {
+                    let search = p["SearchKeyAlias"].as_str().unwrap_or("");
+                    let hits: Vec<usize> = (0..self.aliases.len())
+                        .filter(|&i| self.aliases[i].contains(search))
+                        .collect();
+                    let offset = p["Offset"].as_u64().unwrap() as usize;
+                    let page: Vec<Value> = hits
+                        .iter()
+                        .skip(offset)
+                        .take(2)
+                        .map(|&i| self.meta(i))
+                        .collect();
+                    json!({"TotalCount": hits.len(), "KeyMetadatas": page, "RequestId": "r"})
+                }
+                "DescribeKey" => {
+                    let i = (0..self.aliases.len())
+                        .find(|&i| p["KeyId"] == json!(Self::key_id(i)))
+                        .ok_or_else(|| KmsError::new("ResourceUnavailable.CmkNotFound", "no"))?;
+                    json!({"KeyMetadata": self.meta(i), "RequestId": "r"})
+                }
+                other => panic!("unexpected {other}"),
+            };
+            Ok(Zeroizing::new(serde_json::to_vec(&body).unwrap()))
+        }
+    }
+
+    fn kms(aliases: &[&'static str]) -> ShortPages {
+        ShortPages {
+            aliases: aliases.to_vec(),
+            calls: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn aliases_resolve_exactly_across_short_pages() {
+        // "backup" fuzzily matches four keys on two pages of two; only the fourth is exact.
+        let kms = kms(&["backup-a", "backup-b", "old-backup", "backup", "other"]);
+        let found = kms.find_key("backup").unwrap().unwrap();
+        assert_eq!(found.key_id, ShortPages::key_id(3));
+        assert_eq!(
+            kms.find_key("alias/backup").unwrap().unwrap().alias,
+            "backup"
+        );
+        assert_eq!(kms.find_key("backup-c").unwrap(), None);
+    }
+
+    #[test]
+    fn key_ids_skip_the_search_and_upper_case_ones_are_aliases() {
+        let kms = kms(&["a", "23E80852-1E38-11E9-B129-5CB9019B4B01"]);
+        assert_eq!(
+            kms.find_key(&ShortPages::key_id(0)).unwrap().unwrap().alias,
+            "a"
+        );
+        assert_eq!(*kms.calls.lock().unwrap(), ["DescribeKey"]);
+        let upper = kms
+            .find_key("23E80852-1E38-11E9-B129-5CB9019B4B01")
+            .unwrap();
+        assert_eq!(upper.unwrap().key_id, ShortPages::key_id(1));
+    }
+
+    #[test]
+    fn listing_reads_every_short_page() {
+        let kms = kms(&["k1", "k2", "k3", "k4", "k5"]);
+        let all = kms.list_keys(&KeyFilter::default()).unwrap();
+        let aliases: Vec<&str> = all.iter().map(|k| k.alias.as_str()).collect();
+        assert_eq!(aliases, ["k1", "k2", "k3", "k4", "k5"]);
+    }
+}
