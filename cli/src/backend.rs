@@ -332,7 +332,7 @@ pub(crate) fn kms_unwrapper(kms: &Kms) -> Box<dyn KeyWrapper> {
 /// The suite to use when `--suite` is not given: SM4-GCM for an SM4 (KeyMetadata Type 4) or
 /// SM2 KMS key, or when every recipient is SM2 and no KMS key is used; else AES-256-GCM.
 pub(crate) fn default_suite(kms_key: Option<&KeyMetadata>, recipients: &[Recipient]) -> Suite {
-    let sm_kms = |k: &KeyMetadata| k.key_type == 4 || k.key_usage == "ASYMMETRIC_DECRYPT_SM2";
+    let sm_kms = |k: &KeyMetadata| k.key_type == 4 || k.key_usage == USAGE_SM2;
     match kms_key {
         Some(key) if sm_kms(key) => Suite::Sm4Gcm,
         Some(_) => Suite::Aes256Gcm,

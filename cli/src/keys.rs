@@ -5,6 +5,7 @@ use std::io::Write;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kms_core::kms::{KeyFilter, KeyManagement as _, KeyMetadata, KmsClient as _, StateChange};
+use kms_core::wrap::kms::{USAGE_RSA_2048, USAGE_SM2, USAGE_SYMMETRIC};
 use serde_json::json;
 
 use crate::args::{KeyArgs, KeyCommand, KmsArgs, MaterialArg, OutputFormat};
@@ -223,10 +224,10 @@ fn print(text: &str) -> CliResult<()> {
 /// KeyMetadata `Type`: 4 = national-secret (SM4/SM2) material, 2 = FIPS (AES/RSA/ECC).
 fn material(meta: &KeyMetadata) -> &'static str {
     match (meta.key_type, meta.key_usage.as_str()) {
-        (_, "ASYMMETRIC_DECRYPT_RSA_2048") => "RSA-2048",
-        (_, "ASYMMETRIC_DECRYPT_SM2") => "SM2",
+        (_, USAGE_RSA_2048) => "RSA-2048",
+        (_, USAGE_SM2) => "SM2",
         (4, _) => "SM4",
-        (2, "ENCRYPT_DECRYPT") => "AES-256",
+        (2, USAGE_SYMMETRIC) => "AES-256",
         _ => "",
     }
 }
