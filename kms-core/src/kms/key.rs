@@ -43,7 +43,7 @@ pub enum KeyState {
 
 impl KeyState {
     /// Every state.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: &'static [Self] = &[
         Self::Enabled,
         Self::Disabled,
         Self::PendingDelete,
@@ -73,9 +73,14 @@ impl KeyState {
         }
     }
 
+    /// The state ListKeyDetail's `KeyState` filter number `n` names (1-5; 0 means "all").
+    pub fn from_list_filter(n: u64) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.list_filter() == n)
+    }
+
     /// The state a wire name names; `None` for anything else (names are case-sensitive).
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+        Self::ALL.iter().copied().find(|s| s.as_str() == name)
     }
 
     /// Why a key in this state may not do `operation`, or `None` when it may.
@@ -88,6 +93,12 @@ impl KeyState {
             (Self::PendingDelete, GenerateDataKey) => Some(StateRefusal::PendingDelete),
             _ => Some(StateRefusal::NotSupported),
         }
+    }
+}
+
+impl serde::Serialize for KeyState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -182,12 +193,16 @@ mod tests {
 
     #[test]
     fn states_print_and_parse_their_wire_names() {
-        for state in KeyState::ALL {
+        for &state in KeyState::ALL {
             assert_eq!(KeyState::parse(state.as_str()), Some(state));
+            assert_eq!(KeyState::from_list_filter(state.list_filter()), Some(state));
             assert_eq!(state.to_string(), state.as_str());
         }
         assert_eq!(KeyState::parse("enabled"), None);
-        assert_eq!(KeyState::ALL.map(KeyState::list_filter), [1, 2, 3, 4, 5]);
+        let filters: Vec<u64> = KeyState::ALL.iter().map(|s| s.list_filter()).collect();
+        assert_eq!(filters, [1, 2, 3, 4, 5]);
+        assert_eq!(KeyState::from_list_filter(0), None);
+        assert_eq!(KeyState::from_list_filter(6), None);
         assert_eq!(KeyState::parse(""), None);
     }
 

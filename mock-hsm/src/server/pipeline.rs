@@ -23,7 +23,7 @@ use crate::api::{Admission, ApiError, CallContext};
 use crate::audit::{AuditRecord, RESULT_OK};
 use crate::cam::Grant;
 
-/// Largest TC3 POST body (reference §1.1).
+/// Largest TC3 POST body (docs/kms-api.md §1.1).
 const MAX_TC3_BODY: usize = 10 * 1024 * 1024;
 /// Largest legacy v1 form body.
 const MAX_V1_BODY: usize = 1024 * 1024;
