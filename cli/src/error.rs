@@ -271,9 +271,6 @@ impl CliError {
     }
 }
 
-/// Lets commands written with `anyhow` (tde) pass a `CliError` through unchanged.
-impl std::error::Error for CliError {}
-
 impl From<TdeError> for CliError {
     fn from(err: TdeError) -> Self {
         Self::tde(err, None)
