@@ -12,6 +12,10 @@ command -v openssl >/dev/null || { echo "scripts/test.sh: openssl is required by
 # installed package (and linking it outside maturin would need a shared libpython).
 cargo test --workspace --exclude tkms-python --all-targets
 cargo test --workspace --exclude tkms-python --doc
+# kms-core alone, transport-free (default = []): no tokio, reqwest or hyper, and no feature that
+# another crate of the workspace turns on.
+cargo build -p kms-core --no-default-features
+cargo test -p kms-core --no-default-features
 
 if [ -x scripts/python-conformance.sh ]; then
     scripts/python-conformance.sh

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kms_core::wrap::kms::{USAGE_RSA_2048, USAGE_SM2, USAGE_SYMMETRIC};
 
 use crate::error::EXIT_CODES_HELP;
 
@@ -267,9 +268,9 @@ pub(crate) enum KeyUsageArg {
 impl KeyUsageArg {
     pub(crate) fn api_name(self) -> &'static str {
         match self {
-            Self::Symmetric => "ENCRYPT_DECRYPT",
-            Self::Rsa2048 => "ASYMMETRIC_DECRYPT_RSA_2048",
-            Self::Sm2 => "ASYMMETRIC_DECRYPT_SM2",
+            Self::Symmetric => USAGE_SYMMETRIC,
+            Self::Rsa2048 => USAGE_RSA_2048,
+            Self::Sm2 => USAGE_SM2,
         }
     }
 }
@@ -391,13 +392,14 @@ pub(crate) enum KeyStateArg {
 
 impl KeyStateArg {
     /// ListKeyDetail's `KeyState` filter value.
-    pub(crate) fn filter(self) -> u64 {
+    pub(crate) fn state(self) -> kms_core::kms::KeyState {
+        use kms_core::kms::KeyState;
         match self {
-            Self::Enabled => 1,
-            Self::Disabled => 2,
-            Self::PendingDelete => 3,
-            Self::PendingImport => 4,
-            Self::Archived => 5,
+            Self::Enabled => KeyState::Enabled,
+            Self::Disabled => KeyState::Disabled,
+            Self::PendingDelete => KeyState::PendingDelete,
+            Self::PendingImport => KeyState::PendingImport,
+            Self::Archived => KeyState::Archived,
         }
     }
 }

@@ -4,10 +4,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use mock_hsm::{AuditQuery, AuditRecord, DB_FILE, ResultFilter, query_database};
 
+use crate::error::{CliError, CliResult};
 use crate::io::Sink;
 
 /// Show the audit trail of a `tkms serve` data directory.
@@ -53,13 +53,15 @@ pub(crate) enum AuditOutput {
     Jsonl,
 }
 
-fn parse_time(flag: &str, text: &str) -> anyhow::Result<u64> {
+fn parse_time(flag: &str, text: &str) -> CliResult<u64> {
     mock_hsm::parse_time(text).ok_or_else(|| {
-        anyhow::anyhow!("{flag} {text:?}: expected RFC 3339 (2026-01-01T00:00:00Z) or Unix seconds")
+        CliError::usage(format!(
+            "{flag} {text:?}: expected RFC 3339 (2026-01-01T00:00:00Z) or Unix seconds"
+        ))
     })
 }
 
-fn query_of(args: &AuditArgs) -> anyhow::Result<AuditQuery> {
+fn query_of(args: &AuditArgs) -> CliResult<AuditQuery> {
     Ok(AuditQuery {
         from: args
             .from
@@ -79,11 +81,11 @@ fn query_of(args: &AuditArgs) -> anyhow::Result<AuditQuery> {
             .as_deref()
             .map(|r| r.parse::<ResultFilter>())
             .transpose()
-            .map_err(|e| anyhow::anyhow!("--result: {e}"))?,
+            .map_err(|e| CliError::usage(format!("--result: {e}")))?,
     })
 }
 
-fn jsonl(records: &[AuditRecord], out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+fn jsonl(records: &[AuditRecord], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     for r in records {
         serde_json::to_writer(&mut *out, r)?;
         out.write_all(b"\n")?;
@@ -91,7 +93,7 @@ fn jsonl(records: &[AuditRecord], out: &mut dyn std::io::Write) -> anyhow::Resul
     Ok(())
 }
 
-fn table(records: &[AuditRecord], out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+fn table(records: &[AuditRecord], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let rows: Vec<[String; 8]> = records
         .iter()
         .map(|r| {
@@ -132,35 +134,41 @@ fn table(records: &[AuditRecord], out: &mut dyn std::io::Write) -> anyhow::Resul
 }
 
 /// The database of a data directory.
-fn database(data_dir: &Path) -> anyhow::Result<PathBuf> {
+fn database(data_dir: &Path) -> CliResult<PathBuf> {
     let path = data_dir.join(DB_FILE);
-    anyhow::ensure!(
-        path.exists(),
-        "no key store in {} (expected {DB_FILE}); pass the --data-dir of the tkms serve to audit",
-        data_dir.display()
-    );
+    if !path.exists() {
+        return Err(CliError::usage(format!(
+            "no key store in {} (expected {DB_FILE})",
+            data_dir.display()
+        ))
+        .with_hint("pass the --data-dir of the tkms serve to audit"));
+    }
     Ok(path)
 }
 
 /// Runs `tkms audit` over the store in `data_dir`.
-pub(crate) fn run(args: &AuditArgs, data_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn run(args: &AuditArgs, data_dir: &Path) -> CliResult<()> {
     let query = query_of(args)?;
-    let records = query_database(&database(data_dir)?, &query)
-        .with_context(|| format!("reading the audit trail in {}", data_dir.display()))?;
+    let records = query_database(&database(data_dir)?, &query).map_err(|e| {
+        CliError::general(format!(
+            "reading the audit trail in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
     if let Some(path) = &args.export {
         // All or nothing, and never over an existing file (docs/cli.md).
         let mut sink = Sink::open(Some(path), false)?;
-        jsonl(&records, &mut sink)?;
+        jsonl(&records, &mut sink).map_err(|e| CliError::write(Some(path), &e))?;
         sink.commit()?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.output {
-        AuditOutput::Table => table(&records, &mut out)?,
-        AuditOutput::Jsonl => jsonl(&records, &mut out)?,
+        AuditOutput::Table => table(&records, &mut out),
+        AuditOutput::Jsonl => jsonl(&records, &mut out),
     }
-    out.flush()?;
-    Ok(())
+    .and_then(|()| out.flush())
+    .map_err(|e| CliError::write(None, &e))
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kms_core::http::{Credentials, HttpKms};
+use kms_core::kms::{KeyManagement as _, KeyMetadata, KmsClient as _, KmsTransport};
 #[cfg(test)]
-use kms_core::kms::KmsError;
-use kms_core::kms::{KeySummary, KmsTransport};
+use kms_core::kms::{KmsError, is_key_id};
 use kms_core::wrap::kms::{
     KmsAsymmetricWrapper, KmsSymmetricWrapper, KmsUnwrapper, USAGE_RSA_2048, USAGE_SM2,
     USAGE_SYMMETRIC,
@@ -20,7 +20,6 @@ use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{Header, Suite};
 use mock_hsm::server::{ROOT_CREDENTIALS_FILE, RootCredentials};
 use mock_hsm::{Hsm, HsmConfig, InProcess, OpenError, ROOT_KEY_ENV, SymmetricPolicy};
-use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::args::KmsArgs;
@@ -28,9 +27,6 @@ use crate::error::{CliError, CliResult, Exit};
 
 /// Alias of the symmetric key the embedded store creates on first use.
 pub(crate) const DEFAULT_KEY_ALIAS: &str = "tkms-default";
-
-/// Most keys ListKeyDetail returns per page.
-const LIST_PAGE: u64 = 200;
 
 /// Symmetric key material for keys created in the embedded store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,75 +88,30 @@ impl Kms {
         Arc::clone(&self.transport)
     }
 
-    /// Calls `action` and returns its response object (without `RequestId`).
-    /// `key` names the key concerned, for error messages.
-    pub(crate) fn call(&self, action: &str, params: Value, key: Option<&str>) -> CliResult<Value> {
-        let body =
-            Zeroizing::new(serde_json::to_vec(&params).expect("JSON values always serialise"));
-        let response = self
-            .transport
-            .call(action, &body)
-            .map_err(|e| CliError::kms(&e, key))?;
-        let mut value: Value = serde_json::from_slice(&response).map_err(|e| {
+    /// Finds a key by KeyId or alias (kms-core's one resolution rule).
+    pub(crate) fn resolve(&self, name: &str) -> CliResult<KeyMetadata> {
+        self.find(name)?.ok_or_else(|| {
             CliError::new(
-                Exit::KmsUnavailable,
-                format!("the KMS sent an unreadable {action} response: {e}"),
+                Exit::KmsRefused,
+                format!("no key has the alias `{name}` in {self}"),
             )
-        })?;
-        if let Some(object) = value.as_object_mut() {
-            object.remove("RequestId");
-        }
-        Ok(value)
-    }
-
-    /// Finds a key by KeyId or alias.
-    pub(crate) fn resolve(&self, name: &str) -> CliResult<KeySummary> {
-        let key_id = if is_key_id(name) {
-            name.to_owned()
-        } else {
-            match self.find_alias(name)? {
-                Some(id) => id,
-                None => {
-                    return Err(CliError::new(Exit::KmsRefused, format!("no key has the alias `{name}` in {self}"))
-                        .with_hint(format!("list the keys with `tkms key list`, or create one with `tkms key create {name}`")));
-                }
-            }
-        };
-        let described = self.call("DescribeKey", json!({ "KeyId": key_id }), Some(name))?;
-        serde_json::from_value(described["KeyMetadata"].clone()).map_err(|e| {
-            CliError::new(
-                Exit::KmsUnavailable,
-                format!("the KMS sent an unreadable DescribeKey response: {e}"),
-            )
+            .with_hint(format!(
+                "list the keys with `tkms key list`, or create one with `tkms key create {name}`"
+            ))
         })
     }
 
-    /// The KeyId whose alias is exactly `alias`, through ListKeyDetail's fuzzy search.
-    fn find_alias(&self, alias: &str) -> CliResult<Option<String>> {
-        let mut offset = 0u64;
-        loop {
-            let page = self.call(
-                "ListKeyDetail",
-                json!({ "SearchKeyAlias": alias, "KeyUsage": "ALL", "Offset": offset, "Limit": LIST_PAGE }),
-                Some(alias),
-            )?;
-            let keys = page["KeyMetadatas"].as_array().cloned().unwrap_or_default();
-            if let Some(found) = keys.iter().find(|k| k["Alias"].as_str() == Some(alias)) {
-                return Ok(found["KeyId"].as_str().map(str::to_owned));
-            }
-            offset += keys.len() as u64;
-            let total = page["TotalCount"].as_u64().unwrap_or(0);
-            if keys.is_empty() || offset >= total {
-                return Ok(None);
-            }
-        }
+    fn find(&self, name: &str) -> CliResult<Option<KeyMetadata>> {
+        self.transport
+            .find_key(name)
+            .map_err(|e| CliError::kms(&e, Some(name)))
     }
 
     /// The key to use when none was named: `tkms-default`, created in the embedded store on
     /// first use (never created in a remote KMS).
-    pub(crate) fn default_key(&self) -> CliResult<KeySummary> {
-        if let Some(id) = self.find_alias(DEFAULT_KEY_ALIAS)? {
-            return self.resolve(&id);
+    pub(crate) fn default_key(&self) -> CliResult<KeyMetadata> {
+        if let Some(key) = self.find(DEFAULT_KEY_ALIAS)? {
+            return Ok(key);
         }
         match &self.location {
             Location::Endpoint(url) => Err(CliError::usage(format!(
@@ -169,16 +120,14 @@ impl Kms {
             .with_hint("name the key with --key KEYID|ALIAS (see `tkms key list`)")),
             Location::Embedded(_) => {
                 // The store was opened with AES-256 for new symmetric keys (Kms::open).
-                let created = self.call(
-                    "CreateKey",
-                    json!({
-                        "Alias": DEFAULT_KEY_ALIAS,
-                        "KeyUsage": "ENCRYPT_DECRYPT",
-                        "Description": "Default key of the tkms CLI, created on first use",
-                    }),
-                    Some(DEFAULT_KEY_ALIAS),
-                )?;
-                let id = created["KeyId"].as_str().unwrap_or(DEFAULT_KEY_ALIAS).to_owned();
+                let id = self
+                    .transport
+                    .create_key(
+                        DEFAULT_KEY_ALIAS,
+                        USAGE_SYMMETRIC,
+                        Some("Default key of the tkms CLI, created on first use"),
+                    )
+                    .map_err(|e| CliError::kms(&e, Some(DEFAULT_KEY_ALIAS)))?;
                 self.resolve(&id)
             }
         }
@@ -194,7 +143,6 @@ impl std::fmt::Display for Kms {
     }
 }
 
-/// True for a Tencent KeyId: a lower- or upper-case 8-4-4-4-12 hex UUID.
 /// Creates `dir` (and its parents) owner-only: the key store and its root key live there.
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
@@ -202,17 +150,6 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-}
-
-pub(crate) fn is_key_id(name: &str) -> bool {
-    name.len() == 36
-        && name.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
 }
 
 /// The embedded store's directory: `--data-dir`/`TKMS_DATA_DIR`, else `<user data dir>/tkms`.
@@ -361,7 +298,7 @@ fn bad_key(name: &str, expected: &str) -> CliError {
 /// The wrapper that seals data keys with the KMS key `key` (already resolved).
 pub(crate) fn kms_wrapper(
     kms: &Kms,
-    key: &KeySummary,
+    key: &KeyMetadata,
     named: &str,
 ) -> CliResult<Box<dyn KeyWrapper>> {
     match key.key_usage.as_str() {
@@ -394,8 +331,8 @@ pub(crate) fn kms_unwrapper(kms: &Kms) -> Box<dyn KeyWrapper> {
 
 /// The suite to use when `--suite` is not given: SM4-GCM for an SM4 (KeyMetadata Type 4) or
 /// SM2 KMS key, or when every recipient is SM2 and no KMS key is used; else AES-256-GCM.
-pub(crate) fn default_suite(kms_key: Option<&KeySummary>, recipients: &[Recipient]) -> Suite {
-    let sm_kms = |k: &KeySummary| k.key_type == 4 || k.key_usage == "ASYMMETRIC_DECRYPT_SM2";
+pub(crate) fn default_suite(kms_key: Option<&KeyMetadata>, recipients: &[Recipient]) -> Suite {
+    let sm_kms = |k: &KeyMetadata| k.key_type == 4 || k.key_usage == USAGE_SM2;
     match kms_key {
         Some(key) if sm_kms(key) => Suite::Sm4Gcm,
         Some(_) => Suite::Aes256Gcm,
@@ -406,6 +343,8 @@ pub(crate) fn default_suite(kms_key: Option<&KeySummary>, recipients: &[Recipien
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     /// A KMS with a fixed key list that answers ListKeyDetail (fuzzy alias search, paging)
@@ -527,7 +466,7 @@ mod tests {
         assert!(!is_key_id("23e808521-e38-11e9-b129-5cb9019b4b01"));
     }
 
-    fn summary(key_type: i64, usage: &str) -> KeySummary {
+    fn summary(key_type: i64, usage: &str) -> KeyMetadata {
         serde_json::from_value(json!({"KeyId": "k", "KeyUsage": usage, "Type": key_type})).unwrap()
     }
 

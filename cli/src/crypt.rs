@@ -3,7 +3,7 @@
 use std::io::{self, Cursor, IsTerminal, Read, Write};
 use std::path::Path;
 
-use kms_core::kms::KeySummary;
+use kms_core::kms::KeyMetadata;
 use kms_core::wrap::KeyWrapper;
 use kms_core::{
     DecryptError, Decryptor, EncryptOptions, EncryptionContext, Encryptor, FormatError, Header,
@@ -112,7 +112,7 @@ pub(crate) fn encrypt_stream<W: Write>(
     } = request;
     // The KMS is used when a key is named, or when there is nothing else to encrypt to.
     let use_kms = key.is_some() || recipients.is_empty();
-    let mut kms_key: Option<(Kms, KeySummary)> = None;
+    let mut kms_key: Option<(Kms, KeyMetadata)> = None;
     if use_kms {
         let kms = Kms::open(kms_args)?;
         let summary = match key {
@@ -174,7 +174,7 @@ pub(crate) fn encrypt_stream<W: Write>(
 
 /// Fails early, with the fix, when DescribeKey says the key cannot encrypt (the KMS would
 /// refuse the same way, but only after the output was opened).
-fn refuse_unusable_for_encryption(key: &KeySummary, named: Option<&str>) -> CliResult<()> {
+fn refuse_unusable_for_encryption(key: &KeyMetadata, named: Option<&str>) -> CliResult<()> {
     let code = match key.key_state.as_str() {
         "Disabled" => "ResourceUnavailable.CmkDisabled",
         "PendingDelete" => "ResourceUnavailable.CmkPendingDelete",

@@ -7,7 +7,8 @@ use std::fmt;
 use std::path::Path;
 
 use kms_core::http::TLS_CERTIFICATE_REFUSED;
-use kms_core::kms::{CLIENT_NETWORK_ERROR, KmsError};
+use kms_core::kms::{CLIENT_NETWORK_ERROR, KeyState, KmsError, StateRefusal};
+use kms_core::tde::TdeError;
 use kms_core::{DecryptError, EncryptError, FormatError, WrapError};
 
 /// Documented exit codes (`tkms --help`, docs/cli.md). Stable: scripts branch on them.
@@ -232,6 +233,35 @@ impl CliError {
         }
     }
 
+    /// A TDE failure; `dir` is the instance directory, named in the hint when known.
+    pub(crate) fn tde(err: TdeError, dir: Option<&Path>) -> Self {
+        let exit = match &err {
+            TdeError::Kms(k) if k.code == CLIENT_NETWORK_ERROR => Exit::KmsUnavailable,
+            TdeError::Kms(_) => Exit::KmsRefused,
+            TdeError::Io { .. } => Exit::Io,
+            _ => Exit::General,
+        };
+        let hint = match &err {
+            TdeError::Kms(k) if k.is_key_state_refusal() => Some(format!(
+                "the CMK cannot unwrap the master key; check it with `tkms tde status {}` and \
+                 enable it (EnableKey, or CancelKeyDeletion then EnableKey)",
+                dir.map_or_else(|| "DIR".into(), |d| d.display().to_string())
+            )),
+            TdeError::Locked(_) => {
+                Some("another tkms process has this instance open; wait for it to finish".into())
+            }
+            TdeError::NotFound(_) => Some(
+                "check the directory and table name (`tkms tde status DIR` lists tables)".into(),
+            ),
+            _ => None,
+        };
+        let error = Self::new(exit, err.to_string());
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    }
+
     /// Prints the error (and hint) to standard error.
     pub(crate) fn report(&self) {
         eprintln!("error: {}", self.message);
@@ -241,8 +271,11 @@ impl CliError {
     }
 }
 
-/// Lets commands written with `anyhow` (tde) pass a `CliError` through unchanged.
-impl std::error::Error for CliError {}
+impl From<TdeError> for CliError {
+    fn from(err: TdeError) -> Self {
+        Self::tde(err, None)
+    }
+}
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -274,28 +307,14 @@ fn explain_kms(err: &KmsError, key: Option<&str>) -> CliError {
         .map(|id| format!(" (request {id})"))
         .unwrap_or_default();
     let refused = |message: String| CliError::new(Exit::KmsRefused, message);
+    if let Some(refusal) = StateRefusal::from_code(&err.code) {
+        return explain_state_refusal(refusal, err, name);
+    }
     match err.code.as_str() {
-        "ResourceUnavailable.CmkDisabled" => refused(format!("key {name} is Disabled in the KMS"))
-            .with_hint(format!("enable it with `tkms key enable {name}`")),
         "ResourceUnavailable.CmkNotFound" => refused(format!("key {name} does not exist in this KMS{request}"))
             .with_hint("list the keys with `tkms key list`; check --endpoint/--data-dir and the region"),
-        "ResourceUnavailable.CmkArchived" => refused(format!("key {name} is Archived: it can decrypt but not encrypt"))
-            .with_hint(format!("restore it with `tkms key archive --cancel {name}`")),
-        "ResourceUnavailable.KeyPendingDelete" | "ResourceUnavailable.CmkPendingDelete" => {
-            refused(format!("key {name} is scheduled for deletion"))
-                .with_hint(format!("cancel with `tkms key cancel-deletion {name}`, then `tkms key enable {name}`"))
-        }
         "ResourceUnavailable.CmkShouldBeDisabled" => refused(format!("key {name} must be disabled first"))
             .with_hint(format!("disable it with `tkms key disable {name}`")),
-        "ResourceUnavailable.CmkStateNotSupport" if err.message.contains("PendingDelete") => {
-            refused(format!("key {name} is scheduled for deletion")).with_hint(format!(
-                "cancel with `tkms key cancel-deletion {name}`, then `tkms key enable {name}`"
-            ))
-        }
-        "ResourceUnavailable.CmkStateNotSupport" => {
-            refused(format!("key {name} is not in a state that allows this: {}", err.message))
-                .with_hint(format!("see its state with `tkms key describe {name}`"))
-        }
         "InvalidParameterValue.InvalidKeyId" => refused(format!("`{name}` is not a valid key id"))
             .with_hint("key ids look like 23e80852-1e38-11e9-b129-5cb9019b4b01; aliases work too"),
         "InvalidParameterValue.AliasAlreadyExists" => refused(format!("the alias is already taken{request}"))
@@ -314,6 +333,45 @@ fn explain_kms(err: &KmsError, key: Option<&str>) -> CliError {
         _ if err.is_key_state_refusal() => refused(format!("key {name} cannot be used: {err}{request}"))
             .with_hint(format!("see its state with `tkms key describe {name}`")),
         _ => refused(format!("the KMS refused: {err}{request}")),
+    }
+}
+
+/// A refusal because of the key's state (kms-core's one table of them).
+fn explain_state_refusal(refusal: StateRefusal, err: &KmsError, name: &str) -> CliError {
+    let pending_delete = || {
+        CliError::new(
+            Exit::KmsRefused,
+            format!("key {name} is scheduled for deletion"),
+        )
+        .with_hint(format!(
+            "cancel with `tkms key cancel-deletion {name}`, then `tkms key enable {name}`"
+        ))
+    };
+    match refusal {
+        StateRefusal::Disabled => CliError::new(
+            Exit::KmsRefused,
+            format!("key {name} is Disabled in the KMS"),
+        )
+        .with_hint(format!("enable it with `tkms key enable {name}`")),
+        StateRefusal::Archived => CliError::new(
+            Exit::KmsRefused,
+            format!("key {name} is Archived: it can decrypt but not encrypt"),
+        )
+        .with_hint(format!(
+            "restore it with `tkms key archive --cancel {name}`"
+        )),
+        StateRefusal::PendingDelete => pending_delete(),
+        StateRefusal::NotSupported if err.message.contains(KeyState::PendingDelete.as_str()) => {
+            pending_delete()
+        }
+        StateRefusal::NotSupported => CliError::new(
+            Exit::KmsRefused,
+            format!(
+                "key {name} is not in a state that allows this: {}",
+                err.message
+            ),
+        )
+        .with_hint(format!("see its state with `tkms key describe {name}`")),
     }
 }
 

@@ -2,7 +2,11 @@
 
 use std::io::Write;
 
-use serde_json::{Value, json};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use kms_core::kms::{KeyFilter, KeyManagement as _, KeyMetadata, KmsClient as _, StateChange};
+use kms_core::wrap::kms::{USAGE_RSA_2048, USAGE_SM2, USAGE_SYMMETRIC};
+use serde_json::json;
 
 use crate::args::{KeyArgs, KeyCommand, KmsArgs, MaterialArg, OutputFormat};
 use crate::backend::{Kms, Material};
@@ -37,12 +41,10 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
             description,
             ..
         } => {
-            let mut params = json!({ "Alias": alias, "KeyUsage": usage.api_name() });
-            if let Some(d) = description {
-                params["Description"] = json!(d);
-            }
-            let created = kms.call("CreateKey", params, Some(alias))?;
-            let id = created["KeyId"].as_str().unwrap_or_default().to_owned();
+            let id = kms
+                .transport()
+                .create_key(alias, usage.api_name(), description.as_deref())
+                .map_err(|e| CliError::kms(&e, Some(alias)))?;
             let meta = describe(&kms, &id, alias)?;
             emit(format, &meta, || {
                 format!(
@@ -52,29 +54,39 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
             })
         }
         KeyCommand::List { state, search } => {
-            let list = list_all(&kms, state.map(|s| s.filter()), search.as_deref())?;
-            emit(format, &list, || render_list(&list))
+            let filter = KeyFilter {
+                state: state.map(|s| s.state()),
+                search: search.as_deref(),
+            };
+            let keys = kms
+                .transport()
+                .list_keys(&filter)
+                .map_err(|e| CliError::kms(&e, None))?;
+            let list = json!({ "TotalCount": keys.len(), "KeyMetadatas": keys });
+            emit(format, &list, || render_list(&keys))
         }
         KeyCommand::Describe(name) => {
             let meta = describe_named(&kms, &name.key)?;
             emit(format, &meta, || render_metadata(&meta))
         }
-        KeyCommand::Enable(name) => state_change(&kms, format, &name.key, "EnableKey"),
-        KeyCommand::Disable(name) => state_change(&kms, format, &name.key, "DisableKey"),
+        KeyCommand::Enable(name) => state_change(&kms, format, &name.key, StateChange::Enable),
+        KeyCommand::Disable(name) => state_change(&kms, format, &name.key, StateChange::Disable),
         KeyCommand::CancelDeletion(name) => {
-            state_change(&kms, format, &name.key, "CancelKeyDeletion")
+            state_change(&kms, format, &name.key, StateChange::CancelDeletion)
         }
         KeyCommand::Archive { name, cancel } => {
-            let action = if *cancel {
-                "CancelKeyArchive"
+            let change = if *cancel {
+                StateChange::CancelArchive
             } else {
-                "ArchiveKey"
+                StateChange::Archive
             };
-            state_change(&kms, format, &name.key, action)
+            state_change(&kms, format, &name.key, change)
         }
         KeyCommand::Rotate(name) => {
             let id = kms.resolve(&name.key)?.key_id;
-            kms.call("RotateKey", json!({ "KeyId": id }), Some(&name.key))?;
+            kms.transport()
+                .rotate_key(&id)
+                .map_err(|e| CliError::kms(&e, Some(&name.key)))?;
             let meta = describe(&kms, &id, &name.key)?;
             emit(format, &meta, || {
                 format!(
@@ -89,46 +101,35 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
             days,
         } => {
             let id = kms.resolve(&name.key)?.key_id;
-            if *enable {
-                let mut params = json!({ "KeyId": id });
-                if let Some(d) = days {
-                    params["RotateDays"] = json!(d);
-                }
-                kms.call("EnableKeyRotation", params, Some(&name.key))?;
-            } else if *disable {
-                kms.call(
-                    "DisableKeyRotation",
-                    json!({ "KeyId": id }),
-                    Some(&name.key),
-                )?;
+            let transport = kms.transport();
+            let explain = |e| CliError::kms(&e, Some(&name.key));
+            if *enable || *disable {
+                transport
+                    .set_key_rotation(&id, *enable, *days)
+                    .map_err(explain)?;
             }
-            let status = kms.call(
-                "GetKeyRotationStatus",
-                json!({ "KeyId": id }),
-                Some(&name.key),
-            )?;
+            let enabled = transport.key_rotation_enabled(&id).map_err(explain)?;
             let meta = describe(&kms, &id, &name.key)?;
             let report = json!({
                 "KeyId": id,
-                "KeyRotationEnabled": status["KeyRotationEnabled"].as_bool().unwrap_or(false),
-                "RotateDays": meta["RotateDays"],
-                "LastRotateTime": meta["LastRotateTime"],
-                "NextRotateTime": meta["NextRotateTime"],
+                "KeyRotationEnabled": enabled,
+                "RotateDays": meta.rotate_days,
+                "LastRotateTime": meta.last_rotate_time,
+                "NextRotateTime": meta.next_rotate_time,
             });
             emit(format, &report, || {
-                format!("key {id}: {}\n", rotation_text(&report))
+                let text = rotation_text(enabled, meta.rotate_days, meta.next_rotate_time);
+                format!("key {id}: {text}\n")
             })
         }
         KeyCommand::ScheduleDeletion { name, days } => {
             let id = kms.resolve(&name.key)?.key_id;
-            let r = kms.call(
-                "ScheduleKeyDeletion",
-                json!({ "KeyId": id, "PendingWindowInDays": days }),
-                Some(&name.key),
-            )?;
-            let when = r["DeletionDate"]
-                .as_u64()
-                .map_or_else(|| "(unknown)".to_owned(), format_time);
+            let deletion_date = kms
+                .transport()
+                .schedule_key_deletion(&id, *days)
+                .map_err(|e| CliError::kms(&e, Some(&name.key)))?;
+            let r = json!({ "DeletionDate": deletion_date, "KeyId": id });
+            let when = format_time(deletion_date);
             emit(format, &r, || {
                 format!(
                     "key {id} will be deleted at {when}; until then: tkms key cancel-deletion {id}\n"
@@ -137,11 +138,9 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
         }
         KeyCommand::Alias { name, alias } => {
             let id = kms.resolve(&name.key)?.key_id;
-            kms.call(
-                "UpdateAlias",
-                json!({ "KeyId": id, "Alias": alias }),
-                Some(&name.key),
-            )?;
+            kms.transport()
+                .update_alias(&id, alias)
+                .map_err(|e| CliError::kms(&e, Some(&name.key)))?;
             let meta = describe(&kms, &id, alias)?;
             emit(format, &meta, || {
                 format!("key {id} now has the alias {alias}\n")
@@ -149,8 +148,16 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
         }
         KeyCommand::PublicKey { name, out, force } => {
             let id = kms.resolve(&name.key)?.key_id;
-            let r = kms.call("GetPublicKey", json!({ "KeyId": id }), Some(&name.key))?;
-            let pem = r["PublicKeyPem"].as_str().unwrap_or_default().to_owned();
+            let key = kms
+                .transport()
+                .get_public_key(&id)
+                .map_err(|e| CliError::kms(&e, Some(&name.key)))?;
+            let r = json!({
+                "KeyId": key.key_id,
+                "PublicKey": B64.encode(&key.spki_der),
+                "PublicKeyPem": key.pem,
+            });
+            let pem = key.pem;
             match (out, format) {
                 (Some(path), _) => {
                     let mut sink = Sink::open(Some(path), *force)?;
@@ -166,63 +173,43 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
 }
 
 /// Runs a state action (EnableKey, DisableKey, ...) then reports the key's new state.
-fn state_change(kms: &Kms, format: OutputFormat, name: &str, action: &str) -> CliResult<()> {
+fn state_change(kms: &Kms, format: OutputFormat, name: &str, change: StateChange) -> CliResult<()> {
     let id = kms.resolve(name)?.key_id;
-    kms.call(action, json!({ "KeyId": id }), Some(name))?;
+    kms.transport()
+        .change_key_state(&id, change)
+        .map_err(|e| CliError::kms(&e, Some(name)))?;
     let meta = describe(kms, &id, name)?;
     emit(format, &meta, || {
-        format!(
-            "key {id} is now {}\n",
-            meta["KeyState"].as_str().unwrap_or("(unknown state)")
-        )
+        format!("key {id} is now {}\n", meta.key_state)
     })
 }
 
-fn describe_named(kms: &Kms, name: &str) -> CliResult<Value> {
+fn describe_named(kms: &Kms, name: &str) -> CliResult<KeyMetadata> {
     let id = kms.resolve(name)?.key_id;
     describe(kms, &id, name)
 }
 
-fn describe(kms: &Kms, id: &str, name: &str) -> CliResult<Value> {
-    let r = kms.call("DescribeKey", json!({ "KeyId": id }), Some(name))?;
-    Ok(r["KeyMetadata"].clone())
+fn describe(kms: &Kms, id: &str, name: &str) -> CliResult<KeyMetadata> {
+    kms.transport()
+        .describe_key(id)
+        .map_err(|e| CliError::kms(&e, Some(name)))
 }
 
-/// Every key (all usages), paging through ListKeyDetail.
-fn list_all(kms: &Kms, state: Option<u64>, search: Option<&str>) -> CliResult<Value> {
-    let mut all = Vec::new();
-    let mut offset = 0u64;
-    loop {
-        let mut params =
-            json!({ "KeyUsage": "ALL", "Offset": offset, "Limit": 200, "OrderType": 1 });
-        if let Some(s) = state {
-            params["KeyState"] = json!(s);
-        }
-        if let Some(s) = search {
-            params["SearchKeyAlias"] = json!(s);
-        }
-        let page = kms.call("ListKeyDetail", params, None)?;
-        let keys = page["KeyMetadatas"].as_array().cloned().unwrap_or_default();
-        offset += keys.len() as u64;
-        let total = page["TotalCount"].as_u64().unwrap_or(0);
-        let done = keys.is_empty() || offset >= total;
-        all.extend(keys);
-        if done {
-            break;
-        }
-    }
-    Ok(json!({ "TotalCount": all.len(), "KeyMetadatas": all }))
-}
-
-fn emit(format: OutputFormat, value: &Value, text: impl FnOnce() -> String) -> CliResult<()> {
+fn emit(
+    format: OutputFormat,
+    value: &impl serde::Serialize,
+    text: impl FnOnce() -> String,
+) -> CliResult<()> {
     match format {
         OutputFormat::Json => print(&json_text(value)),
         OutputFormat::Text => print(&text()),
     }
 }
 
-fn json_text(value: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(value).expect("JSON values always serialise");
+/// Pretty JSON with the keys in order (as a `Value` prints them).
+fn json_text(value: &impl serde::Serialize) -> String {
+    let value = serde_json::to_value(value).expect("JSON values always serialise");
+    let mut s = serde_json::to_string_pretty(&value).expect("JSON values always serialise");
     s.push('\n');
     s
 }
@@ -234,43 +221,43 @@ fn print(text: &str) -> CliResult<()> {
         .map_err(|e| CliError::write(None, &e))
 }
 
-fn str_field<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or("")
-}
-
 /// KeyMetadata `Type`: 4 = national-secret (SM4/SM2) material, 2 = FIPS (AES/RSA/ECC).
-fn material(meta: &Value) -> &'static str {
-    match (meta["Type"].as_i64(), str_field(meta, "KeyUsage")) {
-        (_, "ASYMMETRIC_DECRYPT_RSA_2048") => "RSA-2048",
-        (_, "ASYMMETRIC_DECRYPT_SM2") => "SM2",
-        (Some(4), _) => "SM4",
-        (Some(2), "ENCRYPT_DECRYPT") => "AES-256",
+fn material(meta: &KeyMetadata) -> &'static str {
+    match (meta.key_type, meta.key_usage.as_str()) {
+        (_, USAGE_RSA_2048) => "RSA-2048",
+        (_, USAGE_SM2) => "SM2",
+        (4, _) => "SM4",
+        (2, USAGE_SYMMETRIC) => "AES-256",
         _ => "",
     }
 }
 
-pub(crate) fn render_metadata(meta: &Value) -> String {
+pub(crate) fn render_metadata(meta: &KeyMetadata) -> String {
     let mut rows: Vec<(&str, String)> = vec![
-        ("KeyId", str_field(meta, "KeyId").to_owned()),
-        ("Alias", str_field(meta, "Alias").to_owned()),
-        ("State", str_field(meta, "KeyState").to_owned()),
-        ("Usage", str_field(meta, "KeyUsage").to_owned()),
+        ("KeyId", meta.key_id.clone()),
+        ("Alias", meta.alias.clone()),
+        ("State", meta.key_state.clone()),
+        ("Usage", meta.key_usage.clone()),
     ];
     let material = material(meta);
     if !material.is_empty() {
         rows.push(("Material", material.to_owned()));
     }
-    rows.push(("Origin", str_field(meta, "Origin").to_owned()));
-    if let Some(t) = meta["CreateTime"].as_u64() {
-        rows.push(("Created", format_time(t)));
+    rows.push(("Origin", meta.origin.clone()));
+    rows.push(("Created", format_time(meta.create_time)));
+    rows.push((
+        "Rotation",
+        rotation_text(
+            meta.key_rotation_enabled,
+            meta.rotate_days,
+            meta.next_rotate_time,
+        ),
+    ));
+    if meta.deletion_date > 0 {
+        rows.push(("Deletion", format_time(meta.deletion_date)));
     }
-    rows.push(("Rotation", rotation_text(meta)));
-    if let Some(d) = meta["DeletionDate"].as_u64().filter(|d| *d > 0) {
-        rows.push(("Deletion", format_time(d)));
-    }
-    let description = str_field(meta, "Description");
-    if !description.is_empty() {
-        rows.push(("Description", description.to_owned()));
+    if !meta.description.is_empty() {
+        rows.push(("Description", meta.description.clone()));
     }
     rows.iter()
         .filter(|(_, v)| !v.is_empty())
@@ -278,22 +265,22 @@ pub(crate) fn render_metadata(meta: &Value) -> String {
         .collect()
 }
 
-fn rotation_text(meta: &Value) -> String {
-    if meta["KeyRotationEnabled"].as_bool() != Some(true) {
+/// `off`, or `on, every N days, next TIME`.
+fn rotation_text(enabled: bool, rotate_days: u64, next_rotate_time: u64) -> String {
+    if !enabled {
         return "off".to_owned();
     }
     let mut text = "on".to_owned();
-    if let Some(days) = meta["RotateDays"].as_u64().filter(|d| *d > 0) {
-        text.push_str(&format!(", every {days} days"));
+    if rotate_days > 0 {
+        text.push_str(&format!(", every {rotate_days} days"));
     }
-    if let Some(next) = meta["NextRotateTime"].as_u64().filter(|t| *t > 0) {
-        text.push_str(&format!(", next {}", format_time(next)));
+    if next_rotate_time > 0 {
+        text.push_str(&format!(", next {}", format_time(next_rotate_time)));
     }
     text
 }
 
-fn render_list(list: &Value) -> String {
-    let keys = list["KeyMetadatas"].as_array().cloned().unwrap_or_default();
+fn render_list(keys: &[KeyMetadata]) -> String {
     if keys.is_empty() {
         return "no keys (create one with `tkms key create ALIAS`)\n".to_owned();
     }
@@ -301,17 +288,14 @@ fn render_list(list: &Value) -> String {
         "{:<36}  {:<24}  {:<13}  {:<28}  {}\n",
         "KEY ID", "ALIAS", "STATE", "USAGE", "CREATED"
     );
-    for k in &keys {
+    for k in keys {
         out.push_str(&format!(
             "{:<36}  {:<24}  {:<13}  {:<28}  {}\n",
-            str_field(k, "KeyId"),
-            str_field(k, "Alias"),
-            str_field(k, "KeyState"),
-            str_field(k, "KeyUsage"),
-            k["CreateTime"]
-                .as_u64()
-                .map(format_time)
-                .unwrap_or_default(),
+            k.key_id,
+            k.alias,
+            k.key_state,
+            k.key_usage,
+            format_time(k.create_time),
         ));
     }
     out
@@ -335,11 +319,12 @@ mod tests {
 
     #[test]
     fn metadata_rendering_names_material_and_rotation() {
-        let meta = json!({
+        let meta: KeyMetadata = serde_json::from_value(json!({
             "KeyId": "23e80852-1e38-11e9-b129-5cb9019b4b01", "Alias": "backups", "KeyState": "Enabled",
             "KeyUsage": "ENCRYPT_DECRYPT", "Type": 4, "Origin": "TENCENT_KMS", "CreateTime": 0,
             "KeyRotationEnabled": true, "RotateDays": 90, "NextRotateTime": 86400, "DeletionDate": 0,
-        });
+        }))
+        .unwrap();
         let text = render_metadata(&meta);
         assert!(text.contains("Material     SM4\n"), "{text}");
         assert!(

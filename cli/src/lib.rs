@@ -67,11 +67,8 @@ fn dispatch(cli: &Cli) -> CliResult<()> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Key(args) => keys::run(args, &cli.kms),
         Command::Serve(args) => serve::serve(args, &cli.kms),
-        Command::Audit(args) => audit::run(args, &backend::data_dir(&cli.kms)?).map_err(|e| {
-            e.downcast::<error::CliError>()
-                .unwrap_or_else(|e| error::CliError::new(error::Exit::General, format!("{e:#}")))
-        }),
-        Command::Tde(args) => run_tde(args, &cli.kms),
+        Command::Audit(args) => audit::run(args, &backend::data_dir(&cli.kms)?),
+        Command::Tde(args) => tde::run_cli(args, &cli.kms),
         Command::Completions(args) => {
             clap_complete::generate(
                 args.shell,
@@ -82,45 +79,4 @@ fn dispatch(cli: &Cli) -> CliResult<()> {
             Ok(())
         }
     }
-}
-
-/// `tkms tde`: resolves the CMK alias, runs the command, and maps its errors to exit codes.
-fn run_tde(args: &args::TdeArgs, kms: &args::KmsArgs) -> CliResult<()> {
-    let backend = backend::Kms::open(kms)?;
-    let mut command = args.command.clone();
-    if let tde::TdeCommand::Init { key, .. } = &mut command {
-        let cmk = if key == backend::DEFAULT_KEY_ALIAS {
-            backend.default_key()?
-        } else {
-            backend.resolve(key)?
-        };
-        *key = cmk.key_id;
-    }
-    let json = args.output == args::OutputFormat::Json;
-    tde::run(command, backend.transport(), json).map_err(|err| {
-        let err = match err.downcast::<error::CliError>() {
-            Ok(cli_error) => return cli_error,
-            Err(other) => other,
-        };
-        let tde_error = err
-            .chain()
-            .find_map(|c| c.downcast_ref::<kms_core::tde::TdeError>());
-        let exit = match tde_error {
-            Some(kms_core::tde::TdeError::Kms(k))
-                if k.code == kms_core::kms::CLIENT_NETWORK_ERROR =>
-            {
-                error::Exit::KmsUnavailable
-            }
-            Some(kms_core::tde::TdeError::Kms(_)) => error::Exit::KmsRefused,
-            _ if err.chain().any(|c| c.is::<std::io::Error>()) => error::Exit::Io,
-            _ => error::Exit::General,
-        };
-        match tde_error {
-            // The CLI's hint (if any) is the outer context; the TDE error says what happened.
-            Some(cause) if err.to_string() != cause.to_string() => {
-                error::CliError::new(exit, cause.to_string()).with_hint(err.to_string())
-            }
-            _ => error::CliError::new(exit, format!("{err:#}")),
-        }
-    })
 }

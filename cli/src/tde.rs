@@ -7,11 +7,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use kms_core::Suite;
 use kms_core::kms::KmsTransport;
 use kms_core::tde::{DEFAULT_PAGE_SIZE, InitOptions, Instance, TdeError};
+
+use crate::args::{KmsArgs, OutputFormat, TdeArgs};
+use crate::backend::{DEFAULT_KEY_ALIAS, Kms};
+use crate::error::{CliError, CliResult as Result};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -131,8 +134,27 @@ pub(crate) enum TdeCommand {
     },
 }
 
+/// `tkms tde`: resolves `init`'s CMK (an alias, or the default key), then runs the command.
+pub(crate) fn run_cli(args: &TdeArgs, kms_args: &KmsArgs) -> Result<()> {
+    let backend = Kms::open(kms_args)?;
+    let mut command = args.command.clone();
+    if let TdeCommand::Init { key, .. } = &mut command {
+        let cmk = if key == DEFAULT_KEY_ALIAS {
+            backend.default_key()?
+        } else {
+            backend.resolve(key)?
+        };
+        *key = cmk.key_id;
+    }
+    run(
+        command,
+        backend.transport(),
+        args.output == OutputFormat::Json,
+    )
+}
+
 /// Runs a `tkms tde` command. `json` selects `--output json` for commands that report.
-pub(crate) fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Result<()> {
+fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Result<()> {
     let kms: &dyn KmsTransport = &*kms;
     match cmd {
         TdeCommand::Init {
@@ -164,9 +186,7 @@ pub(crate) fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Re
             let mut input: Box<dyn Read> = if file == Path::new("-") {
                 Box::new(std::io::stdin().lock())
             } else {
-                Box::new(
-                    File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
-                )
+                Box::new(File::open(&file).map_err(|e| CliError::read(Some(&file), &e))?)
             };
             let mut tablespace = instance
                 .create_tablespace(&table)
@@ -208,7 +228,8 @@ pub(crate) fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Re
                 .map_err(|e| explain(e, &dir))?;
             let plain = tablespace.read_page(page)?;
             let mut sink = Sink::open(out.as_deref(), force)?;
-            sink.write_all(&plain).context("cannot write the output")?;
+            sink.write_all(&plain)
+                .map_err(|e| CliError::write(out.as_deref(), &e))?;
             Ok(sink.commit()?)
         }
         TdeCommand::Write {
@@ -229,17 +250,16 @@ pub(crate) fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Re
                     .lock()
                     .take(limit)
                     .read_to_end(&mut content),
-                Some(path) => File::open(path)
-                    .with_context(|| format!("cannot open {}", path.display()))?
-                    .take(limit)
-                    .read_to_end(&mut content),
+                Some(path) => {
+                    File::open(path).and_then(|f| f.take(limit).read_to_end(&mut content))
+                }
             }
-            .context("cannot read the page content")?;
+            .map_err(|e| CliError::read(input.as_deref(), &e))?;
             if content.len() > tablespace.page_size() {
-                bail!(
+                return Err(CliError::general(format!(
                     "the page content is longer than the page size ({} bytes)",
                     tablespace.page_size()
-                );
+                )));
             }
             tablespace.write_page(page, &content)?;
             report(
@@ -294,33 +314,15 @@ fn open(dir: &Path, kms: &dyn KmsTransport) -> Result<Instance> {
     Instance::open(dir, kms).map_err(|e| explain(e, dir))
 }
 
-/// Adds what to try next to the errors a user can act on.
-fn explain(err: TdeError, dir: &Path) -> anyhow::Error {
-    let hint = match &err {
-        TdeError::Kms(k) if k.is_key_state_refusal() => Some(format!(
-            "the CMK cannot unwrap the master key; check it with `tkms tde status {}` and enable it \
-             (EnableKey, or CancelKeyDeletion then EnableKey)",
-            dir.display()
-        )),
-        TdeError::Locked(_) => {
-            Some("another tkms process has this instance open; wait for it to finish".to_owned())
-        }
-        TdeError::NotFound(_) => Some(
-            "check the directory and table name (`tkms tde status DIR` lists tables)".to_owned(),
-        ),
-        _ => None,
-    };
-    match hint {
-        Some(hint) => anyhow::Error::new(err).context(hint),
-        None => anyhow::Error::new(err),
-    }
+fn explain(err: TdeError, dir: &Path) -> CliError {
+    CliError::tde(err, Some(dir))
 }
 
 fn report(json: bool, value: serde_json::Value, text: String) -> Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).context("JSON output")?
+            serde_json::to_string_pretty(&value).expect("JSON values always serialise")
         );
     } else {
         println!("{text}");
@@ -356,7 +358,7 @@ fn verify(dir: &Path, kms: &dyn KmsTransport, json: bool) -> Result<()> {
         let value = json!({"pages_verified": total, "tables": tables, "failed_tables": failed});
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).context("JSON output")?
+            serde_json::to_string_pretty(&value).expect("JSON values always serialise")
         );
     } else {
         println!(
@@ -365,7 +367,9 @@ fn verify(dir: &Path, kms: &dyn KmsTransport, json: bool) -> Result<()> {
         );
     }
     if failed > 0 {
-        bail!("{failed} table(s) failed verification");
+        return Err(CliError::general(format!(
+            "{failed} table(s) failed verification"
+        )));
     }
     Ok(())
 }
@@ -392,7 +396,7 @@ fn status(dir: &Path, kms: &dyn KmsTransport, json: bool) -> Result<()> {
                            "pending_master_generation": info.pending_master_generation, "tablespaces": tables});
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).context("JSON output")?
+            serde_json::to_string_pretty(&value).expect("JSON values always serialise")
         );
         return Ok(());
     }

@@ -1,14 +1,13 @@
-//! The suite AEADs (AES-256-GCM, SM4-GCM). Public: [`AeadKey`], which seals whole small
-//! messages (`ciphertext || tag`) for services built on kms-core, such as the mock HSM.
+//! The suite AEADs (AES-256-GCM, SM4-GCM). Public: which SM4-GCM backend this process may use
+//! ([`sm4_selection`]); the whole-message cipher mock-hsm uses is `internal::AeadKey`.
 //!
-//! Inside the crate, each suite sits behind one seal / open pair in place and out of place,
+//! Each suite sits behind one seal / open pair in place and out of place,
 //! shared by envelope frames (empty AAD) and TDE pages and headers (with AAD). Tags are detached
 //! 16-byte values. Sealing in place serves streaming and pages; sealing from one buffer into
 //! another serves the one-shot envelope path, saving a copy. The SM4-GCM backend lives in its own
 //! module `sm4_gcm` so a faster implementation can replace it by changing that module only.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use zeroize::Zeroizing;
 
 use crate::suite::Suite;
 
@@ -160,64 +159,6 @@ impl Cipher {
     }
 }
 
-/// A suite key that seals whole small messages: `ciphertext || tag` out, under a 12-byte nonce
-/// the caller makes unique. For services built on kms-core (the mock HSM seals CiphertextBlobs
-/// and stored key material with it); envelopes and TDE use the frame-level cipher inside the
-/// crate. The key schedule is computed once, and zeroized on drop.
-pub struct AeadKey(Cipher);
-
-impl std::fmt::Debug for AeadKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AeadKey(..)")
-    }
-}
-
-impl AeadKey {
-    /// Bytes in a nonce.
-    pub const NONCE_LEN: usize = NONCE_LEN;
-    /// Bytes in the tag that ends every sealed message.
-    pub const TAG_LEN: usize = TAG_LEN;
-
-    /// A key of `suite`; `Ok(None)` when `key` is not the suite's key length (32 bytes for
-    /// AES-256-GCM, 16 for SM4-GCM), `Err` when SM4 is refused in this process.
-    pub fn new(suite: Suite, key: &[u8]) -> Result<Option<Self>, Sm4Refused> {
-        if key.len() != suite.content_key_len() {
-            return Ok(None);
-        }
-        Ok(Some(Self(Cipher::new(suite, key)?)))
-    }
-
-    /// Seals `plaintext`, authenticating `aad` too; returns `ciphertext || tag`.
-    ///
-    /// # Panics
-    ///
-    /// If `plaintext` is longer than GCM allows (about 64 GiB).
-    pub fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        // Room for the tag up front: growing the Vec would leave a plaintext copy behind.
-        let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        out.extend_from_slice(plaintext);
-        let tag = self.0.seal_in_place(nonce, aad, &mut out);
-        out.extend_from_slice(&tag);
-        out
-    }
-
-    /// Opens `ciphertext || tag` sealed by [`AeadKey::seal`]; `None` when it does not
-    /// authenticate (nothing of the plaintext is returned then).
-    pub fn open(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        sealed: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>> {
-        let split = sealed.len().checked_sub(TAG_LEN)?;
-        let (ciphertext, tag) = sealed.split_at(split);
-        let tag: &[u8; TAG_LEN] = tag.try_into().ok()?;
-        let mut out = Zeroizing::new(ciphertext.to_vec());
-        self.0.open_in_place(nonce, aad, &mut out, tag).ok()?;
-        Some(out)
-    }
-}
-
 /// Zeroes `buf` if `result` is a failure: it may hold unauthenticated keystream output, which
 /// must never escape.
 fn wipe_on_failure(result: Result<(), AeadFailed>, buf: &mut [u8]) -> Result<(), AeadFailed> {
@@ -303,40 +244,6 @@ pub(crate) mod sm4_gcm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn aead_key_seals_whole_messages_and_refuses_wrong_keys_and_tampering() {
-        for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
-            let len = suite.content_key_len();
-            assert!(AeadKey::new(suite, &vec![7u8; len - 1]).unwrap().is_none());
-            assert!(AeadKey::new(suite, &vec![7u8; len + 1]).unwrap().is_none());
-            let key = AeadKey::new(suite, &vec![7u8; len]).unwrap().unwrap();
-            let nonce = [3u8; NONCE_LEN];
-            let sealed = key.seal(&nonce, b"aad", b"message");
-            assert_eq!(sealed.len(), b"message".len() + TAG_LEN);
-            // The same bytes as the frame-level cipher: ciphertext then tag.
-            let mut frame = b"message".to_vec();
-            let tag = Cipher::new(suite, &vec![7u8; len])
-                .unwrap()
-                .seal_in_place(&nonce, b"aad", &mut frame);
-            assert_eq!(&sealed[..], &[&frame[..], &tag[..]].concat()[..]);
-            assert_eq!(&key.open(&nonce, b"aad", &sealed).unwrap()[..], b"message");
-            assert!(key.open(&nonce, b"other", &sealed).is_none());
-            for i in 0..sealed.len() {
-                let mut bad = sealed.clone();
-                bad[i] ^= 0x80;
-                assert!(
-                    key.open(&nonce, b"aad", &bad).is_none(),
-                    "{suite:?} byte {i}"
-                );
-            }
-            assert!(key.open(&nonce, b"aad", &sealed[..TAG_LEN - 1]).is_none());
-            assert_eq!(
-                &key.open(&nonce, b"", &key.seal(&nonce, b"", b"")).unwrap()[..],
-                b""
-            );
-        }
-    }
 
     #[test]
     fn seal_open_round_trip_and_tamper_both_suites() {

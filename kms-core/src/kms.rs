@@ -6,13 +6,27 @@
 //! [`KmsClient`] adds typed methods for the actions envelope encryption needs, for every
 //! transport, so the same code runs against the mock and the cloud.
 
+use std::ops::ControlFlow;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::secret::{SecretBuf, SecretBytes, zeroize_json_strings};
+mod key;
+mod manage;
+
+pub use key::{KeyOperation, KeyState, StateRefusal, alias_of, is_key_id};
+pub use manage::{KeyFilter, KeyManagement, StateChange};
+
+use crate::internal::{SecretBuf, zeroize_json_strings};
+use crate::secret::SecretBytes;
+
+/// Largest page ListKeyDetail returns (docs/kms-api.md §3.2).
+const LIST_PAGE: u32 = 200;
+/// Pages of ListKeyDetail read when resolving an alias (10 000 fuzzy matches).
+const MAX_LIST_PAGES: usize = 50;
 
 /// Error code a transport uses when the request never got a KMS answer.
 pub const CLIENT_NETWORK_ERROR: &str = "ClientNetworkError";
@@ -109,24 +123,58 @@ pub struct PublicKeyInfo {
     pub pem: String,
 }
 
-/// The parts of KeyMetadata (DescribeKey) that clients act on.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeySummary {
+/// KeyMetadata, as DescribeKey and ListKeyDetail return it (docs/kms-api.md §4.4): the 18
+/// documented fields and `IsSyncReplica`. Absent fields read as empty or zero; fields beyond
+/// these (replication and member-account details) are not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyMetadata {
     /// The CMK's KeyId.
     pub key_id: String,
     /// Its alias.
-    #[serde(default)]
     pub alias: String,
-    /// `ENCRYPT_DECRYPT`, `ASYMMETRIC_DECRYPT_RSA_2048`, `ASYMMETRIC_DECRYPT_SM2`, ...
-    #[serde(default)]
-    pub key_usage: String,
-    /// `Enabled`, `Disabled`, `PendingDelete`, `PendingImport`, `Archived`.
-    #[serde(default)]
+    /// Creation time, Unix seconds.
+    pub create_time: u64,
+    /// Its description.
+    pub description: String,
+    /// `Enabled`, `Disabled`, `PendingDelete`, `PendingImport`, `Archived` ([`KeyState`]).
     pub key_state: String,
+    /// `ENCRYPT_DECRYPT`, `ASYMMETRIC_DECRYPT_RSA_2048`, `ASYMMETRIC_DECRYPT_SM2`, ...
+    pub key_usage: String,
     /// KeyMetadata `Type`: 4 for national-secret (SM) material, 2 for FIPS (AES/RSA/ECC).
-    #[serde(default, rename = "Type")]
+    #[serde(rename = "Type")]
     pub key_type: i64,
+    /// The account that created it.
+    pub creator_uin: u64,
+    /// Whether scheduled rotation is on.
+    pub key_rotation_enabled: bool,
+    /// `user`, or the cloud product that created it.
+    pub owner: String,
+    /// Next scheduled rotation, Unix seconds (0: none).
+    pub next_rotate_time: u64,
+    /// When a PendingDelete key is deleted, Unix seconds (0 otherwise).
+    pub deletion_date: u64,
+    /// `TENCENT_KMS` or `EXTERNAL`.
+    pub origin: String,
+    /// When imported material expires, Unix seconds (0: never).
+    pub valid_to: u64,
+    /// `creatorUin/<uin>/<KeyId>`.
+    pub resource_id: String,
+    /// The HSM cluster (empty: the shared one).
+    pub hsm_cluster_id: String,
+    /// Days between scheduled rotations.
+    pub rotate_days: u64,
+    /// Last rotation, Unix seconds (0: never).
+    pub last_rotate_time: u64,
+    /// 0 for a primary key, 1 for a replica.
+    pub is_sync_replica: u64,
+}
+
+impl KeyMetadata {
+    /// Its state, when the KMS sent one of the five it documents.
+    pub fn state(&self) -> Option<KeyState> {
+        KeyState::parse(&self.key_state)
+    }
 }
 
 /// Padding for AsymmetricRsaDecrypt.
@@ -185,7 +233,11 @@ pub trait KmsClient {
         ciphertext: &[u8],
     ) -> Result<SecretBytes, KmsError>;
     /// DescribeKey.
-    fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError>;
+    fn describe_key(&self, key_id: &str) -> Result<KeyMetadata, KmsError>;
+    /// The CMK `name` names: a KeyId ([`is_key_id`]) through DescribeKey, or else an alias
+    /// (`alias/` optional) matched exactly among ListKeyDetail's fuzzy `SearchKeyAlias` hits,
+    /// then described. `None` when no key has that alias.
+    fn find_key(&self, name: &str) -> Result<Option<KeyMetadata>, KmsError>;
 }
 
 #[derive(Deserialize)]
@@ -215,10 +267,52 @@ struct PublicKeyResponse {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DescribeKeyResponse {
-    key_metadata: KeySummary,
+    key_metadata: KeyMetadata,
 }
 
-fn call<T: serde::de::DeserializeOwned>(
+/// Pages through ListKeyDetail with `filter`, oldest key first, handing each page to `visit`
+/// until it breaks or the list ends. A page may be shorter than asked, so the next offset is
+/// what was actually returned.
+pub(crate) fn list_key_pages(
+    transport: &(impl KmsTransport + ?Sized),
+    filter: &KeyFilter<'_>,
+    mut visit: impl FnMut(Vec<KeyMetadata>) -> ControlFlow<()>,
+) -> Result<(), KmsError> {
+    let mut offset = 0u64;
+    loop {
+        let mut params = json!({
+            "KeyUsage": "ALL",
+            "Offset": offset,
+            "Limit": LIST_PAGE,
+            "OrderType": 1,
+        });
+        if let Some(state) = filter.state {
+            params["KeyState"] = json!(state.list_filter());
+        }
+        if let Some(search) = filter.search {
+            params["SearchKeyAlias"] = json!(search);
+        }
+        let listed: KeyDetailList = call(transport, "ListKeyDetail", params)?;
+        let page = listed.key_metadatas.unwrap_or_default();
+        offset += page.len() as u64;
+        let last = page.is_empty() || listed.total_count.is_some_and(|total| offset >= total);
+        if visit(page).is_break() || last {
+            return Ok(());
+        }
+    }
+}
+
+/// One page of ListKeyDetail.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyDetailList {
+    #[serde(default)]
+    key_metadatas: Option<Vec<KeyMetadata>>,
+    #[serde(default)]
+    total_count: Option<u64>,
+}
+
+pub(crate) fn call<T: serde::de::DeserializeOwned>(
     transport: &(impl KmsTransport + ?Sized),
     action: &str,
     mut params: serde_json::Value,
@@ -329,8 +423,38 @@ impl<T: KmsTransport + ?Sized> KmsClient for T {
         decode_secret(&r.plaintext, "AsymmetricSm2Decrypt")
     }
 
-    fn describe_key(&self, key_id: &str) -> Result<KeySummary, KmsError> {
+    fn describe_key(&self, key_id: &str) -> Result<KeyMetadata, KmsError> {
         let r: DescribeKeyResponse = call(self, "DescribeKey", json!({"KeyId": key_id}))?;
         Ok(r.key_metadata)
+    }
+
+    fn find_key(&self, name: &str) -> Result<Option<KeyMetadata>, KmsError> {
+        if is_key_id(name) {
+            return self.describe_key(name).map(Some);
+        }
+        let alias = alias_of(name);
+        let filter = KeyFilter {
+            search: Some(alias),
+            ..KeyFilter::default()
+        };
+        let (mut found, mut pages) = (None, 0);
+        let listed = list_key_pages(self, &filter, |page| {
+            found = page.into_iter().find(|k| k.alias == alias);
+            pages += 1;
+            if found.is_some() || pages == MAX_LIST_PAGES {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        match listed {
+            Ok(()) => {}
+            // A backend without ListKeyDetail may still take the alias where a KeyId goes.
+            Err(e) if e.code == "InvalidAction" || e.code.starts_with("UnsupportedOperation") => {
+                return self.describe_key(name).map(Some);
+            }
+            Err(e) => return Err(e),
+        }
+        found.map(|k| self.describe_key(&k.key_id)).transpose()
     }
 }

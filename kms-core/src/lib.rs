@@ -20,8 +20,13 @@ mod stream;
 mod stream_async;
 mod suite;
 
-#[cfg(feature = "http")]
 pub mod http;
+// Helpers only mock-hsm uses: public only with the non-default `internal` feature.
+#[cfg(feature = "internal")]
+pub mod internal;
+#[cfg(not(feature = "internal"))]
+#[allow(unreachable_pub, dead_code)]
+mod internal;
 pub mod kms;
 pub mod private_file;
 pub mod tde;
@@ -34,7 +39,7 @@ pub use format::{
     DEFAULT_FRAME_SIZE, Header, MAX_FRAME_SIZE, MIN_FRAME_SIZE, parse_header, read_header,
 };
 pub use message::{EncryptOptions, decrypt, encrypt};
-pub use secret::{DATA_KEY_LEN, DataKey, SecretBuf, SecretBytes, zeroize_json_strings};
+pub use secret::{DATA_KEY_LEN, DataKey, SecretBytes};
 pub use stream::{Decryptor, Encryptor};
 #[cfg(feature = "tokio")]
 pub use stream_async::{AsyncDecryptor, AsyncEncryptor};

@@ -87,74 +87,6 @@ impl core::fmt::Debug for SecretBytes {
     }
 }
 
-/// A growable buffer for bytes that may be secret: request and response bodies carrying
-/// plaintext, data keys or credentials.
-///
-/// `Vec` growth frees the old allocation without clearing it, leaving a copy behind. This buffer
-/// grows by copying into a new zeroizing allocation and zeroizing the old one, so it can start
-/// small; `Debug` prints `SecretBuf(..)`.
-pub struct SecretBuf(Zeroizing<Vec<u8>>);
-
-impl SecretBuf {
-    /// An empty buffer with room for `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self(Zeroizing::new(Vec::with_capacity(capacity)))
-    }
-
-    /// `value` as JSON, written into a buffer like this one.
-    pub fn json(value: &impl serde::Serialize) -> serde_json::Result<Zeroizing<Vec<u8>>> {
-        let mut out = Self::with_capacity(512);
-        serde_json::to_writer(&mut out, value)?;
-        Ok(out.into_zeroizing())
-    }
-
-    /// Appends `bytes`.
-    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        let needed = self.0.len() + bytes.len();
-        if needed > self.0.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.0.capacity() * 2)));
-            bigger.extend_from_slice(&self.0);
-            // The old allocation is zeroized as it drops.
-            self.0 = bigger;
-        }
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// The bytes, still zeroized on drop.
-    pub fn into_zeroizing(self) -> Zeroizing<Vec<u8>> {
-        self.0
-    }
-}
-
-impl std::io::Write for SecretBuf {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl core::fmt::Debug for SecretBuf {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("SecretBuf(..)")
-    }
-}
-
-/// Zeroizes every string in a JSON value, before it drops: KMS parameters and answers carry
-/// plaintext and data keys as base64 strings.
-pub fn zeroize_json_strings(value: &mut serde_json::Value) {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_json_strings),
-        Value::Object(map) => map.values_mut().for_each(zeroize_json_strings),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,10 +97,6 @@ mod tests {
         assert_eq!(format!("{key:?}"), "DataKey(..)");
         let bytes = SecretBytes::new(vec![0xAB; 4]);
         assert_eq!(format!("{bytes:?}"), "SecretBytes(..)");
-        assert_eq!(
-            format!("{:?}", SecretBuf::with_capacity(4)),
-            "SecretBuf(..)"
-        );
     }
 
     #[test]
@@ -186,30 +114,6 @@ mod tests {
         assert_ne!(
             DataKey::generate().expose_secret(),
             DataKey::generate().expose_secret()
-        );
-    }
-
-    #[test]
-    fn secret_buf_grows_past_its_capacity_and_keeps_every_byte() {
-        let mut buf = SecretBuf::with_capacity(4);
-        let mut expected = Vec::new();
-        for i in 0..200u8 {
-            buf.extend_from_slice(&[i; 3]);
-            expected.extend_from_slice(&[i; 3]);
-        }
-        assert_eq!(&buf.into_zeroizing()[..], &expected[..]);
-        let long = "x".repeat(2000);
-        let json = SecretBuf::json(&serde_json::json!({"Plaintext": long})).unwrap();
-        assert_eq!(&json[..], format!(r#"{{"Plaintext":"{long}"}}"#).as_bytes());
-    }
-
-    #[test]
-    fn json_strings_are_zeroized_at_every_depth() {
-        let mut value = serde_json::json!({"a": "secret", "b": ["x", {"c": "y"}], "n": 1});
-        zeroize_json_strings(&mut value);
-        assert_eq!(
-            value,
-            serde_json::json!({"a": "", "b": ["", {"c": ""}], "n": 1})
         );
     }
 }

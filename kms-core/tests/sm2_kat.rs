@@ -12,7 +12,7 @@
 
 use aes_gcm::aead::KeyInit;
 use kms_core::Suite;
-use kms_core::aead::AeadKey;
+use kms_core::internal::AeadKey;
 use kms_core::wrap::sm2::Sm2Wrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use kms_core::{EncryptionContext, WrapError};

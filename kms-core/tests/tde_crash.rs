@@ -5,19 +5,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "tde_support/fake_kms.rs"]
-mod fake_kms;
+#[path = "tde_support/kms.rs"]
+mod test_kms;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fake_kms::FakeKms;
 use kms_core::Suite;
 use kms_core::tde::{InitOptions, Instance};
+use test_kms::TestKms;
 
-const CMK: &str = "crash-test-cmk";
+const CMK: &str = "c0a5c0a5-0000-4000-8000-00000000c4a5";
 const CHILD_ENV: &str = "TKMS_TDE_CRASH_CHILD_DIR";
 const OP_ENV: &str = "TKMS_TDE_CRASH_OP";
 const OPS: [&str; 3] = ["rekey", "rotate", "write"];
@@ -50,7 +50,7 @@ fn crash_child() {
     let op = std::env::var(OP_ENV).expect("run by the crash test only");
     println!("{STARTED}");
     std::io::stdout().flush().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     let mut instance = Instance::open(Path::new(&dir), &kms).unwrap();
     println!("{OPENED}");
     std::io::stdout().flush().unwrap();
@@ -78,7 +78,7 @@ fn crash_child() {
     }
 }
 
-fn check_every_page(dir: &Path, kms: &FakeKms) {
+fn check_every_page(dir: &Path, kms: &TestKms) {
     let instance = Instance::open(dir, kms).unwrap();
     for (name, pages) in TABLES {
         let t = instance.open_tablespace(name).unwrap();
@@ -95,7 +95,7 @@ fn check_every_page(dir: &Path, kms: &FakeKms) {
 #[test]
 fn sigkill_at_random_points_never_loses_a_page() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     {
         let options = InitOptions {
             suite: Suite::Sm4Gcm,

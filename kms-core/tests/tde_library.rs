@@ -4,16 +4,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "tde_support/fake_kms.rs"]
-mod fake_kms;
+#[path = "tde_support/kms.rs"]
+mod test_kms;
 
 use std::fs;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
-use fake_kms::FakeKms;
 use kms_core::Suite;
 use kms_core::tde::{InitOptions, Instance, TdeError};
+use test_kms::TestKms;
 
 const CMK: &str = "11111111-2222-3333-4444-555555555555";
 const PAGE: usize = 4096;
@@ -52,7 +52,7 @@ fn put_record(dir: &Path, table: &str, page: u64, bytes: &[u8]) {
 }
 
 /// An instance with table `t` of `pages` pages (version 0 content).
-fn setup(dir: &Path, kms: &FakeKms, suite: Suite, pages: u64) {
+fn setup(dir: &Path, kms: &TestKms, suite: Suite, pages: u64) {
     let instance = Instance::create(dir, kms, CMK, options(suite)).unwrap();
     let mut t = instance.create_tablespace("t").unwrap();
     // Small tables page by page (several header generations), big ones in one atomic batch.
@@ -71,7 +71,7 @@ fn setup(dir: &Path, kms: &FakeKms, suite: Suite, pages: u64) {
 fn pages_round_trip_across_restarts_for_both_ciphers() {
     for suite in [Suite::Aes256Gcm, Suite::Sm4Gcm] {
         let dir = tempfile::tempdir().unwrap();
-        let kms = FakeKms::with_key(CMK);
+        let kms = TestKms::with_key(CMK);
         setup(dir.path(), &kms, suite, 5);
         let instance = Instance::open(dir.path(), &kms).unwrap();
         assert_eq!(instance.suite(), suite);
@@ -100,7 +100,7 @@ fn pages_round_trip_across_restarts_for_both_ciphers() {
 #[test]
 fn load_and_dump_round_trip_the_exact_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     let instance = Instance::create(dir.path(), &kms, CMK, options(Suite::Sm4Gcm)).unwrap();
     let input: Vec<u8> = (0..(PAGE * 300 + 123)).map(|i| (i % 251) as u8).collect();
     let mut t = instance.create_tablespace("big").unwrap();
@@ -116,7 +116,7 @@ fn load_and_dump_round_trip_the_exact_bytes() {
 #[test]
 fn bad_arguments_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     let bad_size = Instance::create(
         dir.path(),
         &kms,
@@ -188,7 +188,7 @@ fn bad_arguments_are_refused_clearly() {
 #[test]
 fn a_second_open_of_an_open_instance_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     let _first = Instance::create(dir.path(), &kms, CMK, options(Suite::Aes256Gcm)).unwrap();
     assert!(matches!(
         Instance::open(dir.path(), &kms),
@@ -199,7 +199,7 @@ fn a_second_open_of_an_open_instance_is_refused() {
 #[test]
 fn flipped_bytes_in_a_page_fail_authentication() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Aes256Gcm, 3);
     let original = record_bytes(dir.path(), "t", 1);
     // Every region of the record: generation, counter, nonce suffix, ciphertext, tag.
@@ -233,7 +233,7 @@ fn flipped_bytes_in_a_page_fail_authentication() {
 #[test]
 fn moved_swapped_and_rolled_back_pages_are_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Aes256Gcm, 3);
     let (r0, r1) = (
         record_bytes(dir.path(), "t", 0),
@@ -300,7 +300,7 @@ fn moved_swapped_and_rolled_back_pages_are_detected() {
 #[test]
 fn a_page_from_another_tablespace_is_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Aes256Gcm, 2);
     {
         let instance = Instance::open(dir.path(), &kms).unwrap();
@@ -322,7 +322,7 @@ fn a_page_from_another_tablespace_is_detected() {
 #[test]
 fn tampered_headers_counter_tables_and_instance_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Sm4Gcm, 3);
     let tbs = dir.path().join("t.tbs");
     let ctr = dir.path().join("t.ctr");
@@ -405,7 +405,7 @@ fn tampered_headers_counter_tables_and_instance_files_are_refused() {
 #[test]
 fn a_renamed_tablespace_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Aes256Gcm, 1);
     fs::rename(dir.path().join("t.tbs"), dir.path().join("v.tbs")).unwrap();
     fs::rename(dir.path().join("t.ctr"), dir.path().join("v.ctr")).unwrap();
@@ -419,7 +419,7 @@ fn a_renamed_tablespace_file_is_refused() {
 #[test]
 fn master_rotation_rewrites_headers_only() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Aes256Gcm, 4);
     {
         let instance = Instance::open(dir.path(), &kms).unwrap();
@@ -467,7 +467,7 @@ fn master_rotation_rewrites_headers_only() {
 #[test]
 fn rekey_re_encrypts_every_page_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Sm4Gcm, 600);
     let before: Vec<Vec<u8>> = (0..600).map(|p| record_bytes(dir.path(), "t", p)).collect();
     let instance = Instance::open(dir.path(), &kms).unwrap();
@@ -499,7 +499,7 @@ fn rekey_re_encrypts_every_page_and_keeps_the_data() {
 #[test]
 fn the_cmk_state_governs_restarts_not_a_running_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let kms = FakeKms::with_key(CMK);
+    let kms = TestKms::with_key(CMK);
     setup(dir.path(), &kms, Suite::Aes256Gcm, 2);
     let code = |r: Result<Instance, TdeError>| match r {
         Err(TdeError::Kms(e)) => e.code,

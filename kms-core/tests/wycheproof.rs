@@ -24,7 +24,7 @@ use aws_lc_rs::rsa::{
     Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
 };
 use kms_core::Suite;
-use kms_core::aead::AeadKey;
+use kms_core::internal::AeadKey;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {

@@ -15,7 +15,7 @@ mod symmetric;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use kms_core::SecretBuf;
+use kms_core::internal::SecretBuf;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;

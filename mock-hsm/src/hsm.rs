@@ -1,7 +1,7 @@
 //! The HSM core: CMKs, their states, versions and schedules, and every KMS operation on them,
 //! typed and transport-free. `dispatch` maps the JSON API onto these methods.
 //!
-//! Choices where the Tencent documentation is silent ([I] in the reference), each tested:
+//! Choices where the Tencent documentation is silent ([choice] in docs/kms-api.md), each tested:
 //! - A key is found by (account uin, region, KeyId); a key of another account or region is
 //!   `ResourceUnavailable.CmkNotFound`.
 //! - Scheduled rotation that is overdue is caught up **once** when the key is next touched (or by
@@ -29,7 +29,7 @@ mod types;
 use std::sync::Arc;
 
 pub use config::{HsmConfig, SM_REGIONS, SymmetricPolicy};
-pub(crate) use error::{CryptoUse, HsmError};
+pub(crate) use error::{HsmError, state_refusal};
 pub(crate) use lifecycle::{KeyFilter, KeyInfo, NewKey};
 pub(crate) use rules::{check_alias, is_valid_key_id};
 pub(crate) use types::{Accept, KeyState, KeyUsage, Origin};

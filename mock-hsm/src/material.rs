@@ -12,7 +12,7 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair as _};
 use kms_core::Suite;
-use kms_core::aead::AeadKey;
+use kms_core::internal::AeadKey;
 use sm2::dsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::pkcs8::{DecodePublicKey, EncodePublicKey};
@@ -489,7 +489,7 @@ fn sha256_digest(d: &[u8; 32]) -> Result<aws_lc_rs::digest::Digest, CryptoFailur
         .map_err(|_| CryptoFailure)
 }
 
-/// How `EncryptionPublicKey` results are sealed for the caller (§4.6).
+/// How `EncryptionPublicKey` results are sealed for the caller (docs/kms-api.md §4.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SealAlgorithm {
     /// SM2, raw C1C3C2 (`04 || x || y || C3 || C2`). The default.

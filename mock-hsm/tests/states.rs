@@ -1,4 +1,4 @@
-//! Every key-state transition and its Tencent error code (reference §3, §4.3, §5.3).
+//! Every key-state transition and its Tencent error code (docs/kms-api.md §4.2, §4.3, §5.3).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
 #[path = "support/kms.rs"]

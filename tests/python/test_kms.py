@@ -1,4 +1,4 @@
-"""KMS behaviour through the official Python SDK (reference §3, §4, §5): lifecycle, rotation
+"""KMS behaviour through the official Python SDK (docs/kms-api.md §3, §4, §5): lifecycle, rotation
 (via the test controls), symmetric and asymmetric crypto, exact error codes, persistence."""
 
 import base64

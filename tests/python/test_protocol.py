@@ -1,4 +1,4 @@
-"""The wire protocol as the official Python SDK and tccli speak it (reference §1, §6, §7)."""
+"""The wire protocol as the official Python SDK and tccli speak it (docs/kms-api.md §1, §6)."""
 
 import base64
 import json

@@ -1,6 +1,10 @@
-//! Golden envelopes: one checked-in file per suite and wrapping method that must keep
-//! decrypting forever (the v1 format is frozen). The KMS-wrapped ones open through the mock
-//! HSM seeded from `tests/testdata/golden/seed.toml` (fixed, test-only key material).
+//! Golden envelopes, the one suite of them: checked-in files that must keep decrypting forever
+//! (the v1 format is frozen).
+//! - One file per suite and real wrapping method; the KMS-wrapped ones open through the mock
+//!   HSM seeded from `tests/testdata/golden/seed.toml` (fixed, test-only key material).
+//! - `v1_*`: frame layouts (several frames, empty, one full frame) sealed for two of kms-core's
+//!   fixed-key test wrappers (`TestKey::new(90)`, `TestKey::kms(91)` in
+//!   kms-core/tests/envelope/support.rs).
 //!
 //! Regenerate (only when adding a case, never to "fix" a failure): `TKMS_WRITE_GOLDEN=1 cargo test -p tkms-tests --test golden`.
 
@@ -15,6 +19,12 @@ use kms_core::wrap::local::LocalWrapper;
 use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod};
 use kms_core::{EncryptOptions, EncryptionContext, Suite};
 use mock_hsm::{Hsm, HsmConfig, InProcess};
+
+#[path = "../../kms-core/tests/envelope/support.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod support;
+
+use support::{TestKey, pattern};
 
 const PLAINTEXT: &[u8] = b"tkms golden envelope v1: this plaintext must decrypt forever.\n";
 const FRAME_SIZE: u32 = 64;
@@ -134,6 +144,87 @@ fn golden_envelopes_keep_decrypting() {
                 Err(kms_core::DecryptError::DecryptionFailed)
             ),
             "{stem}"
+        );
+    }
+}
+
+struct Case {
+    file: &'static str,
+    suite: Suite,
+    frame_size: u32,
+    len: usize,
+    context: &'static [(&'static str, &'static str)],
+}
+
+const FRAME_CASES: &[Case] = &[
+    Case {
+        file: "v1_aes256gcm_frames.tkms",
+        suite: Suite::Aes256Gcm,
+        frame_size: 64,
+        len: 200,
+        context: &[("app", "golden")],
+    },
+    Case {
+        file: "v1_sm4gcm_frames.tkms",
+        suite: Suite::Sm4Gcm,
+        frame_size: 64,
+        len: 200,
+        context: &[("app", "golden")],
+    },
+    Case {
+        file: "v1_aes256gcm_empty.tkms",
+        suite: Suite::Aes256Gcm,
+        frame_size: 65_536,
+        len: 0,
+        context: &[],
+    },
+    Case {
+        file: "v1_sm4gcm_one_frame.tkms",
+        suite: Suite::Sm4Gcm,
+        frame_size: 65_536,
+        len: 1000,
+        context: &[],
+    },
+];
+
+#[test]
+fn golden_frame_layouts_decrypt() {
+    let writing = std::env::var_os("TKMS_WRITE_GOLDEN").is_some();
+    for case in FRAME_CASES {
+        let path = dir().join(case.file);
+        let context: EncryptionContext = case.context.iter().copied().collect();
+        let (local, kms) = (TestKey::new(90), TestKey::kms(91));
+        if writing {
+            let opts = EncryptOptions {
+                suite: case.suite,
+                context: context.clone(),
+                frame_size: case.frame_size,
+            };
+            std::fs::write(
+                &path,
+                kms_core::encrypt(&pattern(case.len), &[&local, &kms], &opts).unwrap(),
+            )
+            .unwrap();
+        }
+        let envelope = std::fs::read(&path).unwrap();
+        let (header, _) = kms_core::parse_header(&envelope).unwrap();
+        assert_eq!(
+            (header.version, header.suite, header.frame_size),
+            (1, case.suite, case.frame_size),
+            "{}",
+            case.file
+        );
+        assert_eq!(
+            kms_core::decrypt(&envelope, &[&local], &context).unwrap(),
+            pattern(case.len),
+            "{}",
+            case.file
+        );
+        assert_eq!(
+            kms_core::decrypt(&envelope, &[&kms], &context).unwrap(),
+            pattern(case.len),
+            "{}",
+            case.file
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The TDE key-state scenario end to end against the real mock-hsm, in process: what a running
 //! instance and a restarted one do as the CMK is rotated, disabled, scheduled for deletion,
-//! restored and finally destroyed (docs/tde.md §5, peers.md §6.2).
+//! restored and finally destroyed (docs/tde.md §5).
 
 #![allow(clippy::unwrap_used)]
 
@@ -134,7 +134,7 @@ fn cmk_states_govern_restarts_while_a_running_instance_keeps_working() {
         &format!(r#"{{"KeyId":"{cmk}","PendingWindowInDays":7}}"#),
     );
     assert_eq!(kms.describe_key(&cmk).unwrap().key_state, "PendingDelete");
-    // mock-hsm's reading of the reference: Decrypt of a PendingDelete key is CmkStateNotSupport.
+    // mock-hsm's reading (docs/kms-api.md §4.3): Decrypt of a PendingDelete key is CmkStateNotSupport.
     assert_eq!(
         kms_code(Instance::open(dir.path(), &kms)),
         "ResourceUnavailable.CmkStateNotSupport"

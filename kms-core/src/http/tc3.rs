@@ -1,7 +1,7 @@
 //! TC3-HMAC-SHA256, the Tencent Cloud API 3.0 request signature, shared by the client (which
 //! signs) and `tkms serve` (which verifies), so both follow one recipe.
 //!
-//! From the reference (docs/serve.md, "Signatures"):
+//! The recipe (docs/kms-api.md §1.4, docs/serve.md "Signatures"):
 //!
 //! ```text
 //! CanonicalRequest = Method "\n" "/" "\n" CanonicalQuery "\n" CanonicalHeaders "\n"

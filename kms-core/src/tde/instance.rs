@@ -16,7 +16,7 @@ use super::fsio;
 use super::tablespace::{self, Tablespace, TablespaceInfo};
 use crate::aead::check_suite;
 use crate::kdf::{self, MAC_LEN};
-use crate::kms::{KeySummary, KmsClient as _, KmsError, KmsTransport};
+use crate::kms::{KeyMetadata, KmsClient as _, KmsError, KmsTransport};
 use crate::secret::DataKey;
 use crate::suite::Suite;
 
@@ -398,7 +398,7 @@ impl Instance {
     }
 
     /// DescribeKey of the instance's CMK: its state in the KMS (`Enabled`, `Disabled`...).
-    pub fn describe_cmk(dir: &Path, kms: &dyn KmsTransport) -> Result<KeySummary, TdeError> {
+    pub fn describe_cmk(dir: &Path, kms: &dyn KmsTransport) -> Result<KeyMetadata, TdeError> {
         let (file, _) = read_instance_file(dir)?;
         Ok(kms.describe_key(&file.cmk_id)?)
     }

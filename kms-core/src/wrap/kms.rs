@@ -17,16 +17,15 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::json;
-
 use super::keys::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION};
 use super::rsa::RsaWrapper;
 use super::sm2::Sm2Wrapper;
 use super::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
 use crate::context::EncryptionContext;
 use crate::error::{FormatError, WrapError};
-use crate::kms::{KeySummary, KmsClient as _, KmsError, KmsTransport, RsaDecryptAlgorithm};
+use crate::kms::{
+    KeyMetadata, KmsClient as _, KmsError, KmsTransport, RsaDecryptAlgorithm, alias_of,
+};
 use crate::secret::{DATA_KEY_LEN, DataKey};
 
 /// KeyUsage of a symmetric CMK.
@@ -38,11 +37,6 @@ pub const USAGE_SM2: &str = "ASYMMETRIC_DECRYPT_SM2";
 
 /// How [`KmsUnwrapper::key_ref`] names "any KMS key".
 const ANY_KMS_KEY: &str = "*";
-
-/// Largest page ListKeyDetail returns (tencent-kms-api.md §3, ListKeyDetail `Limit`).
-const LIST_PAGE: u32 = 200;
-/// Pages of ListKeyDetail read when resolving an alias (10 000 fuzzy matches).
-const MAX_LIST_PAGES: usize = 50;
 
 /// A symmetric (`ENCRYPT_DECRYPT`) KMS CMK.
 pub struct KmsSymmetricWrapper {
@@ -275,7 +269,7 @@ impl KmsWrapper {
     /// choosing by its `KeyUsage`. Asymmetric keys cost one GetPublicKey call.
     pub fn for_summary(
         transport: Arc<dyn KmsTransport>,
-        summary: &KeySummary,
+        summary: &KeyMetadata,
     ) -> Result<Self, WrapError> {
         match summary.key_usage.as_str() {
             USAGE_SYMMETRIC => Ok(Self::Symmetric(KmsSymmetricWrapper::new(
@@ -426,83 +420,13 @@ fn spki_algorithm(spki_der: &[u8]) -> Result<SpkiAlgorithm, WrapError> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyDetailList {
-    #[serde(default)]
-    key_metadatas: Option<Vec<KeySummary>>,
-    #[serde(default)]
-    total_count: Option<u64>,
-}
-
-/// True for Tencent KeyIds: 36 characters in 8-4-4-4-12 hex form.
-fn looks_like_key_id(key: &str) -> bool {
-    key.len() == 36
-        && key.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
-}
-
-/// DescribeKey for a KeyId; for anything else, an exact alias match through ListKeyDetail
-/// (`SearchKeyAlias` is a fuzzy search, so the result is filtered).
-fn resolve_key(transport: &dyn KmsTransport, key: &str) -> Result<KeySummary, WrapError> {
-    if looks_like_key_id(key) {
-        return Ok(transport.describe_key(key)?);
-    }
-    let alias = key.strip_prefix("alias/").unwrap_or(key);
-    let mut offset = 0u32;
-    for _ in 0..MAX_LIST_PAGES {
-        let params = json!({
-            "SearchKeyAlias": alias,
-            "KeyUsage": "ALL",
-            "Offset": offset,
-            "Limit": LIST_PAGE,
-        });
-        let body = serde_json::to_vec(&params).expect("JSON values always serialise");
-        let listed = match transport.call("ListKeyDetail", &body) {
-            Ok(response) => serde_json::from_slice::<KeyDetailList>(&response).map_err(|e| {
-                KmsError::new(
-                    "InternalError",
-                    format!("unexpected ListKeyDetail response from the KMS: {e}"),
-                )
-            })?,
-            // A backend without ListKeyDetail may still take the alias where a KeyId goes.
-            Err(e) if e.code == "InvalidAction" || e.code.starts_with("UnsupportedOperation") => {
-                return Ok(transport.describe_key(key)?);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let page = listed.key_metadatas.unwrap_or_default();
-        let page_len = page.len();
-        if let Some(summary) = page.into_iter().find(|k| k.alias == alias) {
-            return Ok(transport.describe_key(&summary.key_id)?);
-        }
-        // SearchKeyAlias is fuzzy: an exact match may sit on a later page.
-        let seen = u64::from(offset) + page_len as u64;
-        if page_len == 0 || listed.total_count.is_some_and(|total| seen >= total) {
-            break;
-        }
-        offset = offset.saturating_add(LIST_PAGE);
-    }
-    Err(KmsError::new(
-        "ResourceUnavailable.CmkNotFound",
-        format!("no KMS key has the alias `{alias}`"),
-    )
-    .into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_key_ids() {
-        assert!(looks_like_key_id("23e80852-1e38-11e9-b129-5cb9019b4b01"));
-        assert!(!looks_like_key_id("my-app-key"));
-        assert!(!looks_like_key_id("23e80852x1e38-11e9-b129-5cb9019b4b01"));
-    }
+/// [`crate::kms::KmsClient::find_key`], with "no such alias" as `ResourceUnavailable.CmkNotFound`.
+fn resolve_key(transport: &dyn KmsTransport, key: &str) -> Result<KeyMetadata, WrapError> {
+    transport.find_key(key)?.ok_or_else(|| {
+        KmsError::new(
+            "ResourceUnavailable.CmkNotFound",
+            format!("no KMS key has the alias `{}`", alias_of(key)),
+        )
+        .into()
+    })
 }

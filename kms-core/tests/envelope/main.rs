@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
-mod golden;
 mod recipients;
 mod roundtrip;
 mod streaming;

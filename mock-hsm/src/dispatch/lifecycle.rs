@@ -149,12 +149,10 @@ pub(super) fn list_key_detail(
     let (offset, limit) = page(&r)?;
     let key_state = match r.key_state.unwrap_or(0) {
         0 => Accept::Any,
-        1 => Accept::Only(KeyState::Enabled),
-        2 => Accept::Only(KeyState::Disabled),
-        3 => Accept::Only(KeyState::PendingDelete),
-        4 => Accept::Only(KeyState::PendingImport),
-        5 => Accept::Only(KeyState::Archived),
-        _ => return Err(err("InvalidParameter", "KeyState must be 0 to 5")),
+        n => Accept::Only(
+            KeyState::from_list_filter(n)
+                .ok_or_else(|| err::<CallError>("InvalidParameter", "KeyState must be 0 to 5"))?,
+        ),
     };
     let filter = KeyFilter {
         key_state,

@@ -339,7 +339,7 @@ pub(super) struct RegionsResp {
     pub(super) regions: Vec<String>,
 }
 
-/// KeyMetadata as the API returns it (the first 18 fields of §4.4, plus IsSyncReplica).
+/// KeyMetadata as the API returns it (docs/kms-api.md §4.4: the first 18 fields, plus IsSyncReplica).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct KeyMetadata {

@@ -4,7 +4,9 @@
 use zeroize::Zeroizing;
 
 use super::types::KeyUsage;
-use super::{CryptoUse, Hsm, HsmError, Scope};
+use kms_core::kms::KeyOperation;
+
+use super::{Hsm, HsmError, Scope, state_refusal};
 use crate::material::{ParsedKey, RsaPadding, SignAlgorithm, SignInput};
 use crate::store::KeyRow;
 
@@ -24,7 +26,9 @@ impl Hsm {
                     needed: usages,
                 });
             }
-            if let Some(refusal) = row.key_state.refusal(&row.key_id, CryptoUse::Asymmetric) {
+            if let Some(refusal) =
+                state_refusal(&row.key_id, row.key_state, KeyOperation::UsePrivateKey)
+            {
                 return Err(refusal);
             }
             let parsed = tx

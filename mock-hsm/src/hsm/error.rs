@@ -2,6 +2,8 @@
 //! (`dispatch`) turns an error into the wire error, adding the action name where a message
 //! needs it, since the core knows operations, not action names.
 
+use kms_core::kms::{KeyOperation, StateRefusal};
+
 use super::types::{KeyState, KeyUsage};
 
 /// A refused or failed core operation. Messages never hold key material or plaintext.
@@ -122,10 +124,10 @@ impl HsmError {
             Self::MaterialNotMatch => "InvalidParameterValue.MaterialNotMatch",
             Self::UndecryptableMaterial => "InvalidParameter.DecryptMaterialError",
             Self::NotFound(_) => "ResourceUnavailable.CmkNotFound",
-            Self::Disabled(_) => "ResourceUnavailable.CmkDisabled",
-            Self::Archived(_) => "ResourceUnavailable.CmkArchived",
-            Self::PendingDelete(_) => "ResourceUnavailable.KeyPendingDelete",
-            Self::StateNotSupported { .. } => "ResourceUnavailable.CmkStateNotSupport",
+            Self::Disabled(_) => StateRefusal::Disabled.code(),
+            Self::Archived(_) => StateRefusal::Archived.code(),
+            Self::PendingDelete(_) => StateRefusal::PendingDelete.code(),
+            Self::StateNotSupported { .. } => StateRefusal::NotSupported.code(),
             Self::ShouldBeDisabled(_) => "ResourceUnavailable.CmkShouldBeDisabled",
             Self::NotPendingDelete(_) => "ResourceUnavailable.CmkNotPendingDelete",
             Self::TokenExpired => "ResourceUnavailable.TokenExpired",
@@ -160,31 +162,17 @@ impl HsmError {
     }
 }
 
-/// A cryptographic use of a key, as far as its state decides whether it may run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CryptoUse {
-    /// Encrypt, ReEncrypt's destination.
-    Encrypt,
-    /// GenerateDataKey.
-    DataKey,
-    /// Decrypt, ReEncrypt's source.
-    Decrypt,
-    /// Asymmetric decryption, signing, verification, the public key.
-    Asymmetric,
-}
-
-impl KeyState {
-    /// `None` when this state allows `purpose`, else the refusal: the one mapping from key
-    /// state to error.
-    pub(crate) fn refusal(self, key_id: &str, purpose: CryptoUse) -> Option<HsmError> {
-        use CryptoUse as U;
-        match (self, purpose) {
-            (Self::Enabled, _) | (Self::Archived, U::Decrypt) => None,
-            (_, U::Asymmetric) => Some(HsmError::state(key_id, self)),
-            (Self::Disabled, _) => Some(HsmError::Disabled(key_id.to_owned())),
-            (Self::Archived, _) => Some(HsmError::Archived(key_id.to_owned())),
-            (Self::PendingDelete, U::DataKey) => Some(HsmError::PendingDelete(key_id.to_owned())),
-            (Self::PendingDelete | Self::PendingImport, _) => Some(HsmError::state(key_id, self)),
-        }
-    }
+/// `None` when a key in `state` may be used for `operation`, else the refusal: kms-core's one
+/// table from key state to error (docs/kms-api.md §4.3), naming the key.
+pub(crate) fn state_refusal(
+    key_id: &str,
+    state: KeyState,
+    operation: KeyOperation,
+) -> Option<HsmError> {
+    Some(match state.refusal(operation)? {
+        StateRefusal::Disabled => HsmError::Disabled(key_id.to_owned()),
+        StateRefusal::Archived => HsmError::Archived(key_id.to_owned()),
+        StateRefusal::PendingDelete => HsmError::PendingDelete(key_id.to_owned()),
+        StateRefusal::NotSupported => HsmError::state(key_id, state),
+    })
 }

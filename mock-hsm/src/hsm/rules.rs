@@ -8,14 +8,7 @@ use crate::store::KeyRow;
 /// Most characters of an EncryptionContext.
 pub(crate) const MAX_CONTEXT_CHARS: usize = 1024;
 
-/// True for a KeyId in the 8-4-4-4-12 lower-case hex UUID form.
-pub(crate) fn is_valid_key_id(id: &str) -> bool {
-    id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        })
-}
+pub(crate) use kms_core::kms::is_key_id as is_valid_key_id;
 
 pub(super) fn check_key_id(id: &str) -> Result<(), HsmError> {
     if is_valid_key_id(id) {

@@ -5,7 +5,9 @@ use zeroize::Zeroizing;
 
 use super::rules::canonical_context;
 use super::types::{KeyState, KeyUsage};
-use super::{CryptoUse, Hsm, HsmError, Scope};
+use kms_core::kms::KeyOperation;
+
+use super::{Hsm, HsmError, Scope, state_refusal};
 use crate::blob::{self, Blob};
 use crate::material::{SealAlgorithm, SealError, random_bytes, random_nonce, seal_to_public_key};
 use crate::store::{HotKey, KeyRow};
@@ -30,13 +32,13 @@ pub(crate) struct ReEncrypted {
 impl Hsm {
     pub(super) fn encrypt_with(
         key: &HotKey,
-        purpose: CryptoUse,
+        purpose: KeyOperation,
         plaintext: &[u8],
         context: &[u8],
     ) -> Result<String, HsmError> {
         let row = &key.row;
         check_symmetric(row)?;
-        if let Some(refusal) = row.key_state.refusal(&row.key_id, purpose) {
+        if let Some(refusal) = state_refusal(&row.key_id, row.key_state, purpose) {
             return Err(refusal);
         }
         let cipher = key
@@ -61,7 +63,7 @@ impl Hsm {
         }
         let context = canonical_context(context)?;
         self.with_hot_key(scope, key_id, None, |key| {
-            Self::encrypt_with(key, CryptoUse::Encrypt, plaintext, &context)
+            Self::encrypt_with(key, KeyOperation::Encrypt, plaintext, &context)
         })
     }
 
@@ -75,7 +77,7 @@ impl Hsm {
         let context = canonical_context(context)?;
         let data_key = random_bytes(len).map_err(|_| HsmError::Internal("random generator"))?;
         let blob = self.with_hot_key(scope, key_id, None, |key| {
-            Self::encrypt_with(key, CryptoUse::DataKey, &data_key, &context)
+            Self::encrypt_with(key, KeyOperation::GenerateDataKey, &data_key, &context)
         })?;
         Ok((data_key, blob))
     }
@@ -92,7 +94,8 @@ impl Hsm {
         let blob = blob.ok_or(HsmError::InvalidCiphertext)?;
         self.with_hot_key(scope, &blob.key_id, Some(blob.version), |key| {
             let row = &key.row;
-            if let Some(refusal) = row.key_state.refusal(&row.key_id, CryptoUse::Decrypt) {
+            if let Some(refusal) = state_refusal(&row.key_id, row.key_state, KeyOperation::Decrypt)
+            {
                 return Err(refusal);
             }
             if row.key_usage != KeyUsage::EncryptDecrypt || row.algorithm != blob.algorithm {
@@ -142,7 +145,7 @@ impl Hsm {
             {
                 return Ok(None);
             }
-            Self::encrypt_with(key, CryptoUse::Encrypt, &opened.plaintext, &dst_ctx).map(Some)
+            Self::encrypt_with(key, KeyOperation::Encrypt, &opened.plaintext, &dst_ctx).map(Some)
         })?;
         Ok(match result {
             None => ReEncrypted {

@@ -47,21 +47,9 @@ macro_rules! wire_enum {
     };
 }
 
-wire_enum! {
-    /// A CMK's state (KeyMetadata.KeyState).
-    KeyState {
-        /// Usable for every operation of its usage.
-        Enabled = "Enabled",
-        /// Refuses cryptographic calls until enabled again.
-        Disabled = "Disabled",
-        /// Waiting out its deletion window; destroyed at DeletionDate.
-        PendingDelete = "PendingDelete",
-        /// Created for imported material that has not (or no longer) been imported.
-        PendingImport = "PendingImport",
-        /// Decrypts but never encrypts.
-        Archived = "Archived",
-    }
-}
+/// A CMK's state (KeyMetadata.KeyState): kms-core's, so the client, the CLI and the mock share
+/// one set of names and one table of what each state refuses (docs/kms-api.md §4.3).
+pub(crate) use kms_core::kms::KeyState;
 
 wire_enum! {
     /// What a CMK is for (KeyMetadata.KeyUsage), among the usages this mock implements.

@@ -72,7 +72,7 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(str::trim)
 }
 
-/// The host values a client may have signed (reference §1.4): as sent; without a scheme;
+/// The host values a client may have signed (docs/kms-api.md §1.4): as sent; without a scheme;
 /// without the port as well (Node signs the bare hostname).
 fn host_variants(host: &str) -> Vec<&str> {
     let mut variants = vec![host];
@@ -201,7 +201,7 @@ pub(crate) const V1_COMMON_PARAMS: &[&str] = &[
 
 /// Verifies a legacy v1 request (`Signature` parameter) and returns its principal.
 ///
-/// String to sign (reference §1.5): `METHOD + host + path + "?" + "&".join(k=v)` over every
+/// String to sign (docs/kms-api.md §1.5): `METHOD + host + path + "?" + "&".join(k=v)` over every
 /// parameter but `Signature`, keys sorted then with `_` replaced by `.`, values decoded.
 pub(crate) fn verify_v1(
     method: &str,

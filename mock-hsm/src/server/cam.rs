@@ -16,7 +16,7 @@ use crate::cam::{
 };
 use crate::clock::Clock;
 
-/// The code of a call CAM refuses. The KMS error list (reference §5.1 and every action's list
+/// The code of a call CAM refuses. The KMS error list (docs/kms-api.md §5.1 and every action's list
 /// in §5.3) names `UnauthorizedOperation`; `AuthFailure.UnauthorizedOperation` is the
 /// platform-wide variant, which KMS's per-action lists never mention.
 pub const UNAUTHORIZED: &str = "UnauthorizedOperation";

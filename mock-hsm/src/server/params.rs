@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kms_core::{SecretBuf, zeroize_json_strings};
+use kms_core::internal::{SecretBuf, zeroize_json_strings};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 

@@ -11,8 +11,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
-use kms_core::SecretBuf;
 use kms_core::http::API_VERSION;
+use kms_core::internal::SecretBuf;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::response::{Failure, success};
@@ -23,7 +23,7 @@ use crate::api::{Admission, ApiError, CallContext};
 use crate::audit::{AuditRecord, RESULT_OK};
 use crate::cam::Grant;
 
-/// Largest TC3 POST body (reference §1.1).
+/// Largest TC3 POST body (docs/kms-api.md §1.1).
 const MAX_TC3_BODY: usize = 10 * 1024 * 1024;
 /// Largest legacy v1 form body.
 const MAX_V1_BODY: usize = 1024 * 1024;

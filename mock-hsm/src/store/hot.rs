@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::{Arc, RwLockWriteGuard};
 
-use kms_core::aead::AeadKey;
+use kms_core::internal::AeadKey;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{KeyRow, Store, Tx, internal};
