@@ -241,6 +241,21 @@ impl Hsm {
         if !(7..=365).contains(&k.rotate_days) {
             return Err(seed_err(&id, "rotate_days must be 7 to 365"));
         }
+        // Times are bounded like the mock clock, so schedule arithmetic on them cannot wrap.
+        let times = [k.create_time, k.next_rotate_time]
+            .into_iter()
+            .flatten()
+            .chain([k.deletion_date, k.valid_to, k.last_rotate_time])
+            .chain(k.versions.iter().filter_map(|v| v.created));
+        if times.into_iter().any(|t| t > crate::clock::MAX_TIME) {
+            return Err(seed_err(
+                &id,
+                format!(
+                    "times must be Unix seconds no later than {} (9999-12-31)",
+                    crate::clock::MAX_TIME
+                ),
+            ));
+        }
         if k.rotation_enabled && (external || usage != KeyUsage::EncryptDecrypt) {
             return Err(seed_err(
                 &id,

@@ -153,6 +153,14 @@ fn bad_seeds_are_refused_whole() {
             "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000b\"\nalias = \"a\"",
             "duplicate alias",
         ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\nlast_rotate_time = 253402300800",
+            "time past 9999-12-31",
+        ),
+        (
+            "version = 1\n[[keys]]\nkey_id = \"00000000-0000-4000-8000-00000000000a\"\nalias = \"a\"\n[[keys.versions]]\nversion = 1\ncreated = 9223372036854775807",
+            "version time past 9999-12-31",
+        ),
     ] {
         assert!(kms.hsm.apply_seed(bad).is_err(), "{why}");
     }
