@@ -76,14 +76,7 @@ pub trait KmsApi: Send + Sync {
         admit: &mut Admit<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         let mut ctx = ctx.clone();
-        let targets = CallTargets::read(action, params);
-        admit(
-            Admission {
-                targets: targets.as_ref().map_err(Clone::clone),
-                lookup: &|key_id| self.key_resource(key_id),
-            },
-            &mut ctx,
-        )?;
+        admit_lenient(self, action, params, admit, &mut ctx)?;
         self.dispatch(&ctx, action, params)
     }
 
@@ -110,6 +103,26 @@ pub trait KmsApi: Send + Sync {
             "this backend cannot be reset",
         ))
     }
+}
+
+/// Asks `admit` about the keys a lenient read of `params` finds: for backends without a typed
+/// parse, and for calls whose typed parse failed (access is still decided first, so a caller
+/// without access learns nothing about its parameters).
+pub(crate) fn admit_lenient<A: KmsApi + ?Sized>(
+    api: &A,
+    action: &str,
+    params: &[u8],
+    admit: &mut Admit<'_>,
+    ctx: &mut CallContext,
+) -> Result<(), ApiError> {
+    let targets = CallTargets::read(action, params);
+    admit(
+        Admission {
+            targets: targets.as_ref().map_err(Clone::clone),
+            lookup: &|key_id| api.key_resource(key_id),
+        },
+        ctx,
+    )
 }
 
 /// The access decision and audit hook of [`KmsApi::dispatch_admitted`].

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use crate::api::{Admission, Admit, ApiError, CallContext, CallTargets, KmsApi};
+use crate::api::{Admission, Admit, ApiError, CallContext, KmsApi, admit_lenient};
 use crate::hsm::{Hsm, HsmError};
 use request::Request;
 
@@ -137,16 +137,7 @@ impl KmsApi for Hsm {
                 run(self, &ctx, request).map_err(|e| e.into_wire(action))
             }
             Err(refused) => {
-                // The call fails; access is still decided first, on the keys a lenient read
-                // finds, so a caller without access learns nothing about its parameters.
-                let targets = CallTargets::read(action, params);
-                admit(
-                    Admission {
-                        targets: targets.as_ref().map_err(Clone::clone),
-                        lookup: &lookup,
-                    },
-                    &mut ctx,
-                )?;
+                admit_lenient(self, action, params, admit, &mut ctx)?;
                 Err(refused)
             }
         }
