@@ -210,13 +210,32 @@ fn two_processes_share_one_store() {
     let b = spawn(dir.path(), &[]);
     // The parent reads concurrently too.
     let reader = Hsm::open(HsmConfig::directory(dir.path())).unwrap();
-    let deadline = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < deadline {
-        call(&reader, "ListKeys", json!({"Limit": 200})).expect("concurrent reader");
+    // Read for at least 1.5 s, and until each writer has created two keys (so finished its
+    // first round of three results): a fixed window flaked on a loaded machine. A writer that
+    // is locked out never gets there, and the deadline ends the wait.
+    let (pid_a, pid_b) = (a.id(), b.id());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(60);
+    loop {
+        let listed = call(&reader, "ListKeyDetail", json!({"Limit": 200})).expect("concurrent reader");
+        let by = |pid: u32| {
+            let prefix = format!("k-{pid}-");
+            listed["KeyMetadatas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["Alias"].as_str().unwrap().starts_with(&prefix))
+                .count()
+        };
+        let both_progressed = by(pid_a) >= 2 && by(pid_b) >= 2;
+        let now = Instant::now();
+        if (both_progressed && now - start >= Duration::from_millis(1500)) || now >= deadline {
+            break;
+        }
     }
     let from_a = kill_and_collect(a, Duration::ZERO, &mut acked);
     let from_b = kill_and_collect(b, Duration::ZERO, &mut acked);
-    // Both wrote while sharing the store (1.5 s each): neither was locked out.
+    // Both wrote while sharing the store: neither was locked out.
     assert!(
         from_a >= 3 && from_b >= 3,
         "writer progress: a {from_a}, b {from_b} results"
