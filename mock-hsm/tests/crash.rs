@@ -217,7 +217,8 @@ fn two_processes_share_one_store() {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(60);
     loop {
-        let listed = call(&reader, "ListKeyDetail", json!({"Limit": 200})).expect("concurrent reader");
+        let listed =
+            call(&reader, "ListKeyDetail", json!({"Limit": 200})).expect("concurrent reader");
         let by = |pid: u32| {
             let prefix = format!("k-{pid}-");
             listed["KeyMetadatas"]
