@@ -10,7 +10,11 @@ use crate::args::{KmsArgs, ServeArgs};
 use crate::backend;
 use crate::error::{CliError, CliResult, Exit};
 
+/// The variable that sets the server's log level.
+const LOG_VARIABLE: &str = "TKMS_LOG";
+
 pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
+    init_log()?;
     let listen: SocketAddr = args.listen.parse().map_err(|_| {
         CliError::usage(format!("--listen {}: expected IP:PORT", args.listen))
             .with_hint("e.g. --listen 127.0.0.1:8573, or port 0 for a free port")
@@ -111,4 +115,32 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
         CliError::new(Exit::Io, format!("cannot serve on {listen}: {e}"))
             .with_hint("is another server using the port? try --listen 127.0.0.1:0")
     })
+}
+
+/// Sends the server's log (internal errors, failed maintenance, and with `debug` one line a
+/// call) to stderr; `TKMS_LOG` picks the level, `warn` by default. An unknown level stops the
+/// start rather than silently logging nothing.
+fn init_log() -> CliResult<()> {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match std::env::var(LOG_VARIABLE) {
+        Err(std::env::VarError::NotPresent) => LevelFilter::WARN,
+        Ok(text) => text.parse::<LevelFilter>().map_err(|_| {
+            CliError::usage(format!("{LOG_VARIABLE}={text:?} is not a log level"))
+                .with_hint("use off, error, warn, info, debug or trace")
+        })?,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(CliError::usage(format!(
+                "{LOG_VARIABLE} is not valid UTF-8"
+            )));
+        }
+    };
+    // The Python console script runs this in a process that may serve twice: a subscriber
+    // installed earlier stays.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    Ok(())
 }

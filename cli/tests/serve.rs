@@ -322,3 +322,76 @@ fn a_signal_right_after_the_listening_line_stops_the_server_cleanly() {
         assert!(status.success(), "SIG{signal} gave {status:?}");
     }
 }
+
+/// The server's log (stderr): an internal error is logged with its RequestId, which is all the
+/// client is told; with TKMS_LOG=debug every call adds one line with its action and result,
+/// and never a parameter. An unknown level stops the start.
+#[test]
+fn serve_logs_internal_errors_and_with_debug_each_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let plain = write(tmp.path(), "plain", b"logged nowhere\n");
+    // An SM4 CMK that a server on the table-based backend refuses with InternalError (above).
+    ok(tkms(&data).args(["key", "create", "gm", "--material", "sm4"]));
+
+    let out = run(tkms(&data)
+        .env("TKMS_LOG", "loud")
+        .args(["serve", "--listen", "127.0.0.1:0"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TKMS_LOG"));
+
+    let mut cmd = tkms(&data);
+    cmd.env("TKMS_SM4_BACKEND", "soft").env("TKMS_LOG", "debug");
+    let (mut server, stderr) = serve_with_stderr(cmd);
+    let ep = server.endpoint.clone();
+    ok(tkms(&data).args(["--endpoint", &ep, "key", "list"]));
+    let out = run(tkms(&data)
+        .args([
+            "--endpoint",
+            &ep,
+            "encrypt",
+            "--key",
+            "gm",
+            "-c",
+            "secret=context-value",
+        ])
+        .arg(&plain)
+        .arg("-o")
+        .arg(tmp.path().join("sealed")));
+    assert_eq!(out.status.code(), Some(7));
+    let client = String::from_utf8_lossy(&out.stderr).into_owned();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut log).unwrap();
+
+    // The client retries an InternalError and reports the last attempt's RequestId.
+    let internal = log
+        .lines()
+        .rfind(|l| l.contains("internal error"))
+        .unwrap_or_else(|| panic!("no internal error in the log:\n{log}"));
+    let request_id = internal
+        .split("request_id=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no request_id in {internal:?}"));
+    assert!(
+        client.contains(request_id),
+        "the client names the RequestId {request_id}: {client}\n{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("call")
+            && l.contains("action=\"ListKeyDetail\"")
+            && l.contains("result=\"ok\"")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains(request_id) && l.contains("result=\"InternalError\"")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("context-value") && !log.contains("bG9nZ2Vk"),
+        "{log}"
+    );
+}

@@ -42,6 +42,19 @@ pub(super) async fn tencent_api(
     let request_id = new_request_id();
     let mut trail = Trail::default();
     let outcome = handle(&state, peer, request, &request_id, &mut trail).await;
+    // One line a call for `TKMS_LOG=debug tkms serve` (docs/serve.md, "Log"): who asked for
+    // what and the result code; never parameters, which may hold plaintext.
+    tracing::debug!(
+        request_id = %request_id,
+        peer = %peer,
+        action = trail.action.as_deref().unwrap_or("-"),
+        key_id = trail.key_id.as_deref().unwrap_or("-"),
+        result = match &outcome {
+            Ok(_) => RESULT_OK,
+            Err(e) => e.code.as_str(),
+        },
+        "call"
+    );
     if let (Some(audit), Some((account_uin, identity))) = (&state.audit, trail.who) {
         audit.record(AuditRecord {
             time: state.now(),
