@@ -415,6 +415,7 @@ EXAMPLES:
   tkms serve                                   # 127.0.0.1:8573, keys in the embedded store's data dir
   tkms serve --listen 127.0.0.1:0 --in-memory  # a throwaway instance on a free port
   tkms serve --seed keys.toml --region ap-shanghai
+  TKMS_LOG=debug tkms serve                    # log one line a call on stderr (docs/serve.md, Log)
 
 Clients on this machine with the same data dir need no credentials:
   tkms --endpoint http://127.0.0.1:8573 encrypt --key ALIAS file -o file.tkms")]
