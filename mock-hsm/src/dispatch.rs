@@ -1,5 +1,5 @@
 //! The JSON edge: action name → handler, by the same action families as the core (`lifecycle`,
-//! `rotation`, `symmetric`, `asymmetric`, `byok`, `info`); request and response bodies live in
+//! `rotation`, `symmetric`, `asymmetric`, `byok`, `info`, `whitebox`); request and response bodies live in
 //! `messages`. Parsing is tolerant of any valid JSON layout (Python's `", "` separators, `\u`
 //! escapes) and of numbers sent as decimal strings; unknown fields are ignored. Core errors
 //! become wire errors here, and only here.
@@ -12,6 +12,7 @@ mod messages;
 mod request;
 mod rotation;
 mod symmetric;
+mod whitebox;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -43,19 +44,6 @@ const UNSUPPORTED_ACTIONS: &[&str] = &[
     "ScheduleDataKeyDeletion",
     "UpdateDataKeyDescription",
     "UpdateDataKeyName",
-    "CreateWhiteBoxKey",
-    "DeleteWhiteBoxKey",
-    "DescribeWhiteBoxDecryptKey",
-    "DescribeWhiteBoxDeviceFingerprints",
-    "DescribeWhiteBoxKey",
-    "DescribeWhiteBoxKeyDetails",
-    "DescribeWhiteBoxServiceStatus",
-    "DisableWhiteBoxKey",
-    "DisableWhiteBoxKeys",
-    "EnableWhiteBoxKey",
-    "EnableWhiteBoxKeys",
-    "EncryptByWhiteBox",
-    "OverwriteWhiteBoxDeviceFingerprints",
     "PostQuantumCryptoDecrypt",
     "PostQuantumCryptoEncrypt",
     "PostQuantumCryptoSign",
@@ -210,6 +198,7 @@ fn run(hsm: &Hsm, ctx: &CallContext, request: Request) -> Result<Zeroizing<Vec<u
         Request::ListAlgorithms => respond(ctx, info::list_algorithms(hsm, scope)?),
         Request::GetServiceStatus => respond(ctx, info::service_status()?),
         Request::GetRegions => respond(ctx, info::regions(hsm)?),
+        Request::WhiteBox(r) => whitebox::run(hsm, ctx, scope, r),
     }
 }
 

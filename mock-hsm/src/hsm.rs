@@ -25,6 +25,7 @@ mod rotation;
 mod rules;
 mod symmetric;
 mod types;
+mod whitebox;
 
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ pub(crate) use error::{HsmError, state_refusal};
 pub(crate) use lifecycle::{KeyFilter, KeyInfo, NewKey};
 pub(crate) use rules::{check_alias, is_valid_key_id};
 pub(crate) use types::{Accept, KeyState, KeyUsage, Origin};
+pub(crate) use whitebox::{
+    Fingerprint, NewWhiteBoxKey, WhiteBoxError, WhiteBoxFilter, WhiteBoxKey, WhiteBoxStatus,
+};
 
 use crate::api::{ApiError, CallContext};
 use crate::clock::{Clock, MockClock};
@@ -141,7 +145,9 @@ impl Hsm {
             .store
             .read(|tx| {
                 let Some(row) = tx.key_by_id(key_id)? else {
-                    return Ok::<_, rusqlite::Error>(None);
+                    return Ok::<_, rusqlite::Error>(
+                        Self::whitebox_resource(tx, key_id)?.map(Arc::new),
+                    );
                 };
                 Ok(Some(Arc::new(crate::KeyResource {
                     key_id: Some(row.key_id.clone()),
@@ -160,10 +166,11 @@ impl Hsm {
         Some(found)
     }
 
-    /// Deletes every key, version, tag and import token (the server's test controls).
+    /// Deletes every key, version, tag, import token and white-box key (the server's test
+    /// controls).
     pub fn reset(&self) -> Result<(), ApiError> {
         self.store
-            .write(|tx| tx.wipe())
+            .write(|tx| tx.wipe().and_then(|()| tx.wipe_whitebox()))
             .map_err(|e| ApiError::from(HsmError::from(e)))?;
         self.store.clear_cache();
         // Seeds may bring the same key ids back with other tags.

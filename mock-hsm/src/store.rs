@@ -6,6 +6,7 @@ mod hot;
 mod root_key;
 mod schema;
 mod tx;
+mod whitebox;
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub(crate) use hot::HotKey;
 pub use root_key::{ROOT_KEY_ENV, ROOT_KEY_FILE, RootKeySource};
 pub(crate) use tx::{KeyRow, Tx};
+pub(crate) use whitebox::WhiteBoxRow;
 
 use hot::{HotKeys, ParsedCache, WalIndex};
 use root_key::{RootKey, load_root_key};

@@ -197,7 +197,8 @@ impl Sm4Gcm {
         self.backend
     }
 
-    /// Hazmat: raw SM4 encryption of each block (ECB), for known-answer tests only.
+    /// Hazmat: raw SM4 encryption of each block (ECB), for known-answer tests and for modes
+    /// built on the block function (mock-hsm's white-box SM4-CBC, docs/whitebox.md).
     pub fn encrypt_blocks(&self, blocks: &mut [[u8; 16]]) {
         match &self.engine {
             Engine::Simd { kernel, rk, .. } => kernel.encrypt_blocks(rk, blocks),

@@ -220,7 +220,7 @@ pub(super) struct ImportReq {
 }
 
 /// Integers may arrive as JSON numbers or as decimal strings (GET / form requests).
-fn de_u64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(super) fn de_u64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Num {

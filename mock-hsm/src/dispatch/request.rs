@@ -7,6 +7,7 @@ use super::messages::{
     ImportReq, KeyIdReq, KeyIdsReq, ListReq, RandomReq, ReEncryptReq, RotationReq, RsaDecryptReq,
     ScheduleReq, SignReq, Sm2DecryptReq, VerifyReq,
 };
+use super::whitebox::WhiteBoxRequest;
 use super::{UNSUPPORTED_ACTIONS, err, parse};
 use crate::api::{ApiError, CallTargets};
 use crate::blob::{self, Blob};
@@ -49,11 +50,16 @@ pub(super) enum Request {
     ListAlgorithms,
     GetServiceStatus,
     GetRegions,
+    /// The 13 white-box actions (dispatch/whitebox.rs).
+    WhiteBox(WhiteBoxRequest),
 }
 
 impl Request {
     /// Reads `action`'s parameters into their typed form.
     pub(super) fn parse(action: &str, p: &[u8]) -> Result<Self, ApiError> {
+        if let Some(request) = WhiteBoxRequest::parse(action, p) {
+            return request.map(Self::WhiteBox);
+        }
         Ok(match action {
             "CreateKey" => Self::CreateKey(parse(p)?),
             "DescribeKey" => Self::DescribeKey(parse(p)?),
@@ -102,7 +108,7 @@ impl Request {
                 return Err(err(
                     "UnsupportedOperation",
                     format!(
-                        "{other} (white-box keys, hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
+                        "{other} (hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
                     ),
                 ));
             }
@@ -151,6 +157,7 @@ impl Request {
             Self::VerifyByAsymmetricKey(r) => (one(&r.key_id), None),
             Self::GetParametersForImport(r) => (one(&r.key_id), None),
             Self::ImportKeyMaterial(r) => (one(&r.key_id), None),
+            Self::WhiteBox(r) => (r.key_ids(), None),
             Self::CreateKey(_)
             | Self::ListKeys(_)
             | Self::ListKeyDetail(_)

@@ -91,6 +91,9 @@ pub(crate) enum HsmError {
     /// A step that cannot fail with good inputs did (random generator, key encoding).
     #[error("{0} failed")]
     Internal(&'static str),
+    /// A white-box key refused the call (hsm/whitebox.rs).
+    #[error(transparent)]
+    WhiteBox(#[from] super::WhiteBoxError),
     #[error("key store error: {0}")]
     Store(#[from] rusqlite::Error),
 }
@@ -141,6 +144,7 @@ impl HsmError {
             Self::DecryptFailed => "FailedOperation.DecryptError",
             Self::SignFailed => "FailedOperation.SignError",
             Self::SealFailed => "FailedOperation.EncryptionError",
+            Self::WhiteBox(e) => e.code(),
             Self::Internal(_) | Self::Store(_) => "InternalError",
         }
     }

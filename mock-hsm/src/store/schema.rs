@@ -6,7 +6,7 @@ use super::{OpenError, Store};
 use crate::material::NONCE_LEN;
 
 /// The newest schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 const ROOT_CHECK_AAD: &[u8] = b"tkms-root-key-check-v1";
 const ROOT_CHECK_PLAINTEXT: &[u8] = b"tkms storage root key";
@@ -129,6 +129,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX keys_by_scope ON keys (account_uin, region, create_time);",
     // 3: the audit trail (crate::audit).
     crate::audit::AUDIT_SCHEMA,
+    // 4: white-box keys (store/whitebox.rs).
+    super::whitebox::WHITEBOX_SCHEMA,
 ];
 
 #[cfg(test)]
