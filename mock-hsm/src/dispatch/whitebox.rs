@@ -76,7 +76,9 @@ impl WhiteBoxRequest {
 }
 
 fn invalid(message: &str) -> CallError {
-    CallError::Core(HsmError::from(WhiteBoxError::InvalidValue(message.to_owned())))
+    CallError::Core(HsmError::from(WhiteBoxError::InvalidValue(
+        message.to_owned(),
+    )))
 }
 
 /// Runs one white-box call.
@@ -225,7 +227,12 @@ fn details(hsm: &Hsm, scope: Scope<'_>, r: DetailsReq) -> Result<DetailsResp, Ca
         n => usize::try_from(n).unwrap_or(usize::MAX),
     };
     Ok(DetailsResp {
-        key_infos: keys.into_iter().skip(offset).take(limit).map(info).collect(),
+        key_infos: keys
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(info)
+            .collect(),
         total_count,
     })
 }

@@ -13,8 +13,8 @@ use super::rules::{check_alias, check_description, check_id_list, check_key_id, 
 use super::{Hsm, HsmError, Scope};
 use crate::material::{Algorithm, random_bytes};
 use crate::store::{Tx, WhiteBoxRow};
-use cipher::Role;
 pub(crate) use cipher::IV_LEN;
+use cipher::Role;
 
 /// Most white-box keys per account and region (docs/kms-api.md §5.1, the SDK's CreateWhiteBoxKey).
 pub(crate) const WHITEBOX_KEY_LIMIT: u64 = 50;
@@ -132,10 +132,9 @@ fn encoded(role: Role, algorithm: Algorithm, key: &[u8]) -> Zeroizing<String> {
 fn is_fingerprint_identity(identity: &str) -> bool {
     let groups: Vec<&str> = identity.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 14, 14, 14, 16])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        && groups.iter().zip([8, 14, 14, 14, 16]).all(|(g, len)| {
+            g.len() == len && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }
 
 impl Hsm {
@@ -284,7 +283,11 @@ impl Hsm {
     }
 
     /// Deletes a disabled key for good: its key, tags and fingerprints, and frees its alias.
-    pub(crate) fn delete_whitebox_key(&self, scope: Scope<'_>, key_id: &str) -> Result<(), HsmError> {
+    pub(crate) fn delete_whitebox_key(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+    ) -> Result<(), HsmError> {
         self.store.write(|tx| {
             let row = self.whitebox_row(tx, scope, key_id)?;
             if row.status != WhiteBoxStatus::Disabled {

@@ -174,7 +174,9 @@ impl Tx<'_> {
             .root
             .open(&whitebox_aad(key_id), &nonce, &sealed)
             .ok_or_else(|| {
-                internal("stored white-box key failed authentication (wrong root key or corruption)")
+                internal(
+                    "stored white-box key failed authentication (wrong root key or corruption)",
+                )
             })
     }
 

@@ -3,9 +3,7 @@
 //! constant-time kernels), and the documented encoding of the EncryptKey and DecryptKey it
 //! hands out.
 
-use aws_lc_rs::cipher::{
-    AES_256, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey,
-};
+use aws_lc_rs::cipher::{AES_256, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use zeroize::Zeroizing;
 
@@ -72,11 +70,8 @@ pub(crate) fn cbc_encrypt(
             let key = UnboundCipherKey::new(&AES_256, key).map_err(|_| CryptoFailure)?;
             let key = PaddedBlockEncryptingKey::cbc_pkcs7(key).map_err(|_| CryptoFailure)?;
             let mut out = plaintext.to_vec();
-            key.less_safe_encrypt(
-                &mut out,
-                EncryptionContext::Iv128(FixedLength::from(*iv)),
-            )
-            .map_err(|_| CryptoFailure)?;
+            key.less_safe_encrypt(&mut out, EncryptionContext::Iv128(FixedLength::from(*iv)))
+                .map_err(|_| CryptoFailure)?;
             Ok(out)
         }
         Algorithm::Sm4 => sm4_cbc(key, iv, plaintext),
@@ -121,7 +116,9 @@ mod tests {
     #[test]
     fn aes_256_cbc_matches_sp800_38a() {
         let key = unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
-        let iv: [u8; 16] = unhex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+        let iv: [u8; 16] = unhex("000102030405060708090a0b0c0d0e0f")
+            .try_into()
+            .unwrap();
         let plaintext = unhex(concat!(
             "6bc1bee22e409f96e93d7e117393172a",
             "ae2d8a571e03ac9c9eb76fac45af8e51",
