@@ -304,7 +304,6 @@ fn dispatch_edge_cases() {
     let kms = Kms::new();
     assert_eq!(kms.code("NoSuchAction", json!({})), "InvalidAction");
     for action in [
-        "EncryptByWhiteBox",
         "PostQuantumCryptoEncrypt",
         "GetDataKeyPlaintext",
         "BindCloudResource",
