@@ -237,6 +237,18 @@ mod tests {
                 "ImportKeyMaterial",
                 format!(r#"{{"KeyId":"{A}","EncryptedKeyMaterial":"aGk=","ImportToken":"t"}}"#),
             ),
+            (
+                "EncryptByWhiteBox",
+                format!(r#"{{"KeyId":"{A}","PlainText":"aGk="}}"#),
+            ),
+            (
+                "DisableWhiteBoxKeys",
+                format!(r#"{{"KeyIds":["{A}","{B}"]}}"#),
+            ),
+            (
+                "CreateWhiteBoxKey",
+                r#"{"Alias":"x","Algorithm":"SM4"}"#.to_owned(),
+            ),
             ("CreateKey", r#"{"Alias":"x"}"#.to_owned()),
             ("ListKeys", "{}".to_owned()),
         ];
