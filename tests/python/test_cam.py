@@ -98,14 +98,19 @@ class CamServer(Server):
         return self.control("/_tkms/audit", filters)["Records"]
 
 
-@pytest.fixture(scope="module")
-def cam_server():
-    with tempfile.TemporaryDirectory(prefix="tkms-cam-") as tmp:
+def serve_config(config_text, prefix):
+    """A fixture body: a CamServer over `config_text` in a fresh directory, stopped after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         config = pathlib.Path(tmp) / "cam.toml"
-        config.write_text(CONFIG)
+        config.write_text(config_text)
         s = CamServer(pathlib.Path(tmp) / "data", config)
         yield s
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def cam_server():
+    yield from serve_config(CONFIG, "tkms-cam-")
 
 
 def kms_as(server, secret_id, secret_key, token=None):

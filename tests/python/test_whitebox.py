@@ -5,8 +5,6 @@ output is decrypted with the DecryptKey the mock handed out by independent imple
 
 import base64
 import os
-import pathlib
-import tempfile
 
 import pytest
 from cryptography.hazmat.primitives import padding
@@ -16,7 +14,7 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.kms.v20190118 import models
 
 from conftest import call, make_client, new_alias
-from test_cam import UIN, CamServer, kms_as, row
+from test_cam import UIN, kms_as, row, serve_config
 
 FP = "0123abcd-0123456789abcd-0123456789abcd-0123456789abcd-0123456789abcdef"
 UNKNOWN = "0e7f2f6e-9c1b-4c2d-8a8e-1f2a3b4c5d6e"
@@ -240,12 +238,7 @@ policies = ["mobile-whitebox"]
 
 @pytest.fixture(scope="module")
 def cam_server():
-    with tempfile.TemporaryDirectory(prefix="tkms-whitebox-cam-") as tmp:
-        config = pathlib.Path(tmp) / "cam.toml"
-        config.write_text(CAM_CONFIG)
-        s = CamServer(pathlib.Path(tmp) / "data", config)
-        yield s
-        s.stop()
+    yield from serve_config(CAM_CONFIG, "tkms-whitebox-cam-")
 
 
 def test_cam_allows_and_denies_by_key_tag_and_audits(cam_server):

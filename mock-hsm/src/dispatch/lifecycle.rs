@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::messages::{
     AliasReq, CreateKeyReq, CreateKeyResp, DescribeKeyResp, DescribeKeysResp, DescriptionReq,
     Empty, KeyIdReq, KeyIdResp, KeyIdsReq, ListKeyDetailResp, ListKeysResp, ListReq, ScheduleReq,
-    ScheduleResp, metadata,
+    ScheduleResp, metadata, tag_filter_pairs, tag_pairs,
 };
 use super::{CallError, err};
 use crate::api::ApiError;
@@ -50,11 +50,7 @@ pub(super) fn create_key(
                     .ok_or_else(|| HsmError::UnsupportedUsage(usage.to_owned()))?,
             },
             external,
-            tags: r
-                .tags
-                .into_iter()
-                .map(|t| (t.tag_key, t.tag_value))
-                .collect(),
+            tags: tag_pairs(r.tags),
         },
     )?;
     Ok(CreateKeyResp {
@@ -166,11 +162,7 @@ pub(super) fn list_key_detail(
             None | Some("") => Accept::Only(KeyUsage::EncryptDecrypt),
             Some(usage) => KeyUsage::parse(usage).map_or(Accept::Nothing, Accept::Only),
         },
-        tag_filters: r
-            .tag_filters
-            .iter()
-            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
-            .collect(),
+        tag_filters: tag_filter_pairs(r.tag_filters),
         ascending: r.order_type.unwrap_or(0) == 1,
     };
     let keys = if r.role.unwrap_or(0) == 1 {

@@ -66,6 +66,19 @@ pub(super) struct TagFilter {
     pub(super) tag_value: Vec<String>,
 }
 
+/// Tags as the core takes them: (key, value) pairs.
+pub(super) fn tag_pairs(tags: Vec<Tag>) -> Vec<(String, String)> {
+    tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect()
+}
+
+/// TagFilters as the core takes them: (key, accepted values; empty accepts any).
+pub(super) fn tag_filter_pairs(filters: Vec<TagFilter>) -> Vec<(String, Vec<String>)> {
+    filters
+        .into_iter()
+        .map(|f| (f.tag_key, f.tag_value))
+        .collect()
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct CreateKeyReq {

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
-use super::messages::{KeyIdReq, KeyIdsReq};
+use super::messages::{KeyIdReq, KeyIdsReq, tag_filter_pairs, tag_pairs};
 use super::{CallError, parse, respond};
 use crate::api::CallContext;
 use crate::hsm::{
@@ -185,11 +185,7 @@ fn create(hsm: &Hsm, scope: Scope<'_>, r: CreateReq) -> Result<CreateResp, CallE
             alias: r.alias,
             algorithm: r.algorithm,
             description: r.description,
-            tags: r
-                .tags
-                .into_iter()
-                .map(|t| (t.tag_key, t.tag_value))
-                .collect(),
+            tags: tag_pairs(r.tags),
         },
     )?;
     Ok(CreateResp {
@@ -212,11 +208,7 @@ fn details(hsm: &Hsm, scope: Scope<'_>, r: DetailsReq) -> Result<DetailsResp, Ca
         scope,
         &WhiteBoxFilter {
             status,
-            tag_filters: r
-                .tag_filters
-                .into_iter()
-                .map(|f| (f.tag_key, f.tag_value))
-                .collect(),
+            tag_filters: tag_filter_pairs(r.tag_filters),
         },
     )?;
     let total_count = keys.len();

@@ -4,7 +4,7 @@
 
 use super::rules::{
     check_alias, check_description, check_id_list, check_key_id, check_tags, not_found,
-    state_not_supported,
+    state_not_supported, tags_match,
 };
 use super::types::{Accept, KeyState, KeyUsage, Origin};
 use super::{DAY, Hsm, HsmError, Scope};
@@ -50,11 +50,7 @@ impl KeyFilter {
             .is_none_or(|s| row.key_id.contains(s) || row.alias.contains(s));
         let origin_ok = self.origin.accepts(&row.origin);
         let usage_ok = self.key_usage.accepts(&row.key_usage);
-        let tags_ok = self.tag_filters.iter().all(|(k, values)| {
-            key.tags
-                .iter()
-                .any(|(tk, tv)| tk == k && (values.is_empty() || values.contains(tv)))
-        });
+        let tags_ok = tags_match(&self.tag_filters, &key.tags);
         state_ok && search_ok && origin_ok && usage_ok && tags_ok
     }
 }

@@ -72,6 +72,15 @@ pub(super) fn check_tags(tags: &[(String, String)]) -> Result<(), HsmError> {
     Ok(())
 }
 
+/// True when `tags` pass every filter: the tag key is present, with one of the listed values
+/// (an empty list accepts any value).
+pub(super) fn tags_match(filters: &[(String, Vec<String>)], tags: &[(String, String)]) -> bool {
+    filters.iter().all(|(k, values)| {
+        tags.iter()
+            .any(|(tk, tv)| tk == k && (values.is_empty() || values.contains(tv)))
+    })
+}
+
 pub(super) fn not_found(id: &str) -> HsmError {
     HsmError::NotFound(id.to_owned())
 }

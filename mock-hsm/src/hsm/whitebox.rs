@@ -9,7 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
-use super::rules::{check_alias, check_description, check_id_list, check_key_id, check_tags};
+use super::rules::{
+    check_alias, check_description, check_id_list, check_key_id, check_tags, tags_match,
+};
 use super::{Hsm, HsmError, Scope};
 use crate::material::{Algorithm, random_bytes};
 use crate::store::{Tx, WhiteBoxRow};
@@ -226,12 +228,7 @@ impl Hsm {
                 if filter.status.is_some_and(|s| s != row.status) {
                     continue;
                 }
-                let tags = tx.whitebox_tags(&row.key_id)?;
-                let tags_ok = filter.tag_filters.iter().all(|(k, values)| {
-                    tags.iter()
-                        .any(|(tk, tv)| tk == k && (values.is_empty() || values.contains(tv)))
-                });
-                if tags_ok {
+                if tags_match(&filter.tag_filters, &tx.whitebox_tags(&row.key_id)?) {
                     out.push(self.whitebox_view(tx, row)?);
                 }
             }

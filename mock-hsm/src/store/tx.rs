@@ -308,11 +308,7 @@ impl Tx<'_> {
     }
 
     pub(crate) fn tags(&self, key_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT tag_key, tag_value FROM tags WHERE key_id = ?1 ORDER BY tag_key",
-        )?;
-        stmt.query_map([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect()
+        self.tags_in("tags", key_id)
     }
 
     pub(crate) fn insert_tag(
@@ -321,8 +317,31 @@ impl Tx<'_> {
         tag_key: &str,
         tag_value: &str,
     ) -> rusqlite::Result<()> {
+        self.insert_tag_in("tags", key_id, tag_key, tag_value)
+    }
+
+    /// A key's tags from `table` (`tags`, or another family's table of the same columns).
+    pub(super) fn tags_in(
+        &self,
+        table: &'static str,
+        key_id: &str,
+    ) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT tag_key, tag_value FROM {table} WHERE key_id = ?1 ORDER BY tag_key"
+        ))?;
+        stmt.query_map([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    }
+
+    pub(super) fn insert_tag_in(
+        &self,
+        table: &'static str,
+        key_id: &str,
+        tag_key: &str,
+        tag_value: &str,
+    ) -> rusqlite::Result<()> {
         self.tx.execute(
-            "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
+            &format!("INSERT INTO {table} (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)"),
             params![key_id, tag_key, tag_value],
         )?;
         Ok(())

@@ -202,11 +202,7 @@ impl Tx<'_> {
     }
 
     pub(crate) fn whitebox_tags(&self, key_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT tag_key, tag_value FROM whitebox_tags WHERE key_id = ?1 ORDER BY tag_key",
-        )?;
-        stmt.query_map([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect()
+        self.tags_in("whitebox_tags", key_id)
     }
 
     pub(crate) fn insert_whitebox_tag(
@@ -215,11 +211,7 @@ impl Tx<'_> {
         tag_key: &str,
         tag_value: &str,
     ) -> rusqlite::Result<()> {
-        self.tx.execute(
-            "INSERT INTO whitebox_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
-            params![key_id, tag_key, tag_value],
-        )?;
-        Ok(())
+        self.insert_tag_in("whitebox_tags", key_id, tag_key, tag_value)
     }
 
     /// A key's device fingerprints (identity, description) in the order they were given.
