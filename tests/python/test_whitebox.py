@@ -267,3 +267,21 @@ def test_cam_allows_and_denies_by_key_tag_and_audits(cam_server):
     refused = fails("ResourceUnavailable.KeyDisabled", call, root, "EncryptByWhiteBox", KeyId=web, PlainText=b64(b"x"))
     r = row(cam_server, refused.get_request_id())
     assert (r["identity"], r["key_id"], r["result"]) == ("root", web, "ResourceUnavailable.KeyDisabled")
+
+
+def test_flattened_get_requests(server):
+    """GET flattens lists of structs (`DeviceFingerprints.0.Identity`) and sends numbers as
+    strings (`KeyStatus=1`); the answers match the POST ones."""
+    kms = make_client(server, reqMethod="GET")
+    team = new_alias("team")
+    key = create(kms, "SM4", Tags=[tag(team, "get")]).KeyId
+    written = [fingerprint(i, f"get {i}") for i in range(2)]
+    call(kms, "OverwriteWhiteBoxDeviceFingerprints", KeyId=key, DeviceFingerprints=written)
+    got = call(kms, "DescribeWhiteBoxDeviceFingerprints", KeyId=key).DeviceFingerprints
+    assert [(f.Identity, f.Description) for f in got] == [(f.Identity, f.Description) for f in written]
+    tf = models.TagFilter()
+    tf.TagKey, tf.TagValue = team, ["get"]
+    out = call(kms, "DescribeWhiteBoxKeyDetails", KeyStatus=1, Limit=5, TagFilters=[tf])
+    assert (out.TotalCount, [k.KeyId for k in out.KeyInfos]) == (1, [key])
+    call(kms, "DisableWhiteBoxKeys", KeyIds=[key])
+    assert call(kms, "DescribeWhiteBoxKeyDetails", KeyStatus=1, TagFilters=[tf]).TotalCount == 0
