@@ -69,10 +69,11 @@ pub(crate) fn cbc_encrypt(
         Algorithm::Aes256 => {
             let key = UnboundCipherKey::new(&AES_256, key).map_err(|_| CryptoFailure)?;
             let key = PaddedBlockEncryptingKey::cbc_pkcs7(key).map_err(|_| CryptoFailure)?;
-            let mut out = plaintext.to_vec();
-            key.less_safe_encrypt(&mut out, EncryptionContext::Iv128(FixedLength::from(*iv)))
+            // Encrypted in place: a failure would leave plaintext behind, so it is wiped.
+            let mut out = Zeroizing::new(plaintext.to_vec());
+            key.less_safe_encrypt(&mut *out, EncryptionContext::Iv128(FixedLength::from(*iv)))
                 .map_err(|_| CryptoFailure)?;
-            Ok(out)
+            Ok(std::mem::take(&mut *out))
         }
         Algorithm::Sm4 => sm4_cbc(key, iv, plaintext),
         _ => Err(CryptoFailure),
