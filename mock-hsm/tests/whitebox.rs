@@ -352,10 +352,13 @@ fn details_filter_by_status_and_tags_and_page() {
         (5, ids[4..].to_vec())
     );
     assert_eq!(list(json!({"Offset": 9})), (5, vec![]));
-    assert_eq!(
-        kms.code("DescribeWhiteBoxKeyDetails", json!({"KeyStatus": 2})),
-        "InvalidParameterValue"
-    );
+    assert_eq!(list(json!({"KeyStatus": "0"})), (2, ids[1..3].to_vec()));
+    for bad in [json!(2), json!(-1), json!("x"), json!(true)] {
+        assert_eq!(
+            kms.code("DescribeWhiteBoxKeyDetails", json!({"KeyStatus": bad})),
+            "InvalidParameterValue"
+        );
+    }
     // Other accounts see none of them.
     assert_eq!(
         kms.account(42).ok("DescribeWhiteBoxKeyDetails", json!({}))["TotalCount"],

@@ -198,10 +198,13 @@ fn create(hsm: &Hsm, scope: Scope<'_>, r: CreateReq) -> Result<CreateResp, CallE
 }
 
 fn details(hsm: &Hsm, scope: Scope<'_>, r: DetailsReq) -> Result<DetailsResp, CallError> {
-    let status = match r.key_status {
+    let status = match r.key_status.as_ref().map(|v| match v {
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+        other => other.as_i64(),
+    }) {
         None => None,
-        Some(0) => Some(WhiteBoxStatus::Disabled),
-        Some(1) => Some(WhiteBoxStatus::Enabled),
+        Some(Some(0)) => Some(WhiteBoxStatus::Disabled),
+        Some(Some(1)) => Some(WhiteBoxStatus::Enabled),
         Some(_) => return Err(invalid("KeyStatus must be 0 (disabled) or 1 (enabled)")),
     };
     let keys = hsm.list_whitebox_keys(

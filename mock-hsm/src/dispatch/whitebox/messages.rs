@@ -20,8 +20,9 @@ pub(in crate::dispatch) struct CreateReq {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(in crate::dispatch) struct DetailsReq {
-    #[serde(default, deserialize_with = "de_u64_opt")]
-    pub(super) key_status: Option<u64>,
+    /// int64 in the API: read as sent, so any other value is InvalidParameterValue.
+    #[serde(default)]
+    pub(super) key_status: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "de_u64_opt")]
     pub(super) offset: Option<u64>,
     #[serde(default, deserialize_with = "de_u64_opt")]
