@@ -4,6 +4,7 @@ output is decrypted with the DecryptKey the mock handed out by independent imple
 `cryptography` for AES-256-CBC, gmssl for SM4-CBC."""
 
 import base64
+import json
 import os
 
 import pytest
@@ -15,6 +16,7 @@ from tencentcloud.kms.v20190118 import models
 
 from conftest import call, make_client, new_alias
 from test_cam import UIN, kms_as, row, serve_config
+from test_protocol import TCCLI, tccli
 
 FP = "0123abcd-0123456789abcd-0123456789abcd-0123456789abcd-0123456789abcdef"
 UNKNOWN = "0e7f2f6e-9c1b-4c2d-8a8e-1f2a3b4c5d6e"
@@ -285,3 +287,25 @@ def test_flattened_get_requests(server):
     assert (out.TotalCount, [k.KeyId for k in out.KeyInfos]) == (1, [key])
     call(kms, "DisableWhiteBoxKeys", KeyIds=[key])
     assert call(kms, "DescribeWhiteBoxKeyDetails", KeyStatus=1, TagFilters=[tf]).TotalCount == 0
+
+
+def test_tccli_creates_encrypts_and_binds_fingerprints(server, kms):
+    assert TCCLI, "tccli is installed by scripts/python-conformance.sh"
+    out = tccli(server, "CreateWhiteBoxKey", "--Alias", new_alias("cli"), "--Algorithm", "AES_256")
+    assert out.returncode == 0, out.stderr
+    created = json.loads(out.stdout)
+    iv = os.urandom(16)
+    out = tccli(server, "EncryptByWhiteBox", "--KeyId", created["KeyId"], "--PlainText", b64(b"from tccli"),
+                "--InitializationVector", b64(iv))
+    assert out.returncode == 0, out.stderr
+    key = raw_key(created["DecryptKey"], "D", 1)
+    assert aes_decrypt(key, iv, base64.b64decode(json.loads(out.stdout)["CipherText"])) == b"from tccli"
+    out = tccli(server, "OverwriteWhiteBoxDeviceFingerprints", "--KeyId", created["KeyId"],
+                "--DeviceFingerprints", json.dumps([{"Identity": FP, "Description": "cli"}]))
+    assert out.returncode == 0, out.stderr
+    got = call(kms, "DescribeWhiteBoxDeviceFingerprints", KeyId=created["KeyId"]).DeviceFingerprints
+    assert [(f.Identity, f.Description) for f in got] == [(FP, "cli")]
+    call(kms, "DisableWhiteBoxKey", KeyId=created["KeyId"])
+    out = tccli(server, "EncryptByWhiteBox", "--KeyId", created["KeyId"], "--PlainText", b64(b"x"))
+    assert out.returncode == 255
+    assert "code:ResourceUnavailable.KeyDisabled" in out.stderr and out.stdout == ""
