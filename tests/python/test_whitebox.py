@@ -309,3 +309,33 @@ def test_tccli_creates_encrypts_and_binds_fingerprints(server, kms):
     out = tccli(server, "EncryptByWhiteBox", "--KeyId", created["KeyId"], "--PlainText", b64(b"x"))
     assert out.returncode == 255
     assert "code:ResourceUnavailable.KeyDisabled" in out.stderr and out.stdout == ""
+
+
+def test_every_action_leaves_an_audit_row(server, kms):
+    created = create(kms)
+    key, other = created.KeyId, create(kms).KeyId
+    calls = [
+        ("CreateWhiteBoxKey", created.RequestId, None),
+        ("DescribeWhiteBoxKey", call(kms, "DescribeWhiteBoxKey", KeyId=key).RequestId, key),
+        ("DescribeWhiteBoxKeyDetails", call(kms, "DescribeWhiteBoxKeyDetails").RequestId, None),
+        ("DescribeWhiteBoxDecryptKey", call(kms, "DescribeWhiteBoxDecryptKey", KeyId=key).RequestId, key),
+        ("EncryptByWhiteBox", call(kms, "EncryptByWhiteBox", KeyId=key, PlainText=b64(b"a")).RequestId, key),
+        ("OverwriteWhiteBoxDeviceFingerprints",
+         call(kms, "OverwriteWhiteBoxDeviceFingerprints", KeyId=key, DeviceFingerprints=[fingerprint(1)]).RequestId,
+         key),
+        ("DescribeWhiteBoxDeviceFingerprints",
+         call(kms, "DescribeWhiteBoxDeviceFingerprints", KeyId=key).RequestId, key),
+        ("DescribeWhiteBoxServiceStatus", call(kms, "DescribeWhiteBoxServiceStatus").RequestId, None),
+        ("DisableWhiteBoxKeys", call(kms, "DisableWhiteBoxKeys", KeyIds=[other, key]).RequestId, other),
+        ("EnableWhiteBoxKeys", call(kms, "EnableWhiteBoxKeys", KeyIds=[key]).RequestId, key),
+        ("DisableWhiteBoxKey", call(kms, "DisableWhiteBoxKey", KeyId=key).RequestId, key),
+        ("DeleteWhiteBoxKey", call(kms, "DeleteWhiteBoxKey", KeyId=key).RequestId, key),
+        ("EnableWhiteBoxKey", fails("ResourceNotFound", call, kms, "EnableWhiteBoxKey", KeyId=key).get_request_id(),
+         key),
+    ]
+    assert len({action for action, _, _ in calls}) == 13
+    rows = {r["request_id"]: r for r in server.control("/_tkms/audit", {})["Records"]}
+    for action, request_id, key_id in calls:
+        r = rows[request_id]
+        result = "ResourceNotFound" if action == "EnableWhiteBoxKey" else "ok"
+        assert (r["action"], r["key_id"], r["result"], r["identity"]) == (action, key_id, result, "root"), r
