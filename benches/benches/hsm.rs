@@ -1,6 +1,7 @@
 //! mock-hsm core throughput, in-process (no HTTP): symmetric Encrypt / Decrypt /
-//! GenerateDataKey per CMK flavour, asymmetric decryption, durable CreateKey / RotateKey, and
-//! the time to open a store holding 100,000 keys. Run: `cargo bench -p tkms-benches --bench hsm`.
+//! GenerateDataKey per CMK flavour with EncryptByWhiteBox beside them, asymmetric decryption,
+//! durable CreateKey / RotateKey, and the time to open a store holding 100,000 keys.
+//! Run: `cargo bench -p tkms-benches --bench hsm`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,18 @@ fn symmetric(c: &mut Criterion) {
         let gdk = json!({"KeyId": id, "KeySpec": "AES_256"});
         group.bench_function("GenerateDataKey AES_256", |b| {
             b.iter(|| call(&hsm, "GenerateDataKey", &gdk))
+        });
+        // A white-box key of the same cipher, beside Encrypt in the same run (docs/whitebox.md).
+        let algorithm = if name == "SM4" { "SM4" } else { "AES_256" };
+        let wb = call(
+            &hsm,
+            "CreateWhiteBoxKey",
+            &json!({"Alias": "bench-wb", "Algorithm": algorithm}),
+        )["KeyId"]
+            .clone();
+        let wb_encrypt = json!({"KeyId": wb, "PlainText": B64.encode([7u8; 32]), "InitializationVector": B64.encode([1u8; 16])});
+        group.bench_function("EncryptByWhiteBox 32 B", |b| {
+            b.iter(|| call(&hsm, "EncryptByWhiteBox", &wb_encrypt))
         });
         group.finish();
     }
