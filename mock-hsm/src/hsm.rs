@@ -128,7 +128,8 @@ impl Hsm {
     }
 
     /// A key's owner, region and tags, by id alone (ids are unique across accounts): what
-    /// CAM needs to decide a call before it runs. `None` for an unknown or malformed id.
+    /// CAM needs to decide a call before it runs. A CMK or a white-box key (docs/whitebox.md).
+    /// `None` for an unknown or malformed id.
     pub fn key_resource(&self, key_id: &str) -> Option<Arc<crate::KeyResource>> {
         if !is_valid_key_id(key_id) {
             return None;
