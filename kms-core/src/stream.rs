@@ -147,6 +147,18 @@ impl<W: Write> Encryptor<W> {
         result
     }
 
+    /// The inner writer (the async stream drains its sealed bytes from here).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    /// Plaintext bytes held but not yet sealed.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn buffered(&self) -> usize {
+        self.batch.len()
+    }
+
     /// Seals the final frame and returns the inner writer (flushed).
     pub fn finish(mut self) -> Result<W, EncryptError> {
         if self.broken {
@@ -283,8 +295,55 @@ impl<R: Read> Decryptor<R> {
         (start + self.frame_size).min(self.batch_end - TAG_LEN)
     }
 
+    /// The input (the async stream feeds ciphertext through it).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn get_mut(&mut self) -> &mut R {
+        &mut self.input
+    }
+
+    /// Most input bytes one [`next_batch`](Self::next_batch) reads.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn batch_input_len(&self) -> usize {
+        batch_frames(self.frame_size) * self.slot() + 1
+    }
+
+    /// The final frame was opened and all plaintext released.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn is_done(&self) -> bool {
+        self.done && !self.has_released()
+    }
+
+    /// A frame failed and the plaintext before it was released.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failed && !self.has_released()
+    }
+
+    #[cfg(feature = "tokio")]
+    fn has_released(&self) -> bool {
+        self.pos < (self.ready_frames * self.slot()).min(self.batch_end)
+    }
+
+    /// Copies released (authenticated) plaintext into `buf`, skipping the tags; returns the
+    /// bytes copied (0 when the current batch is used up).
+    pub(crate) fn copy_released(&mut self, buf: &mut [u8]) -> usize {
+        let ready_end = (self.ready_frames * self.slot()).min(self.batch_end);
+        let mut written = 0;
+        while written < buf.len() && self.pos < ready_end {
+            let end = self.frame_plain_end(self.pos);
+            let n = (buf.len() - written).min(end.saturating_sub(self.pos));
+            buf[written..written + n].copy_from_slice(&self.batch[self.pos..self.pos + n]);
+            written += n;
+            self.pos += n;
+            if self.pos >= end {
+                self.pos = (self.pos / self.slot() + 1) * self.slot();
+            }
+        }
+        written
+    }
+
     /// Reads and opens the next batch.
-    fn next_batch(&mut self) -> io::Result<()> {
+    pub(crate) fn next_batch(&mut self) -> io::Result<()> {
         let slot = self.slot();
         let batch = batch_frames(self.frame_size);
         // Wipe the released plaintext, then drop it but keep the look-ahead byte: plaintext is
@@ -349,19 +408,7 @@ impl<R: Read> Read for Decryptor<R> {
             return Ok(0);
         }
         loop {
-            // Copy across as many released frames as fit, skipping their tags.
-            let ready_end = (self.ready_frames * self.slot()).min(self.batch_end);
-            let mut written = 0;
-            while written < buf.len() && self.pos < ready_end {
-                let end = self.frame_plain_end(self.pos);
-                let n = (buf.len() - written).min(end.saturating_sub(self.pos));
-                buf[written..written + n].copy_from_slice(&self.batch[self.pos..self.pos + n]);
-                written += n;
-                self.pos += n;
-                if self.pos >= end {
-                    self.pos = (self.pos / self.slot() + 1) * self.slot();
-                }
-            }
+            let written = self.copy_released(buf);
             if written > 0 {
                 return Ok(written);
             }

@@ -1,51 +1,43 @@
-//! Streaming encryption and decryption for tokio (feature `tokio`): the same envelopes and
-//! guarantees as [`Encryptor`] and [`Decryptor`], which do the work.
+//! Streaming encryption and decryption for tokio (feature `tokio`): [`AsyncEncryptor`] is an
+//! [`AsyncWrite`], [`AsyncDecryptor`] an [`AsyncRead`], with the same envelopes and guarantees
+//! as [`Encryptor`] and [`Decryptor`], which do the work (docs/envelope-format.md).
 //!
-//! Sealing and opening batches, and the KMS call that makes or unwraps the data key, run on
-//! tokio's blocking pool (`spawn_blocking`), never on a runtime worker. There the blocking
-//! stream reads and writes the async one through a small bridge that waits on the runtime.
+//! Both are polled state machines: they gather plaintext (or ciphertext) on the caller's task
+//! and hand each batch of frames (about 2 MiB) to tokio's blocking pool, where it is sealed or
+//! opened on the rayon threads; only batches of at most [`INLINE_MAX_BYTES`] run inline. The
+//! KMS call that makes or unwraps the data key runs on the blocking pool too.
 
-use std::io::{self, Read, Write};
+use std::future::Future;
+use std::io::{self, ErrorKind, Read};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::runtime::Handle;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::JoinHandle;
 use zeroize::Zeroize;
 
 use crate::cache::DataKeyCache;
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError};
-use crate::format::Header;
+use crate::format::{Header, read_versioned};
 use crate::message::EncryptOptions;
 use crate::stream::{BATCH_TARGET_BYTES, Decryptor, Encryptor, WipeOnDrop};
 use crate::wrap::KeyWrapper;
 
-/// An async reader or writer seen as a blocking one. Used only on the blocking pool.
-struct Bridge<T> {
-    inner: T,
-    runtime: Handle,
-}
+/// Work up to this many bytes is sealed or opened on the polling task: less than a
+/// millisecond, cheaper than a trip through the blocking pool.
+const INLINE_MAX_BYTES: usize = 64 * 1024;
 
-impl<R: AsyncRead + Unpin> Read for Bridge<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.runtime.block_on(self.inner.read(buf))
-    }
-}
-
-impl<W: AsyncWrite + Unpin> Write for Bridge<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.runtime.block_on(self.inner.write(buf))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.runtime.block_on(self.inner.flush())
-    }
-}
+/// How much ciphertext to read at a time while looking for the end of the header.
+const HEADER_READ: usize = 8 * 1024;
 
 async fn blocking<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| io::Error::other(format!("a sealing task failed: {e}")))
+    tokio::task::spawn_blocking(job).await.map_err(job_failed)
+}
+
+fn job_failed(e: tokio::task::JoinError) -> io::Error {
+    io::Error::other(format!("a sealing task failed: {e}"))
 }
 
 fn refs(keys: &[Arc<dyn KeyWrapper>]) -> Vec<&dyn KeyWrapper> {
@@ -56,21 +48,55 @@ fn gone() -> io::Error {
     io::Error::other("an earlier call failed; the stream is unusable")
 }
 
-/// Seals a stream into an [`AsyncWrite`]: call [`write_all`](Self::write_all), then
-/// [`finish`](Self::finish) (dropping without finishing leaves a truncated envelope that will
-/// never decrypt).
-///
-/// Plaintext is gathered here (zeroized on drop) and handed to the blocking pool a batch at a
-/// time (about 2 MiB), where it is sealed on all rayon threads and written out.
-pub struct AsyncEncryptor<W: AsyncWrite + Unpin> {
-    /// `None` while a batch is on the blocking pool, or after a failure.
-    inner: Option<Encryptor<Bridge<W>>>,
-    pending: WipeOnDrop,
+fn to_io(e: EncryptError) -> io::Error {
+    match e {
+        EncryptError::Io(e) => e,
+        other => io::Error::other(other),
+    }
 }
 
-impl<W: AsyncWrite + Unpin + Send + 'static> AsyncEncryptor<W> {
-    /// Makes and wraps the data key (on the blocking pool: a KMS wrapper calls the KMS there)
-    /// and writes the header to `out`. Must be called inside a tokio runtime.
+/// What one trip of a batch through the encryptor gives back.
+struct Sealed {
+    /// `None` once the final frame is sealed.
+    encryptor: Option<Box<Encryptor<Vec<u8>>>>,
+    /// The (wiped, emptied) plaintext buffer, for reuse.
+    pending: WipeOnDrop,
+    ciphertext: Vec<u8>,
+}
+
+enum WriteState {
+    /// Accepting plaintext.
+    Idle(Box<Encryptor<Vec<u8>>>),
+    /// A batch is being sealed on the blocking pool.
+    Sealing(JoinHandle<Result<Sealed, EncryptError>>),
+    /// The final frame is sealed.
+    Finished,
+    /// A call failed: the envelope is incomplete and stays so.
+    Broken,
+}
+
+/// Seals a stream into an [`AsyncWrite`]. Write plaintext, then shut it down
+/// ([`AsyncWriteExt::shutdown`](tokio::io::AsyncWriteExt::shutdown), which also shuts `out`
+/// down) or call [`finish`](Self::finish) (which returns `out`). Dropping it before either
+/// leaves an envelope without its final frame, which never decrypts.
+///
+/// `poll_flush` writes out every sealed frame and flushes `out`; a partial frame cannot be
+/// sealed before the stream ends, so up to a batch of plaintext stays buffered (zeroized when
+/// sealed or dropped).
+pub struct AsyncEncryptor<W> {
+    out: W,
+    state: WriteState,
+    /// Plaintext not yet handed to the encryptor.
+    pending: WipeOnDrop,
+    /// Sealed bytes (header, frames) not yet written to `out`, from `written`.
+    sealed: Vec<u8>,
+    written: usize,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncEncryptor<W> {
+    /// Makes and wraps the data key (on the blocking pool: a KMS wrapper calls the KMS there).
+    /// The header is written to `out` with the first frames. Must be called inside a tokio
+    /// runtime.
     pub async fn new(
         out: W,
         wrappers: &[Arc<dyn KeyWrapper>],
@@ -98,76 +124,249 @@ impl<W: AsyncWrite + Unpin + Send + 'static> AsyncEncryptor<W> {
         options: &EncryptOptions,
         cache: Option<(Arc<DataKeyCache>, u64)>,
     ) -> Result<Self, EncryptError> {
-        let out = Bridge {
-            inner: out,
-            runtime: Handle::current(),
-        };
         let wrappers = wrappers.to_vec();
         let options = options.clone();
-        let inner = blocking(move || match cache {
-            Some((cache, len)) => cache.encryptor(out, &refs(&wrappers), &options, len),
-            None => Encryptor::new(out, &refs(&wrappers), &options),
+        let mut encryptor = blocking(move || match cache {
+            Some((cache, len)) => cache.encryptor(Vec::new(), &refs(&wrappers), &options, len),
+            None => Encryptor::new(Vec::new(), &refs(&wrappers), &options),
         })
         .await??;
+        let header = core::mem::take(encryptor.get_mut());
         Ok(Self {
-            inner: Some(inner),
-            pending: WipeOnDrop(Vec::with_capacity(BATCH_TARGET_BYTES)),
+            out,
+            state: WriteState::Idle(Box::new(encryptor)),
+            pending: WipeOnDrop(Vec::new()),
+            sealed: header,
+            written: 0,
         })
     }
 
-    /// Takes `buf` as plaintext; seals and writes whenever a batch is full.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        if self.inner.is_none() {
+    /// Seals the final frame, writes everything out, flushes `out` (without shutting it down)
+    /// and returns it.
+    pub async fn finish(mut self) -> Result<W, EncryptError> {
+        std::future::poll_fn(|cx| self.poll_finish(cx)).await?;
+        let Self { out, .. } = self;
+        Ok(out)
+    }
+
+    /// Hands the pending plaintext to the encryptor: on the blocking pool, or inline when the
+    /// work is small. With `last`, the final frame is sealed too.
+    fn start_batch(&mut self, last: bool) -> io::Result<()> {
+        let WriteState::Idle(mut encryptor) =
+            core::mem::replace(&mut self.state, WriteState::Broken)
+        else {
             return Err(gone());
+        };
+        let mut pending = core::mem::replace(&mut self.pending, WipeOnDrop(Vec::new()));
+        // The drained buffer's capacity becomes the next batch's ciphertext buffer.
+        self.sealed.clear();
+        self.written = 0;
+        *encryptor.get_mut() = core::mem::take(&mut self.sealed);
+        let inline = pending.len() + encryptor.buffered() <= INLINE_MAX_BYTES;
+        let work = move || -> Result<Sealed, EncryptError> {
+            let result = std::io::Write::write_all(&mut *encryptor, &pending);
+            pending.as_mut_slice().zeroize();
+            pending.clear();
+            result?;
+            let (encryptor, ciphertext) = if last {
+                (None, encryptor.finish()?)
+            } else {
+                let ciphertext = core::mem::take(encryptor.get_mut());
+                (Some(encryptor), ciphertext)
+            };
+            Ok(Sealed {
+                encryptor,
+                pending,
+                ciphertext,
+            })
+        };
+        if inline {
+            self.sealed_batch(work())
+        } else {
+            self.state = WriteState::Sealing(tokio::task::spawn_blocking(work));
+            Ok(())
         }
-        while !buf.is_empty() {
-            let take = buf.len().min(BATCH_TARGET_BYTES - self.pending.len());
-            self.pending.extend_from_slice(&buf[..take]);
-            buf = &buf[take..];
-            if self.pending.len() == BATCH_TARGET_BYTES {
-                self.seal_pending().await?;
+    }
+
+    fn sealed_batch(&mut self, result: Result<Sealed, EncryptError>) -> io::Result<()> {
+        let sealed = result.map_err(to_io)?;
+        self.pending = sealed.pending;
+        self.sealed = sealed.ciphertext;
+        self.written = 0;
+        self.state = match sealed.encryptor {
+            Some(encryptor) => WriteState::Idle(encryptor),
+            None => WriteState::Finished,
+        };
+        Ok(())
+    }
+
+    /// Waits for a batch on the blocking pool, then writes out all sealed bytes. The state
+    /// stays `Broken` on any failure.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let WriteState::Sealing(job) = &mut self.state {
+            let result = ready!(Pin::new(job).poll(cx));
+            self.state = WriteState::Broken;
+            self.sealed_batch(result.map_err(job_failed)?.map_err(EncryptError::from))?;
+        }
+        while self.written < self.sealed.len() {
+            match ready!(Pin::new(&mut self.out).poll_write(cx, &self.sealed[self.written..])) {
+                Ok(0) => {
+                    self.state = WriteState::Broken;
+                    return Poll::Ready(Err(ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => self.written += n,
+                Err(e) => {
+                    self.state = WriteState::Broken;
+                    return Poll::Ready(Err(e));
+                }
             }
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
-    /// Hands the gathered plaintext to the blocking encryptor.
-    async fn seal_pending(&mut self) -> io::Result<()> {
-        let mut inner = self.inner.take().ok_or_else(gone)?;
-        let mut pending = core::mem::replace(&mut self.pending, WipeOnDrop(Vec::new()));
-        let (inner, pending) = blocking(move || {
-            let written = inner.write_all(&pending);
-            pending.zeroize();
-            pending.clear();
-            written.map(|()| (inner, pending))
-        })
-        .await??;
-        self.inner = Some(inner);
-        self.pending = pending;
-        Ok(())
-    }
-
-    /// Seals the final frame, flushes, and returns the inner writer.
-    pub async fn finish(mut self) -> Result<W, EncryptError> {
-        self.seal_pending().await?;
-        let inner = self.inner.take().ok_or_else(gone)?;
-        let out = blocking(move || inner.finish()).await??;
-        Ok(out.inner)
+    /// Seals the final frame, writes everything and flushes `out`.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_idle(cx))?;
+            match self.state {
+                WriteState::Idle(_) => self.start_batch(true)?,
+                WriteState::Finished => return Pin::new(&mut self.out).poll_flush(cx),
+                WriteState::Sealing(_) | WriteState::Broken => return Poll::Ready(Err(gone())),
+            }
+        }
     }
 }
 
-/// Opens a stream from an [`AsyncRead`]: [`read`](Self::read) yields only authenticated
-/// plaintext, exactly as [`Decryptor`] does (which runs on the blocking pool).
-pub struct AsyncDecryptor<R: AsyncRead + Unpin> {
-    /// `None` while a read is on the blocking pool, or after a failure.
-    inner: Option<Decryptor<Bridge<R>>>,
-    header: Header,
-    /// Plaintext moved back from the blocking pool; zeroized on drop.
-    ready: WipeOnDrop,
+impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncEncryptor<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            ready!(this.poll_idle(cx))?;
+            match this.state {
+                WriteState::Idle(_) => {}
+                WriteState::Finished => {
+                    return Poll::Ready(Err(io::Error::other(
+                        "the envelope is finished; nothing more can be written",
+                    )));
+                }
+                WriteState::Sealing(_) | WriteState::Broken => return Poll::Ready(Err(gone())),
+            }
+            if buf.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            let room = BATCH_TARGET_BYTES - this.pending.len();
+            if room == 0 {
+                this.start_batch(false)?;
+                continue;
+            }
+            if this.pending.capacity() < BATCH_TARGET_BYTES {
+                let missing = BATCH_TARGET_BYTES - this.pending.len();
+                this.pending.reserve_exact(missing);
+            }
+            let take = room.min(buf.len());
+            this.pending.extend_from_slice(&buf[..take]);
+            if this.pending.len() == BATCH_TARGET_BYTES {
+                // Start sealing now, so it overlaps with the caller gathering the next batch.
+                this.start_batch(false)?;
+            }
+            return Poll::Ready(Ok(take));
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_idle(cx))?;
+        Pin::new(&mut this.out).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_finish(cx))?;
+        Pin::new(&mut this.out).poll_shutdown(cx)
+    }
+}
+
+/// Ciphertext read from the async input, handed to the blocking [`Decryptor`] as its reader.
+/// Running dry before the input's end is an error (`WouldBlock`), never a silent end, so the
+/// decryptor cannot mistake a slow input for a truncated one.
+#[derive(Default)]
+struct Fed {
+    data: Vec<u8>,
+    /// Unread bytes are `data[pos..end]`; `data[end..]` is room to read into.
     pos: usize,
+    end: usize,
+    eof: bool,
 }
 
-impl<R: AsyncRead + Unpin + Send + 'static> AsyncDecryptor<R> {
+impl Fed {
+    fn available(&self) -> usize {
+        self.end - self.pos
+    }
+
+    /// Reads from `input` until `want` bytes are available or the input ends.
+    fn poll_fill<R: AsyncRead + Unpin>(
+        &mut self,
+        input: &mut R,
+        cx: &mut Context<'_>,
+        want: usize,
+    ) -> Poll<io::Result<()>> {
+        if self.available() >= want || self.eof {
+            return Poll::Ready(Ok(()));
+        }
+        self.data.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        if self.data.len() < want {
+            self.data.resize(want, 0);
+        }
+        while self.end < want && !self.eof {
+            let mut room = ReadBuf::new(&mut self.data[self.end..]);
+            ready!(Pin::new(&mut *input).poll_read(cx, &mut room))?;
+            let n = room.filled().len();
+            self.end += n;
+            self.eof = n == 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Read for Fed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end && !self.eof && !buf.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.available());
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+type Opening = JoinHandle<(Box<Decryptor<Fed>>, io::Result<()>)>;
+
+enum ReadState {
+    /// Releasing plaintext, or ready to read the next batch.
+    Idle(Box<Decryptor<Fed>>),
+    /// A batch is being opened on the blocking pool.
+    Opening(Opening),
+    /// Reading failed: the stream is unusable.
+    Broken,
+}
+
+/// Opens a stream from an [`AsyncRead`]: reads yield only authenticated plaintext, exactly as
+/// [`Decryptor`] does. A frame that fails is reported (as [`DecryptError::DecryptionFailed`]
+/// inside an `io::Error`) once the plaintext before it is consumed, and on every read after.
+pub struct AsyncDecryptor<R> {
+    input: R,
+    state: ReadState,
+    header: Header,
+}
+
+impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
     /// Reads the header and unwraps the data key (on the blocking pool). Must be called
     /// inside a tokio runtime.
     pub async fn new(
@@ -189,27 +388,37 @@ impl<R: AsyncRead + Unpin + Send + 'static> AsyncDecryptor<R> {
     }
 
     async fn start(
-        input: R,
+        mut input: R,
         unwrappers: &[Arc<dyn KeyWrapper>],
         context: &EncryptionContext,
         cache: Option<Arc<DataKeyCache>>,
     ) -> Result<Self, DecryptError> {
-        let input = Bridge {
-            inner: input,
-            runtime: Handle::current(),
-        };
+        // Read until the header parses (cheap, no key): the blocking pool then never waits.
+        let mut fed = Fed::default();
+        loop {
+            fed.pos = 0;
+            match read_versioned(&mut fed) {
+                Ok(_) => break,
+                Err(DecryptError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    fed.pos = 0;
+                    let want = fed.end + HEADER_READ;
+                    std::future::poll_fn(|cx| fed.poll_fill(&mut input, cx, want)).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        fed.pos = 0;
         let unwrappers = unwrappers.to_vec();
         let context = context.clone();
-        let inner = blocking(move || match cache {
-            Some(cache) => cache.decryptor(input, &refs(&unwrappers), &context),
-            None => Decryptor::new(input, &refs(&unwrappers), &context),
+        let decryptor = blocking(move || match cache {
+            Some(cache) => cache.decryptor(fed, &refs(&unwrappers), &context),
+            None => Decryptor::new(fed, &refs(&unwrappers), &context),
         })
         .await??;
         Ok(Self {
-            header: inner.header().clone(),
-            inner: Some(inner),
-            ready: WipeOnDrop(Vec::new()),
-            pos: 0,
+            input,
+            header: decryptor.header().clone(),
+            state: ReadState::Idle(Box::new(decryptor)),
         })
     }
 
@@ -217,65 +426,64 @@ impl<R: AsyncRead + Unpin + Send + 'static> AsyncDecryptor<R> {
     pub fn header(&self) -> &Header {
         &self.header
     }
+}
 
-    /// Reads authenticated plaintext into `buf`; `Ok(0)` at the end of the message. A frame
-    /// that fails is reported (as [`DecryptError::DecryptionFailed`] inside an `io::Error`)
-    /// once the plaintext before it is consumed.
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.ready.len() {
-            self.fill().await?;
+impl<R: AsyncRead + Unpin> AsyncRead for AsyncDecryptor<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
         }
-        let n = buf.len().min(self.ready.len() - self.pos);
-        buf[..n].copy_from_slice(&self.ready[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-
-    /// Reads to the end into `out`; returns the bytes added.
-    pub async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        let start = out.len();
         loop {
-            if self.pos == self.ready.len() {
-                self.fill().await?;
-                if self.ready.is_empty() {
-                    return Ok(out.len() - start);
+            match &mut this.state {
+                ReadState::Broken => return Poll::Ready(Err(gone())),
+                ReadState::Opening(job) => {
+                    let result = ready!(Pin::new(job).poll(cx));
+                    this.state = ReadState::Broken;
+                    let (decryptor, opened) = result.map_err(job_failed)?;
+                    opened?;
+                    this.state = ReadState::Idle(decryptor);
                 }
-            }
-            out.extend_from_slice(&self.ready[self.pos..]);
-            self.pos = self.ready.len();
-        }
-    }
-
-    /// Opens up to one batch on the blocking pool. Leaves `ready` empty at the end.
-    async fn fill(&mut self) -> io::Result<()> {
-        let mut inner = self.inner.take().ok_or_else(gone)?;
-        let mut ready = core::mem::replace(&mut self.ready, WipeOnDrop(Vec::new()));
-        self.pos = 0;
-        ready.zeroize();
-        let (inner, ready, result) = blocking(move || {
-            ready.resize(BATCH_TARGET_BYTES, 0);
-            let mut filled = 0;
-            let mut result = Ok(());
-            while filled < ready.len() {
-                match inner.read(&mut ready[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    // Plaintext before a failure is released first; the Decryptor repeats
-                    // the error on the next read.
-                    Err(_) if filled > 0 => break,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
+                ReadState::Idle(decryptor) => {
+                    let n = decryptor.copy_released(buf.initialize_unfilled());
+                    if n > 0 {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    if decryptor.is_failed() {
+                        return Poll::Ready(Err(DecryptError::DecryptionFailed.into()));
+                    }
+                    if decryptor.is_done() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    let want = decryptor.batch_input_len();
+                    if let Err(e) = ready!(decryptor.get_mut().poll_fill(&mut this.input, cx, want))
+                    {
+                        this.state = ReadState::Broken;
+                        return Poll::Ready(Err(e));
+                    }
+                    if decryptor.get_mut().available() <= INLINE_MAX_BYTES {
+                        if let Err(e) = decryptor.next_batch() {
+                            this.state = ReadState::Broken;
+                            return Poll::Ready(Err(e));
+                        }
+                    } else {
+                        let ReadState::Idle(mut decryptor) =
+                            core::mem::replace(&mut this.state, ReadState::Broken)
+                        else {
+                            return Poll::Ready(Err(gone()));
+                        };
+                        this.state = ReadState::Opening(tokio::task::spawn_blocking(move || {
+                            let opened = decryptor.next_batch();
+                            (decryptor, opened)
+                        }));
                     }
                 }
             }
-            ready[filled..].zeroize();
-            ready.truncate(filled);
-            (inner, ready, result)
-        })
-        .await?;
-        self.inner = Some(inner);
-        self.ready = ready;
-        result
+        }
     }
 }

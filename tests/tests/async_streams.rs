@@ -17,6 +17,7 @@ use kms_core::{
 };
 use mock_hsm::{Hsm, HsmConfig, InProcess};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn kms() -> (Arc<dyn KeyWrapper>, Arc<dyn KeyWrapper>) {
     let hsm = Arc::new(Hsm::open(HsmConfig::in_memory()).unwrap());
