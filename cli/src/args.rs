@@ -156,16 +156,21 @@ EXAMPLES:
   tkms encrypt --key 23e80852-1e38-11e9-b129-5cb9019b4b01 --suite sm4gcm < in > out.tkms
   tkms encrypt --key prod-backups --recipient escrow.pub.pem big.iso -o big.iso.tkms
   tkms encrypt --recipient alice.pub.pem --recipient bob-sm2.pub.pem file -o file.tkms
+  tkms encrypt --key prod-backups logs/*.log --out-dir sealed/
 
 The suite defaults to SM4-GCM when the KMS key is an SM4 or SM2 key, or when every recipient
 is an SM2 key (a GM-only chain needs no flag); otherwise AES-256-GCM.
 Ciphertext is never written to a terminal: use -o or a redirection.")]
 pub(crate) struct EncryptArgs {
-    /// File to encrypt; `-` or nothing reads standard input
+    /// File to encrypt; `-` or nothing reads standard input. Several files are each sealed to
+    /// FILE.tkms (or DIR/NAME.tkms with --out-dir), sharing one cached data key
     #[arg(value_name = "FILE")]
-    pub(crate) input: Option<PathBuf>,
+    pub(crate) inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+    /// With several files: write each output into DIR instead of next to its input
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub(crate) out_dir: Option<PathBuf>,
     /// KMS key to wrap the data key with: a KeyId or an alias
     #[arg(short = 'k', long, value_name = "KEYID|ALIAS")]
     pub(crate) key: Option<String>,
@@ -195,6 +200,7 @@ EXAMPLES:
   tkms decrypt --context app=db --context env=prod dump.sql.tkms -o dump.sql
   tkms decrypt --identity alice.key.pem file.tkms > file
   curl -s https://example.com/f.tkms | tkms decrypt | less
+  tkms decrypt sealed/*.log.tkms --out-dir logs/
 
 OUTPUT SAFETY:
   With -o, decryption is all-or-nothing: plaintext goes to a temporary file next to OUT that
@@ -203,11 +209,15 @@ OUTPUT SAFETY:
   authenticated, but a failed decryption (tampered or truncated file) may already have written a
   prefix of authenticated frames: check the exit status before using the output.")]
 pub(crate) struct DecryptArgs {
-    /// File to decrypt; `-` or nothing reads standard input
+    /// File to decrypt; `-` or nothing reads standard input. Several NAME.tkms files are each
+    /// opened to NAME (or DIR/NAME with --out-dir), sharing unwrapped data keys
     #[arg(value_name = "FILE")]
-    pub(crate) input: Option<PathBuf>,
+    pub(crate) inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+    /// With several files: write each output into DIR instead of next to its input
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub(crate) out_dir: Option<PathBuf>,
     /// Open with this RSA-2048 or SM2 private key (PEM) instead of the KMS; repeatable
     #[arg(short = 'i', long = "identity", value_name = "KEY.pem")]
     pub(crate) identities: Vec<PathBuf>,

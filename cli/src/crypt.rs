@@ -3,6 +3,7 @@
 use std::io::{self, Cursor, IsTerminal, Read, Write};
 use std::path::Path;
 
+use kms_core::cache::DataKeyCache;
 use kms_core::kms::KeyMetadata;
 use kms_core::wrap::KeyWrapper;
 use kms_core::{
@@ -28,7 +29,10 @@ fn context_of(pairs: &[(String, String)]) -> EncryptionContext {
 }
 
 pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
-    let input_path = named_path(args.input.as_ref());
+    if args.inputs.len() > 1 || args.out_dir.is_some() {
+        return crate::batch::encrypt_files(args, kms_args);
+    }
+    let input_path = named_path(args.inputs.first());
     let out_path = named_path(args.output.out.as_ref());
     if out_path.is_none() && io::stdout().is_terminal() {
         return Err(
@@ -37,21 +41,9 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
             ),
         );
     }
-    // Parse every local key before contacting anything, so a typo fails fast.
-    let recipients = args
-        .recipients
-        .iter()
-        .map(|p| backend::recipient_from_pem(p))
-        .collect::<CliResult<Vec<Recipient>>>()?;
+    let request = encrypt_request(args)?;
     let mut input = open_input(input_path)?;
     let sink = Sink::open(out_path, args.output.force)?;
-    let request = EncryptRequest {
-        key: args.key.as_deref(),
-        recipients,
-        context: &args.context,
-        suite: args.suite.map(SuiteArg::suite),
-        frame_size: args.frame_size,
-    };
     let bar = progress(input.len, "encrypting");
     let sink = encrypt_stream(
         request,
@@ -66,6 +58,31 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
     )?;
     bar.finish_and_clear();
     sink.commit()
+}
+
+/// `tkms encrypt`'s key options. Every local key is parsed before anything is contacted, so
+/// a typo fails fast.
+pub(crate) fn encrypt_request(args: &EncryptArgs) -> CliResult<EncryptRequest<'_>> {
+    let recipients = args
+        .recipients
+        .iter()
+        .map(|p| backend::recipient_from_pem(p))
+        .collect::<CliResult<Vec<Recipient>>>()?;
+    Ok(EncryptRequest {
+        key: args.key.as_deref(),
+        recipients,
+        context: &args.context,
+        suite: args.suite.map(SuiteArg::suite),
+        frame_size: args.frame_size,
+    })
+}
+
+/// `tkms decrypt`'s private keys (--identity).
+pub(crate) fn identities(args: &DecryptArgs) -> CliResult<Vec<Box<dyn KeyWrapper>>> {
+    args.identities
+        .iter()
+        .map(|p| backend::identity_from_pem(p))
+        .collect()
 }
 
 /// Where a stream comes from: the reader, its path for messages (`None`: standard input or
@@ -100,76 +117,110 @@ pub(crate) fn encrypt_stream<W: Write>(
     request: EncryptRequest<'_>,
     kms_args: &KmsArgs,
     input: Source<'_>,
-    (out, out_path): (W, Option<&Path>),
+    out: (W, Option<&Path>),
     bar: &ProgressBar,
 ) -> CliResult<W> {
-    let EncryptRequest {
-        key,
-        recipients,
-        context,
-        suite,
-        frame_size,
-    } = request;
-    // The KMS is used when a key is named, or when there is nothing else to encrypt to.
-    let use_kms = key.is_some() || recipients.is_empty();
-    let mut kms_key: Option<(Kms, KeyMetadata)> = None;
-    if use_kms {
-        let kms = Kms::open(kms_args)?;
-        let summary = match key {
-            Some(name) => kms.resolve(name)?,
-            None => kms.default_key()?,
-        };
-        refuse_unusable_for_encryption(&summary, key)?;
-        kms_key = Some((kms, summary));
-    }
-    let key_name = key.map(str::to_owned).or_else(|| {
-        kms_key.as_ref().map(|(_, k)| {
-            if k.alias.is_empty() {
-                k.key_id.clone()
-            } else {
-                k.alias.clone()
-            }
-        })
-    });
+    Sealer::new(request, kms_args)?.seal(None, input, out, bar)
+}
 
-    let mut wrappers: Vec<Box<dyn KeyWrapper>> = Vec::new();
-    if let Some((kms, key)) = &kms_key {
-        wrappers.push(backend::kms_wrapper(
-            kms,
+/// The wrapping keys and options of one `tkms encrypt`, resolved once for all its files.
+pub(crate) struct Sealer {
+    wrappers: Vec<Box<dyn KeyWrapper>>,
+    options: EncryptOptions,
+    /// How the KMS key was named, for messages.
+    key_name: Option<String>,
+}
+
+impl Sealer {
+    /// Resolves the KMS key (refusing one that cannot encrypt) and the recipients.
+    pub(crate) fn new(request: EncryptRequest<'_>, kms_args: &KmsArgs) -> CliResult<Self> {
+        let EncryptRequest {
             key,
-            key_name.as_deref().unwrap_or(&key.key_id),
-        )?);
-    }
-    let suite = match suite {
-        Some(s) => s,
-        None => backend::default_suite(kms_key.as_ref().map(|(_, k)| k), &recipients),
-    };
-    wrappers.extend(recipients.into_iter().map(|r| r.wrapper));
-    let wrapper_refs: Vec<&dyn KeyWrapper> = wrappers.iter().map(|w| w.as_ref()).collect();
-    let options = EncryptOptions {
-        suite,
-        context: context_of(context),
-        frame_size,
-    };
+            recipients,
+            context,
+            suite,
+            frame_size,
+        } = request;
+        // The KMS is used when a key is named, or when there is nothing else to encrypt to.
+        let use_kms = key.is_some() || recipients.is_empty();
+        let mut kms_key: Option<(Kms, KeyMetadata)> = None;
+        if use_kms {
+            let kms = Kms::open(kms_args)?;
+            let summary = match key {
+                Some(name) => kms.resolve(name)?,
+                None => kms.default_key()?,
+            };
+            refuse_unusable_for_encryption(&summary, key)?;
+            kms_key = Some((kms, summary));
+        }
+        let key_name = key.map(str::to_owned).or_else(|| {
+            kms_key.as_ref().map(|(_, k)| {
+                if k.alias.is_empty() {
+                    k.key_id.clone()
+                } else {
+                    k.alias.clone()
+                }
+            })
+        });
 
-    let mut encryptor = Encryptor::new(out, &wrapper_refs, &options)
-        .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))?;
-    let (input_path, mut buf) = (input.path, read_buffer(input.len));
-    loop {
-        let n = match input.reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CliError::read(input_path, &e)),
+        let mut wrappers: Vec<Box<dyn KeyWrapper>> = Vec::new();
+        if let Some((kms, key)) = &kms_key {
+            wrappers.push(backend::kms_wrapper(
+                kms,
+                key,
+                key_name.as_deref().unwrap_or(&key.key_id),
+            )?);
+        }
+        let suite = match suite {
+            Some(s) => s,
+            None => backend::default_suite(kms_key.as_ref().map(|(_, k)| k), &recipients),
         };
-        encryptor
-            .write_all(&buf[..n])
-            .map_err(|e| CliError::write(out_path, &e))?;
-        bar.inc(n as u64);
+        wrappers.extend(recipients.into_iter().map(|r| r.wrapper));
+        let options = EncryptOptions {
+            suite,
+            context: context_of(context),
+            frame_size,
+        };
+        Ok(Self {
+            wrappers,
+            options,
+            key_name,
+        })
     }
-    encryptor
-        .finish()
-        .map_err(|e| CliError::encrypt(e, key_name.as_deref(), out_path))
+
+    /// Encrypts `input` into `out` and returns it (not yet committed). With `cache`, and an
+    /// input of known length, the data key comes from the cache (docs/caching.md).
+    pub(crate) fn seal<W: Write>(
+        &self,
+        cache: Option<&DataKeyCache>,
+        input: Source<'_>,
+        (out, out_path): (W, Option<&Path>),
+        bar: &ProgressBar,
+    ) -> CliResult<W> {
+        let wrapper_refs: Vec<&dyn KeyWrapper> = self.wrappers.iter().map(|w| w.as_ref()).collect();
+        let key_name = self.key_name.as_deref();
+        let mut encryptor = match (cache, input.len) {
+            (Some(cache), Some(len)) => cache.encryptor(out, &wrapper_refs, &self.options, len),
+            _ => Encryptor::new(out, &wrapper_refs, &self.options),
+        }
+        .map_err(|e| CliError::encrypt(e, key_name, out_path))?;
+        let (input_path, mut buf) = (input.path, read_buffer(input.len));
+        loop {
+            let n = match input.reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CliError::read(input_path, &e)),
+            };
+            encryptor
+                .write_all(&buf[..n])
+                .map_err(|e| CliError::write(out_path, &e))?;
+            bar.inc(n as u64);
+        }
+        encryptor
+            .finish()
+            .map_err(|e| CliError::encrypt(e, key_name, out_path))
+    }
 }
 
 /// Fails early, with the fix, when DescribeKey says the key cannot encrypt (the KMS would
@@ -228,13 +279,12 @@ fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<boo
 }
 
 pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
-    let input_path = named_path(args.input.as_ref());
+    if args.inputs.len() > 1 || args.out_dir.is_some() {
+        return crate::batch::decrypt_files(args, kms_args);
+    }
+    let input_path = named_path(args.inputs.first());
     let out_path = named_path(args.output.out.as_ref());
-    let identities = args
-        .identities
-        .iter()
-        .map(|p| backend::identity_from_pem(p))
-        .collect::<CliResult<Vec<Box<dyn KeyWrapper>>>>()?;
+    let identities = identities(args)?;
     let mut input = open_input(input_path)?;
     let sink = Sink::open(out_path, args.output.force)?;
     let bar = progress(input.len, "decrypting");
@@ -262,62 +312,104 @@ pub(crate) fn decrypt_stream<W: Write>(
     context: &[(String, String)],
     kms_args: &KmsArgs,
     input: Source<'_>,
-    (mut out, out_path): (W, Option<&Path>),
+    out: (W, Option<&Path>),
     bar: &ProgressBar,
 ) -> CliResult<W> {
-    let input_path = input.path;
-    let (header, prefix) = read_header(input.reader, input_path)?;
-    let kms_ids = backend::kms_key_ids(&header);
-    let key_name = kms_ids.first().map(|(id, _)| id.clone());
+    Opener::new(identities, context, kms_args).open(None, input, out, bar)
+}
 
-    // --identity means offline: the KMS is not contacted.
-    let unwrappers = if identities.is_empty() {
-        if kms_ids.is_empty() {
-            let wrapped_for: Vec<String> = header
-                .wrapped_keys
-                .iter()
-                .map(|w| w.key_ref.to_string())
-                .collect();
-            return Err(CliError::new(
-                Exit::Integrity,
-                format!(
-                    "{} is wrapped only for public keys ({})",
-                    crate::error::describe_input(input_path),
-                    wrapped_for.join(", ")
-                ),
-            )
-            .with_hint("pass the matching private key with --identity KEY.pem"));
+/// The keys and context of one `tkms decrypt`, for all its files. The KMS is opened at the
+/// first file that needs it.
+pub(crate) struct Opener<'a> {
+    identities: Vec<Box<dyn KeyWrapper>>,
+    context: EncryptionContext,
+    kms_args: &'a KmsArgs,
+    kms: Option<Vec<Box<dyn KeyWrapper>>>,
+}
+
+impl<'a> Opener<'a> {
+    pub(crate) fn new(
+        identities: Vec<Box<dyn KeyWrapper>>,
+        context: &[(String, String)],
+        kms_args: &'a KmsArgs,
+    ) -> Self {
+        Self {
+            identities,
+            context: context_of(context),
+            kms_args,
+            kms: None,
         }
-        let kms = Kms::open(kms_args)?;
-        vec![backend::kms_unwrapper(&kms)]
-    } else {
-        identities
-    };
-    let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
-
-    let context = context_of(context);
-    let source = Cursor::new(prefix).chain(input.reader);
-    let mut decryptor = Decryptor::new(source, &unwrapper_refs, &context)
-        .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
-    let mut buf = read_buffer(input.len);
-    loop {
-        let n = match decryptor.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(CliError::decrypt(
-                    into_decrypt_error(e),
-                    input_path,
-                    key_name.as_deref(),
-                ));
-            }
-        };
-        out.write_all(&buf[..n])
-            .map_err(|e| CliError::write(out_path, &e))?;
-        bar.inc(n as u64);
     }
-    Ok(out)
+
+    /// Decrypts `input` into `out` and returns it (not yet committed); with `cache`, a data
+    /// key unwrapped for an earlier file is reused (docs/caching.md).
+    pub(crate) fn open<W: Write>(
+        &mut self,
+        cache: Option<&DataKeyCache>,
+        input: Source<'_>,
+        (mut out, out_path): (W, Option<&Path>),
+        bar: &ProgressBar,
+    ) -> CliResult<W> {
+        let input_path = input.path;
+        let (header, prefix) = read_header(input.reader, input_path)?;
+        let kms_ids = backend::kms_key_ids(&header);
+        let key_name = kms_ids.first().map(|(id, _)| id.clone());
+
+        // --identity means offline: the KMS is not contacted.
+        let unwrappers = if self.identities.is_empty() {
+            if kms_ids.is_empty() {
+                let wrapped_for: Vec<String> = header
+                    .wrapped_keys
+                    .iter()
+                    .map(|w| w.key_ref.to_string())
+                    .collect();
+                return Err(CliError::new(
+                    Exit::Integrity,
+                    format!(
+                        "{} is wrapped only for public keys ({})",
+                        crate::error::describe_input(input_path),
+                        wrapped_for.join(", ")
+                    ),
+                )
+                .with_hint("pass the matching private key with --identity KEY.pem"));
+            }
+            match &mut self.kms {
+                Some(kms) => &*kms,
+                None => &*self
+                    .kms
+                    .insert(vec![backend::kms_unwrapper(&Kms::open(self.kms_args)?)]),
+            }
+        } else {
+            &self.identities
+        };
+        let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
+
+        let source = Cursor::new(prefix).chain(input.reader);
+        let mut decryptor = match cache {
+            Some(cache) => cache.decryptor(source, &unwrapper_refs, &self.context),
+            None => Decryptor::new(source, &unwrapper_refs, &self.context),
+        }
+        .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
+        let mut buf = read_buffer(input.len);
+        loop {
+            let n = match decryptor.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(CliError::decrypt(
+                        into_decrypt_error(e),
+                        input_path,
+                        key_name.as_deref(),
+                    ));
+                }
+            };
+            out.write_all(&buf[..n])
+                .map_err(|e| CliError::write(out_path, &e))?;
+            bar.inc(n as u64);
+        }
+        Ok(out)
+    }
 }
 
 /// Recovers the [`DecryptError`] that the Decryptor's `Read` impl boxed into an `io::Error`.

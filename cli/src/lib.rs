@@ -8,6 +8,7 @@
 mod args;
 mod audit;
 mod backend;
+mod batch;
 mod crypt;
 mod error;
 mod inspect;

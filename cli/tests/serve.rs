@@ -395,3 +395,80 @@ fn serve_logs_internal_errors_and_with_debug_each_call() {
         "{log}"
     );
 }
+
+/// Rows of `action` in the audit trail of the server's data directory.
+fn audit_rows(data_dir: &Path, action: &str) -> usize {
+    let out = ok(tkms(data_dir).args(["audit", "--action", action, "--output", "jsonl"]));
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// `tkms encrypt`/`decrypt` of several files share one data key through the cache: the
+/// server's audit trail shows one GenerateDataKey for 6 files and one Decrypt to open them
+/// all (docs/cli.md); a single-file call costs one of each per file, as before.
+#[test]
+fn many_files_in_one_invocation_cost_one_kms_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(tkms(&data), None);
+    let ep = server.endpoint.as_str();
+    ok(tkms(&data).args(["--endpoint", ep, "key", "create", "batch"]));
+    let files: Vec<PathBuf> = (0..6)
+        .map(|i| write(tmp.path(), &format!("f{i}"), &vec![i as u8; 100_000 * i]))
+        .collect();
+    ok(tkms(&data)
+        .args(["--endpoint", ep, "encrypt", "--key", "batch", "-c", "app=t"])
+        .args(&files));
+    assert_eq!(audit_rows(&data, "GenerateDataKey"), 1);
+    let out_dir = tmp.path().join("opened");
+    std::fs::create_dir(&out_dir).unwrap();
+    let sealed: Vec<PathBuf> = files.iter().map(|f| f.with_extension("tkms")).collect();
+    ok(tkms(&data)
+        .args(["--endpoint", ep, "decrypt", "-c", "app=t", "--out-dir"])
+        .arg(&out_dir)
+        .args(&sealed));
+    assert_eq!(audit_rows(&data, "Decrypt"), 1);
+    for (i, file) in files.iter().enumerate() {
+        let opened = std::fs::read(out_dir.join(format!("f{i}"))).unwrap();
+        assert_eq!(opened, std::fs::read(file).unwrap(), "f{i}");
+        // Each file stands alone: it opens by itself too.
+        let out = ok(tkms(&data)
+            .args(["--endpoint", ep, "decrypt", "-c", "app=t"])
+            .arg(&sealed[i]));
+        assert_eq!(out.stdout, opened);
+    }
+    assert_eq!(audit_rows(&data, "Decrypt"), 1 + files.len());
+
+    // Existing outputs are refused before any KMS call, unless --force.
+    let out = run(tkms(&data)
+        .args(["--endpoint", ep, "encrypt", "--key", "batch", "-c", "app=t"])
+        .args(&files));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(audit_rows(&data, "GenerateDataKey"), 1);
+
+    // A file that fails stops the run: the files before it are complete, it has no output.
+    let mut tampered = std::fs::read(&sealed[3]).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(&sealed[3], tampered).unwrap();
+    let again = tmp.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    let out = run(tkms(&data)
+        .args(["--endpoint", ep, "decrypt", "-c", "app=t", "--out-dir"])
+        .arg(&again)
+        .args(&sealed));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("f3.tkms"));
+    let written: Vec<String> = std::fs::read_dir(&again)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut written = written;
+    written.sort();
+    assert_eq!(written, ["f0", "f1", "f2"]);
+}
