@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+mod async_call;
 mod key;
 mod manage;
+
+pub use async_call::{AsyncKms, AsyncKmsTransport, KmsAnswer, KmsFuture};
 
 pub use key::{KeyOperation, KeyState, StateRefusal, alias_of, is_key_id};
 pub use manage::{KeyFilter, KeyManagement, StateChange};

@@ -4,8 +4,11 @@
 //!
 //! Both are polled state machines: they gather plaintext (or ciphertext) on the caller's task
 //! and hand each batch of frames (about 2 MiB) to tokio's blocking pool, where it is sealed or
-//! opened on the rayon threads; only batches of at most [`INLINE_MAX_BYTES`] run inline. The
-//! KMS call that makes or unwraps the data key runs on the blocking pool too.
+//! opened on the rayon threads; only batches of at most [`INLINE_MAX_BYTES`] run inline.
+//!
+//! The data key: `new` and `with_cache` call the blocking [`KeyWrapper`]s on the blocking
+//! pool; `with_kms` calls the KMS with [`AsyncKms`] (the HTTP client's async call) on the
+//! caller's task.
 
 use std::future::Future;
 use std::io::{self, ErrorKind, Read};
@@ -20,8 +23,9 @@ use zeroize::Zeroize;
 use crate::cache::DataKeyCache;
 use crate::context::EncryptionContext;
 use crate::error::{DecryptError, EncryptError};
-use crate::format::{Header, read_versioned};
-use crate::message::EncryptOptions;
+use crate::format::{Header, VersionedHeader, read_versioned};
+use crate::kms::AsyncKms;
+use crate::message::{EncryptOptions, check_seal_options, open_header_with, write_header};
 use crate::stream::{BATCH_TARGET_BYTES, Decryptor, Encryptor, WipeOnDrop};
 use crate::wrap::KeyWrapper;
 
@@ -126,19 +130,50 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptor<W> {
     ) -> Result<Self, EncryptError> {
         let wrappers = wrappers.to_vec();
         let options = options.clone();
-        let mut encryptor = blocking(move || match cache {
+        let encryptor = blocking(move || match cache {
             Some((cache, len)) => cache.encryptor(Vec::new(), &refs(&wrappers), &options, len),
             None => Encryptor::new(Vec::new(), &refs(&wrappers), &options),
         })
         .await??;
+        Ok(Self::ready(out, encryptor))
+    }
+
+    /// [`new`](Self::new) with the data key from GenerateDataKey under the symmetric CMK
+    /// `key_id`, called through `kms`'s async call on this task (no blocking thread waits on
+    /// the network); `recipients` wrap copies of it, on the blocking pool.
+    pub async fn with_kms(
+        out: W,
+        kms: &AsyncKms,
+        key_id: &str,
+        recipients: &[Arc<dyn KeyWrapper>],
+        options: &EncryptOptions,
+    ) -> Result<Self, EncryptError> {
+        check_seal_options(options)?;
+        let (data_key, wrapped) = kms.generate(key_id, &options.context).await?;
+        let recipients = recipients.to_vec();
+        let options = options.clone();
+        let encryptor = blocking(move || {
+            let mut wrapped_keys = vec![wrapped];
+            for recipient in &recipients {
+                wrapped_keys.push(recipient.wrap(&data_key, &options.context)?);
+            }
+            let (header, cipher) = write_header(&options, &data_key, &wrapped_keys)?;
+            Encryptor::sealed(Vec::new(), &header, cipher, options.frame_size, None)
+        })
+        .await??;
+        Ok(Self::ready(out, encryptor))
+    }
+
+    /// A stream that writes `encryptor`'s header first.
+    fn ready(out: W, mut encryptor: Encryptor<Vec<u8>>) -> Self {
         let header = core::mem::take(encryptor.get_mut());
-        Ok(Self {
+        Self {
             out,
             state: WriteState::Idle(Box::new(encryptor)),
             pending: WipeOnDrop(Vec::new()),
             sealed: header,
             written: 0,
-        })
+        }
     }
 
     /// Seals the final frame, writes everything out, flushes `out` (without shutting it down)
@@ -346,6 +381,26 @@ impl Read for Fed {
     }
 }
 
+/// Reads from `input` until the header parses (cheap, no key). Returns the bytes read, with
+/// the position after the header, and the parsed header.
+async fn read_header<R: AsyncRead + Unpin>(
+    input: &mut R,
+) -> Result<(Fed, VersionedHeader), DecryptError> {
+    let mut fed = Fed::default();
+    loop {
+        fed.pos = 0;
+        match read_versioned(&mut fed) {
+            Ok(parsed) => return Ok((fed, parsed)),
+            Err(DecryptError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                fed.pos = 0;
+                let want = fed.end + HEADER_READ;
+                std::future::poll_fn(|cx| fed.poll_fill(input, cx, want)).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 type Opening = JoinHandle<(Box<Decryptor<Fed>>, io::Result<()>)>;
 
 enum ReadState {
@@ -393,20 +448,8 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         context: &EncryptionContext,
         cache: Option<Arc<DataKeyCache>>,
     ) -> Result<Self, DecryptError> {
-        // Read until the header parses (cheap, no key): the blocking pool then never waits.
-        let mut fed = Fed::default();
-        loop {
-            fed.pos = 0;
-            match read_versioned(&mut fed) {
-                Ok(_) => break,
-                Err(DecryptError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
-                    fed.pos = 0;
-                    let want = fed.end + HEADER_READ;
-                    std::future::poll_fn(|cx| fed.poll_fill(&mut input, cx, want)).await?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // The header is read here, so the blocking pool never waits on the input.
+        let (mut fed, _) = read_header(&mut input).await?;
         fed.pos = 0;
         let unwrappers = unwrappers.to_vec();
         let context = context.clone();
@@ -415,11 +458,34 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
             None => Decryptor::new(fed, &refs(&unwrappers), &context),
         })
         .await??;
-        Ok(Self {
+        Ok(Self::ready(input, decryptor))
+    }
+
+    /// [`new`](Self::new) with the data key unwrapped through `kms`'s async call on this task
+    /// (Decrypt for a symmetric CMK; the asymmetric decrypt for a KMS RSA/SM2 CMK), for any
+    /// KMS key the header names.
+    pub async fn with_kms(
+        mut input: R,
+        kms: &AsyncKms,
+        context: &EncryptionContext,
+    ) -> Result<Self, DecryptError> {
+        let (fed, VersionedHeader::V1(v1)) = read_header(&mut input).await?;
+        // As open_header_with, but before the KMS is asked.
+        if &v1.header.context != context {
+            return Err(DecryptError::ContextMismatch);
+        }
+        let data_key = kms.unwrap(&v1.header).await?;
+        let (header, cipher, _) =
+            open_header_with(VersionedHeader::V1(v1), context, |_| Ok(data_key))?;
+        Ok(Self::ready(input, Decryptor::opened(fed, header, cipher)))
+    }
+
+    fn ready(input: R, decryptor: Decryptor<Fed>) -> Self {
+        Self {
             input,
             header: decryptor.header().clone(),
             state: ReadState::Idle(Box::new(decryptor)),
-        })
+        }
     }
 
     /// The envelope's header.

@@ -258,6 +258,12 @@ impl KmsTransport for HttpKms {
     }
 }
 
+impl crate::kms::AsyncKmsTransport for HttpKms {
+    fn call_async<'a>(&'a self, action: &'a str, params: &'a [u8]) -> crate::kms::KmsFuture<'a> {
+        Box::pin(HttpKms::call_async(self, action, params))
+    }
+}
+
 struct Job {
     config: Arc<Config>,
     action: String,
