@@ -241,7 +241,7 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptor<W> {
         if let WriteState::Sealing(job) = &mut self.state {
             let result = ready!(Pin::new(job).poll(cx));
             self.state = WriteState::Broken;
-            self.sealed_batch(result.map_err(job_failed)?.map_err(EncryptError::from))?;
+            self.sealed_batch(result.map_err(job_failed)?)?;
         }
         while self.written < self.sealed.len() {
             match ready!(Pin::new(&mut self.out).poll_write(cx, &self.sealed[self.written..])) {
