@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use indicatif::ProgressBar;
 use kms_core::cache::{CacheLimits, DataKeyCache};
 
 use crate::args::{DecryptArgs, EncryptArgs, KmsArgs};
@@ -97,20 +98,12 @@ pub(crate) fn encrypt_files(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult
     )?;
     let sealer = Sealer::new(encrypt_request(args)?, kms_args)?;
     let cache = cache()?;
-    for (input_path, out_path) in &pairs {
-        let mut input = open_input(Some(input_path))?;
-        let sink = Sink::open(Some(out_path), args.output.force)?;
-        let bar = progress(input.len, "encrypting");
-        let source = Source {
-            reader: &mut input.reader,
-            path: Some(input_path),
-            len: input.len,
-        };
-        let sink = sealer.seal(Some(&cache), source, (sink, Some(out_path)), &bar)?;
-        bar.finish_and_clear();
-        sink.commit()?;
-    }
-    Ok(())
+    each_file(
+        &pairs,
+        args.output.force,
+        "encrypting",
+        |source, out, bar| sealer.seal(Some(&cache), source, out, bar),
+    )
 }
 
 /// `tkms decrypt NAME.tkms...`: each to NAME (or DIR/NAME).
@@ -133,16 +126,32 @@ pub(crate) fn decrypt_files(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult
     )?;
     let mut opener = Opener::new(identities(args)?, &args.context, kms_args);
     let cache = cache()?;
-    for (input_path, out_path) in &pairs {
+    each_file(
+        &pairs,
+        args.output.force,
+        "decrypting",
+        |source, out, bar| opener.open(Some(&cache), source, out, bar),
+    )
+}
+
+/// Runs `work` from each input into its output, committing each output before the next file
+/// starts; stops at the first failure.
+fn each_file(
+    pairs: &[(PathBuf, PathBuf)],
+    force: bool,
+    verb: &str,
+    mut work: impl FnMut(Source<'_>, (Sink, Option<&Path>), &ProgressBar) -> CliResult<Sink>,
+) -> CliResult<()> {
+    for (input_path, out_path) in pairs {
         let mut input = open_input(Some(input_path))?;
-        let sink = Sink::open(Some(out_path), args.output.force)?;
-        let bar = progress(input.len, "decrypting");
+        let sink = Sink::open(Some(out_path), force)?;
+        let bar = progress(input.len, verb);
         let source = Source {
             reader: &mut input.reader,
             path: Some(input_path),
             len: input.len,
         };
-        let sink = opener.open(Some(&cache), source, (sink, Some(out_path)), &bar)?;
+        let sink = work(source, (sink, Some(out_path)), &bar)?;
         bar.finish_and_clear();
         sink.commit()?;
     }

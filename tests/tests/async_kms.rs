@@ -7,15 +7,18 @@
 
 use std::sync::Arc;
 
-use kms_core::http::{Credentials, HttpKms};
+use kms_core::http::HttpKms;
 use kms_core::kms::{AsyncKms, KmsTransport};
 use kms_core::wrap::kms::KmsUnwrapper;
 use kms_core::wrap::{KeyWrapper, local::LocalWrapper};
 use kms_core::{AsyncDecryptor, AsyncEncryptor, DecryptError, EncryptOptions, EncryptionContext};
-use mock_hsm::server::{RootCredentials, ServeOptions, TestServer};
-use mock_hsm::{AuditLog, AuditQuery, Hsm, HsmConfig, ResultFilter};
+use mock_hsm::server::TestServer;
+use mock_hsm::{AuditLog, AuditQuery, ResultFilter};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "support/audited_server.rs"]
+mod support;
 
 struct Fixture {
     _server: TestServer,
@@ -26,20 +29,7 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Self {
-        let root = RootCredentials::generate().unwrap();
-        let mut options = ServeOptions::with_root(&root);
-        let audit = Arc::new(AuditLog::open(None).unwrap());
-        options.audit = Some(audit.clone());
-        let hsm = Arc::new(Hsm::open(HsmConfig::in_memory()).unwrap());
-        let server = TestServer::start_with(hsm, root, options).unwrap();
-        let http = Arc::new(
-            HttpKms::new(
-                server.endpoint(),
-                Credentials::new(server.secret_id(), server.secret_key()),
-            )
-            .unwrap()
-            .with_region(server.region()),
-        );
+        let (server, audit, http) = support::audited_server();
         let params = json!({"Alias": "async", "KeyUsage": "ENCRYPT_DECRYPT"}).to_string();
         let created: serde_json::Value =
             serde_json::from_slice(&http.call("CreateKey", params.as_bytes()).unwrap()).unwrap();

@@ -9,15 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kms_core::cache::{CacheLimits, DataKeyCache, ManualClock};
-use kms_core::http::{Credentials, HttpKms};
 use kms_core::kms::{KmsError, KmsTransport};
 use kms_core::wrap::kms::{KmsUnwrapper, KmsWrapper};
 use kms_core::{EncryptError, EncryptOptions, EncryptionContext, WrapError};
-use mock_hsm::server::{RootCredentials, ServeOptions, TestServer};
-use mock_hsm::{AuditLog, AuditQuery, Hsm, HsmConfig, InProcess, ResultFilter};
+use mock_hsm::{AuditQuery, Hsm, HsmConfig, InProcess, ResultFilter};
 use proptest::prelude::*;
 use serde_json::json;
 use zeroize::Zeroizing;
+
+#[path = "support/audited_server.rs"]
+mod support;
 
 /// The mock in-process, counting the calls it answered successfully, by action.
 struct Counting {
@@ -170,20 +171,7 @@ fn a_disabled_or_deleted_key_stops_sealing_within_max_age() {
 
 #[test]
 fn tkms_serve_audit_trail_counts_one_call_per_data_key() {
-    let root = RootCredentials::generate().unwrap();
-    let mut options = ServeOptions::with_root(&root);
-    let audit = Arc::new(AuditLog::open(None).unwrap());
-    options.audit = Some(audit.clone());
-    let hsm = Arc::new(Hsm::open(HsmConfig::in_memory()).unwrap());
-    let server = TestServer::start_with(hsm, root, options).unwrap();
-    let kms = Arc::new(
-        HttpKms::new(
-            server.endpoint(),
-            Credentials::new(server.secret_id(), server.secret_key()),
-        )
-        .unwrap()
-        .with_region(server.region()),
-    );
+    let (_server, audit, kms) = support::audited_server();
     create_key(&*kms, "audited");
     let wrapper = KmsWrapper::for_key(kms.clone(), "audited").unwrap();
     let opener = KmsUnwrapper::new(kms.clone());
