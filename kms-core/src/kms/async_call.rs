@@ -172,7 +172,9 @@ impl AsyncKms {
 
     /// Unwraps the data key of `header` through the KMS (Decrypt, or the asymmetric decrypt
     /// of a key wrapped for a KMS RSA/SM2 CMK), as [`KmsUnwrapper`] does, without blocking.
-    pub(crate) async fn unwrap(&self, header: &Header) -> Result<DataKey, DecryptError> {
+    /// The header is not authenticated here (that needs this key); the KMS checks the
+    /// context the header names.
+    pub async fn unwrap(&self, header: &Header) -> Result<DataKey, DecryptError> {
         replayed(&*self.transport, |t| {
             let unwrapper = KmsUnwrapper::new(t);
             unwrap_data_key(header, &[&unwrapper as &dyn KeyWrapper])
