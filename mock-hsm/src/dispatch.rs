@@ -7,6 +7,7 @@
 
 mod asymmetric;
 mod byok;
+mod datakeys;
 mod info;
 mod lifecycle;
 mod messages;
@@ -30,21 +31,6 @@ use request::Request;
 const UNSUPPORTED_ACTIONS: &[&str] = &[
     "BindCloudResource",
     "UnbindCloudResource",
-    "CancelDataKeyDeletion",
-    "DescribeDataKey",
-    "DescribeDataKeys",
-    "DisableDataKey",
-    "DisableDataKeys",
-    "EnableDataKey",
-    "EnableDataKeys",
-    "GetDataKeyCiphertextBlob",
-    "GetDataKeyPlaintext",
-    "ImportDataKey",
-    "ListDataKeyDetail",
-    "ListDataKeys",
-    "ScheduleDataKeyDeletion",
-    "UpdateDataKeyDescription",
-    "UpdateDataKeyName",
     "PostQuantumCryptoDecrypt",
     "PostQuantumCryptoEncrypt",
     "PostQuantumCryptoSign",
@@ -115,7 +101,7 @@ impl KmsApi for Hsm {
         let lookup = |key_id: &str| self.key_resource(key_id);
         match Request::parse(action, params) {
             Ok(request) => {
-                let targets = request.targets();
+                let targets = request.targets(&|id| self.data_key_cmk(id));
                 admit(
                     Admission {
                         targets: Ok(&targets),
@@ -197,9 +183,10 @@ fn run(hsm: &Hsm, ctx: &CallContext, request: Request) -> Result<Zeroizing<Vec<u
             respond(ctx, byok::delete_imported_material(hsm, scope, r)?)
         }
         Request::ListAlgorithms => respond(ctx, info::list_algorithms(hsm, scope)?),
-        Request::GetServiceStatus => respond(ctx, info::service_status()?),
+        Request::GetServiceStatus => respond(ctx, info::service_status(hsm, scope)?),
         Request::GetRegions => respond(ctx, info::regions(hsm)?),
         Request::WhiteBox(r) => whitebox::run(hsm, ctx, scope, r),
+        Request::DataKey(call) => datakeys::run(hsm, ctx, scope, call),
     }
 }
 

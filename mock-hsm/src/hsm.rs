@@ -18,6 +18,7 @@ mod access;
 mod asymmetric;
 mod byok;
 mod config;
+mod datakeys;
 mod error;
 mod info;
 mod lifecycle;
@@ -30,6 +31,7 @@ mod whitebox;
 use std::sync::Arc;
 
 pub use config::{HsmConfig, SM_REGIONS, SymmetricPolicy};
+pub(crate) use datakeys::{DataKeyFilter, DataKeyInfo, Imported, NewDataKey};
 pub(crate) use error::{HsmError, state_refusal};
 pub(crate) use lifecycle::{KeyFilter, KeyInfo, NewKey};
 pub(crate) use rules::{check_alias, is_valid_key_id};
@@ -53,6 +55,8 @@ pub struct Maintenance {
     pub destroyed: usize,
     /// Imported keys whose material expired (back to PendingImport).
     pub expired: usize,
+    /// Hosted data keys destroyed because their deletion date passed.
+    pub data_keys_destroyed: usize,
 }
 
 /// The mock HSM: a durable key store and the Tencent Cloud KMS semantics on top. Share it with
@@ -63,6 +67,7 @@ pub struct Hsm {
     mock_clock: Option<Arc<MockClock>>,
     pub(crate) default_region: String,
     pub(crate) symmetric: SymmetricPolicy,
+    pub(crate) data_key_limit: u64,
     /// [`Hsm::key_resource`] answers: a key's owner, region and tags never change while it
     /// exists (no KMS action edits tags), so each is read once; cleared by `reset`.
     resources: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::KeyResource>>>,
@@ -97,6 +102,7 @@ impl Hsm {
             mock_clock: config.mock_clock.clone(),
             default_region: config.default_region.clone(),
             symmetric: config.symmetric,
+            data_key_limit: config.data_key_limit,
             resources: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
         if let Some(seed) = &config.seed_file {

@@ -2,6 +2,7 @@
 //! one immediate transaction, key material sealed with AES-256-GCM under a storage root key kept
 //! outside the database.
 
+mod data_keys;
 mod hot;
 mod root_key;
 mod schema;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+pub(crate) use data_keys::DataKeyRow;
 pub(crate) use hot::HotKey;
 pub use root_key::{ROOT_KEY_ENV, ROOT_KEY_FILE, RootKeySource};
 pub(crate) use tx::{KeyRow, Tx};

@@ -85,11 +85,15 @@ impl KeyState {
 
     /// Why a key in this state may not do `operation`, or `None` when it may.
     pub fn refusal(self, operation: KeyOperation) -> Option<StateRefusal> {
-        use KeyOperation::{Decrypt, Encrypt, GenerateDataKey};
+        use KeyOperation::{Decrypt, Encrypt, GenerateDataKey, GetDataKeyPlaintext};
         match (self, operation) {
             (Self::Enabled, _) | (Self::Archived, Decrypt) => None,
-            (Self::Disabled, Encrypt | GenerateDataKey | Decrypt) => Some(StateRefusal::Disabled),
-            (Self::Archived, Encrypt | GenerateDataKey) => Some(StateRefusal::Archived),
+            (Self::Disabled, Encrypt | GenerateDataKey | Decrypt | GetDataKeyPlaintext) => {
+                Some(StateRefusal::Disabled)
+            }
+            (Self::Archived, Encrypt | GenerateDataKey | GetDataKeyPlaintext) => {
+                Some(StateRefusal::Archived)
+            }
             (Self::PendingDelete, GenerateDataKey) => Some(StateRefusal::PendingDelete),
             _ => Some(StateRefusal::NotSupported),
         }
@@ -119,6 +123,9 @@ pub enum KeyOperation {
     Decrypt,
     /// GetPublicKey, asymmetric decryption or signing: Enabled keys only.
     UsePrivateKey,
+    /// GetDataKeyPlaintext of a hosted data key under this CMK: refused as Encrypt is, so a
+    /// data key follows its CMK (docs/serve.md, hosted data keys).
+    GetDataKeyPlaintext,
 }
 
 /// The Tencent error a key's state gives an operation it refuses (docs/kms-api.md
@@ -211,16 +218,26 @@ mod tests {
         use KeyOperation::*;
         use KeyState::*;
         let code = |state: KeyState, op: KeyOperation| state.refusal(op).map(StateRefusal::code);
-        for op in [Encrypt, GenerateDataKey, Decrypt, UsePrivateKey] {
+        for op in [
+            Encrypt,
+            GenerateDataKey,
+            Decrypt,
+            UsePrivateKey,
+            GetDataKeyPlaintext,
+        ] {
             assert_eq!(code(Enabled, op), None, "{op:?}");
             assert_eq!(
                 code(PendingImport, op),
                 Some("ResourceUnavailable.CmkStateNotSupport")
             );
         }
-        for op in [Encrypt, GenerateDataKey, Decrypt] {
+        for op in [Encrypt, GenerateDataKey, Decrypt, GetDataKeyPlaintext] {
             assert_eq!(code(Disabled, op), Some("ResourceUnavailable.CmkDisabled"));
         }
+        assert_eq!(
+            code(Archived, GetDataKeyPlaintext),
+            Some("ResourceUnavailable.CmkArchived")
+        );
         assert_eq!(code(Archived, Decrypt), None);
         assert_eq!(
             code(Archived, Encrypt),
@@ -234,7 +251,7 @@ mod tests {
             code(PendingDelete, GenerateDataKey),
             Some("ResourceUnavailable.KeyPendingDelete")
         );
-        for op in [Encrypt, Decrypt, UsePrivateKey] {
+        for op in [Encrypt, Decrypt, UsePrivateKey, GetDataKeyPlaintext] {
             assert_eq!(
                 code(PendingDelete, op),
                 Some("ResourceUnavailable.CmkStateNotSupport")

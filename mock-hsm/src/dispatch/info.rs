@@ -29,7 +29,7 @@ pub(super) fn list_algorithms(hsm: &Hsm, scope: Scope<'_>) -> Result<impl Serial
     })
 }
 
-pub(super) fn service_status() -> Result<impl Serialize, CallError> {
+pub(super) fn service_status(hsm: &Hsm, scope: Scope<'_>) -> Result<impl Serialize, CallError> {
     Ok(ServiceStatusResp {
         service_enabled: true,
         invalid_type: 1,
@@ -40,7 +40,11 @@ pub(super) fn service_status() -> Result<impl Serialize, CallError> {
         exclusive_v_s_m_enabled: false,
         exclusive_hsm_enabled: false,
         subscription_info: "",
-        is_allowed_data_key_hosted: false,
+        is_allowed_data_key_hosted: true,
+        data_key_limit: hsm.data_key_limit(),
+        // Every hosted data key of the mock is free (no purchase): the free quota is the limit.
+        free_data_key_limit: hsm.data_key_limit(),
+        data_key_used_count: hsm.data_key_count(scope)?,
     })
 }
 

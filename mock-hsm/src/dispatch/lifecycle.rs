@@ -13,7 +13,7 @@ use super::{CallError, err};
 use crate::api::ApiError;
 use crate::hsm::{Accept, Hsm, HsmError, KeyFilter, KeyState, KeyUsage, NewKey, Origin, Scope};
 
-fn check_cluster(cluster: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn check_cluster(cluster: Option<&str>) -> Result<(), ApiError> {
     match cluster {
         None | Some("") | Some("default") => Ok(()),
         Some(_) => Err(err(
@@ -88,9 +88,10 @@ pub(super) fn describe_keys(
     })
 }
 
-fn page(r: &ListReq) -> Result<(usize, usize), ApiError> {
-    let offset = r.offset.unwrap_or(0) as usize;
-    let limit = r.limit.unwrap_or(10);
+/// Offset (default 0) and Limit (default 10, at most 200) of a listing (docs/kms-api.md §3.2).
+pub(super) fn page(offset: Option<u64>, limit: Option<u64>) -> Result<(usize, usize), ApiError> {
+    let offset = offset.unwrap_or(0) as usize;
+    let limit = limit.unwrap_or(10);
     if limit > 200 {
         return Err(err("InvalidParameter", "Limit must be at most 200"));
     }
@@ -103,7 +104,7 @@ pub(super) fn list_keys(
     r: ListReq,
 ) -> Result<impl Serialize, CallError> {
     check_cluster(r.hsm_cluster_id.as_deref())?;
-    let (offset, limit) = page(&r)?;
+    let (offset, limit) = page(r.offset, r.limit)?;
     let mut keys = if r.role.unwrap_or(0) == 1 {
         Vec::new() // no keys created by cloud products
     } else {
@@ -142,7 +143,7 @@ pub(super) fn list_key_detail(
     r: ListReq,
 ) -> Result<impl Serialize, CallError> {
     check_cluster(r.hsm_cluster_id.as_deref())?;
-    let (offset, limit) = page(&r)?;
+    let (offset, limit) = page(r.offset, r.limit)?;
     let key_state = match r.key_state.unwrap_or(0) {
         0 => Accept::Any,
         n => Accept::Only(

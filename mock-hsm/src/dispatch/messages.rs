@@ -169,6 +169,9 @@ pub(super) struct DataKeyReq {
     pub(super) encryption_algorithm: Option<String>,
     #[serde(default, deserialize_with = "de_u64_opt")]
     pub(super) is_hosted_by_kms: Option<u64>,
+    /// The hosted data key's fields (IsHostedByKms=1): dispatch/datakeys.rs.
+    #[serde(flatten)]
+    pub(super) hosted: super::datakeys::HostedFields,
 }
 
 #[derive(Deserialize)]
@@ -251,7 +254,7 @@ pub(super) fn de_u64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>,
     }
 }
 
-fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(super) fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     de_u64_opt(d)?.ok_or_else(|| serde::de::Error::custom("invalid type: null, expected u64"))
 }
 
@@ -306,6 +309,9 @@ pub(super) struct DataKeyResp {
     pub(super) key_id: String,
     pub(super) plaintext: Zeroizing<String>,
     pub(super) ciphertext_blob: String,
+    /// Only for a data key hosted by KMS (IsHostedByKms=1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) data_key_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -447,6 +453,9 @@ pub(super) struct ServiceStatusResp {
     pub(super) exclusive_hsm_enabled: bool,
     pub(super) subscription_info: &'static str,
     pub(super) is_allowed_data_key_hosted: bool,
+    pub(super) data_key_limit: u64,
+    pub(super) free_data_key_limit: u64,
+    pub(super) data_key_used_count: u64,
 }
 
 pub(super) fn metadata(info: &KeyInfo) -> KeyMetadata {

@@ -52,6 +52,8 @@ pub(super) enum Request {
     GetRegions,
     /// The 13 white-box actions (dispatch/whitebox.rs).
     WhiteBox(WhiteBoxRequest),
+    /// The hosted data-key family (dispatch/datakeys.rs).
+    DataKey(super::datakeys::Call),
 }
 
 impl Request {
@@ -59,6 +61,9 @@ impl Request {
     pub(super) fn parse(action: &str, p: &[u8]) -> Result<Self, ApiError> {
         if let Some(request) = WhiteBoxRequest::parse(action, p) {
             return request.map(Self::WhiteBox);
+        }
+        if let Some(call) = super::datakeys::Call::parse(action, p)? {
+            return Ok(Self::DataKey(call));
         }
         Ok(match action {
             "CreateKey" => Self::CreateKey(parse(p)?),
@@ -121,8 +126,9 @@ impl Request {
         })
     }
 
-    /// What the call names: its key ids in request order and its EncryptionContext.
-    pub(super) fn targets(&self) -> CallTargets {
+    /// What the call names: its key ids in request order and its EncryptionContext; a data
+    /// key names its CMK (`cmk_of`).
+    pub(super) fn targets(&self, cmk_of: &dyn Fn(&str) -> Option<String>) -> CallTargets {
         let one = |key_id: &str| vec![key_id.to_owned()];
         let (key_ids, encryption_context) = match self {
             Self::DescribeKey(r)
@@ -165,6 +171,7 @@ impl Request {
             | Self::ListAlgorithms
             | Self::GetServiceStatus
             | Self::GetRegions => (Vec::new(), None),
+            Self::DataKey(call) => return call.targets(cmk_of),
         };
         CallTargets {
             key_ids,
@@ -255,14 +262,14 @@ mod tests {
         for (action, params) in cases {
             let typed = Request::parse(action, params.as_bytes())
                 .unwrap_or_else(|e| panic!("{action} {params}: {e}"))
-                .targets();
+                .targets(&|_| None);
             let lenient = CallTargets::read(action, params.as_bytes()).expect("lenient read");
             assert_eq!(typed, lenient, "{action} {params}");
         }
         let decrypt = format!(r#"{{"CiphertextBlob":"{blob}"}}"#);
         let targets = Request::parse("Decrypt", decrypt.as_bytes())
             .expect("parses")
-            .targets();
+            .targets(&|_| None);
         assert_eq!(targets.key_ids, [B]);
     }
 }

@@ -84,12 +84,11 @@ pub(super) fn generate_data_key(
     scope: Scope<'_>,
     r: DataKeyReq,
 ) -> Result<impl Serialize, CallError> {
-    if r.is_hosted_by_kms.unwrap_or(0) != 0 {
-        return Err(err(
-            "UnsupportedOperation",
-            "data keys hosted by KMS (IsHostedByKms=1) are not supported by the tkms mock",
-        ));
-    }
+    let hosted = match r.is_hosted_by_kms.unwrap_or(0) {
+        0 => None,
+        1 => Some(super::datakeys::hosted(r.hosted)?),
+        _ => return Err(err("InvalidParameter", "IsHostedByKms must be 0 or 1")),
+    };
     let len = match (r.number_of_bytes, r.key_spec.as_deref()) {
         (Some(n), _) if (1..=1024).contains(&n) => n as usize,
         (Some(_), _) => return Err(err("InvalidParameter", "NumberOfBytes must be 1 to 1024")),
@@ -108,8 +107,18 @@ pub(super) fn generate_data_key(
             ));
         }
     };
-    let (data_key, ciphertext_blob) =
-        hsm.generate_data_key(scope, &r.key_id, len, r.encryption_context.as_deref())?;
+    let context = r.encryption_context.as_deref();
+    let (data_key, ciphertext_blob, data_key_id) = match hosted {
+        None => {
+            let (data_key, blob) = hsm.generate_data_key(scope, &r.key_id, len, context)?;
+            (data_key, blob, None)
+        }
+        Some(new) => {
+            let (data_key, blob, id) =
+                hsm.generate_hosted_data_key(scope, &r.key_id, len, context, new)?;
+            (data_key, blob, Some(id))
+        }
+    };
     let out = hsm.seal_for_caller(
         data_key,
         r.encryption_public_key.as_deref(),
@@ -119,6 +128,7 @@ pub(super) fn generate_data_key(
         key_id: r.key_id,
         plaintext: Zeroizing::new(B64.encode(&out[..])),
         ciphertext_blob,
+        data_key_id,
     })
 }
 

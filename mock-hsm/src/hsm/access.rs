@@ -24,6 +24,7 @@ impl Hsm {
                 }
             }
             tx.delete_expired_tokens(now)?;
+            done.data_keys_destroyed = tx.delete_due_data_keys(now)?;
             Ok::<_, HsmError>(done)
         })
     }

@@ -60,6 +60,9 @@ pub struct HsmConfig {
     pub symmetric: SymmetricPolicy,
     /// A seed file applied at open (existing keys are never overwritten).
     pub seed_file: Option<std::path::PathBuf>,
+    /// Most hosted data keys one account may keep in one region (GetServiceStatus
+    /// `DataKeyLimit`; past it `LimitExceeded.DataKeyLimitExceeded`).
+    pub data_key_limit: u64,
 }
 
 impl core::fmt::Debug for HsmConfig {
@@ -71,6 +74,7 @@ impl core::fmt::Debug for HsmConfig {
             .field("default_region", &self.default_region)
             .field("symmetric", &self.symmetric)
             .field("seed_file", &self.seed_file)
+            .field("data_key_limit", &self.data_key_limit)
             .finish()
     }
 }
@@ -95,7 +99,14 @@ impl HsmConfig {
             default_region: "ap-guangzhou".into(),
             symmetric: SymmetricPolicy::ByRegion,
             seed_file: None,
+            data_key_limit: super::datakeys::DEFAULT_DATA_KEY_LIMIT,
         }
+    }
+
+    /// Sets the hosted data key limit per account and region.
+    pub fn with_data_key_limit(mut self, limit: u64) -> Self {
+        self.data_key_limit = limit;
+        self
     }
 
     /// Applies this seed file at open.

@@ -96,6 +96,9 @@ pub(crate) enum HsmError {
     WhiteBox(#[from] super::WhiteBoxError),
     #[error("key store error: {0}")]
     Store(#[from] rusqlite::Error),
+    /// A hosted data key's own refusals (hsm/datakeys.rs).
+    #[error(transparent)]
+    DataKey(#[from] super::datakeys::DataKeyError),
 }
 
 fn usages(list: &[KeyUsage]) -> String {
@@ -146,6 +149,7 @@ impl HsmError {
             Self::SealFailed => "FailedOperation.EncryptionError",
             Self::WhiteBox(e) => e.code(),
             Self::Internal(_) | Self::Store(_) => "InternalError",
+            Self::DataKey(e) => e.code(),
         }
     }
 

@@ -18,14 +18,19 @@ pub(super) fn check_key_id(id: &str) -> Result<(), HsmError> {
     }
 }
 
-/// Alias rules: 1-60 of letters, digits, `-`, `_`; first a letter or digit; `kms-` reserved.
-pub(crate) fn check_alias(alias: &str) -> Result<(), HsmError> {
-    let ok = (1..=60).contains(&alias.len())
-        && alias
+/// The shape of an alias or a data key name: 1-60 of letters, digits, `-`, `_`; first a
+/// letter or digit.
+pub(super) fn is_name(name: &str) -> bool {
+    (1..=60).contains(&name.len())
+        && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && alias.as_bytes()[0].is_ascii_alphanumeric()
-        && !alias.to_ascii_lowercase().starts_with("kms-");
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// Alias rules: [`is_name`], and `kms-` is reserved.
+pub(crate) fn check_alias(alias: &str) -> Result<(), HsmError> {
+    let ok = is_name(alias) && !alias.to_ascii_lowercase().starts_with("kms-");
     if ok {
         Ok(())
     } else {

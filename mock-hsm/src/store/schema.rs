@@ -6,7 +6,7 @@ use super::{OpenError, Store};
 use crate::material::NONCE_LEN;
 
 /// The newest schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 const ROOT_CHECK_AAD: &[u8] = b"tkms-root-key-check-v1";
 const ROOT_CHECK_PLAINTEXT: &[u8] = b"tkms storage root key";
@@ -131,6 +131,8 @@ const MIGRATIONS: &[&str] = &[
     crate::audit::AUDIT_SCHEMA,
     // 4: white-box keys (store/whitebox.rs).
     super::whitebox::WHITEBOX_SCHEMA,
+    // 5: hosted data keys (store/data_keys.rs).
+    super::data_keys::DATA_KEYS_SCHEMA,
 ];
 
 #[cfg(test)]

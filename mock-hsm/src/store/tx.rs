@@ -402,6 +402,7 @@ impl Tx<'_> {
 
     /// Deletes every key and token (test controls).
     pub(crate) fn wipe(&self) -> rusqlite::Result<()> {
+        self.wipe_data_keys()?;
         self.tx.execute_batch("DELETE FROM key_versions; DELETE FROM tags; DELETE FROM import_tokens; DELETE FROM keys;")
     }
 }
