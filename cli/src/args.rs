@@ -253,6 +253,7 @@ EXAMPLES:
   tkms key rotation backups --enable --days 90
   tkms key public-key escrow-rsa -o escrow.pub.pem
   tkms key describe backups --output json
+  tkms key datakey create orders-key --key backups
 
 Wherever a key is named, a KeyId or an alias is accepted.")]
 pub(crate) struct KeyArgs {
@@ -378,6 +379,11 @@ pub(crate) enum KeyCommand {
         #[arg(value_name = "NEW_ALIAS")]
         alias: String,
     },
+    /// Data keys the KMS keeps for you under a key (hosted data keys)
+    Datakey {
+        #[command(subcommand)]
+        command: crate::datakeys::DataKeyCommand,
+    },
     /// Print an asymmetric key's public key (PEM)
     PublicKey {
         #[command(flatten)]
@@ -461,6 +467,10 @@ pub(crate) struct ServeArgs {
     /// the file limit allows) [default: 4096]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: Option<u32>,
+    /// Hosted data keys one account may keep per region; more get
+    /// LimitExceeded.DataKeyLimitExceeded (GetServiceStatus DataKeyLimit) [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub(crate) data_key_limit: Option<u64>,
 }
 
 /// A positive number of seconds, fractions allowed (`0.5`).

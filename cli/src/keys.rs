@@ -146,6 +146,7 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
                 format!("key {id} now has the alias {alias}\n")
             })
         }
+        KeyCommand::Datakey { command } => crate::datakeys::run(command, &kms, format),
         KeyCommand::PublicKey { name, out, force } => {
             let id = kms.resolve(&name.key)?.key_id;
             let key = kms

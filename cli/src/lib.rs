@@ -10,6 +10,7 @@ mod audit;
 mod backend;
 mod batch;
 mod crypt;
+mod datakeys;
 mod error;
 mod inspect;
 mod io;

@@ -40,6 +40,9 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
     if args.test_controls {
         config = config.with_mock_clock();
     }
+    if let Some(limit) = args.data_key_limit {
+        config = config.with_data_key_limit(limit);
+    }
     crate::sm4::note_refusal_for_server();
     let hsm = Hsm::open(config).map_err(|e| {
         CliError::new(
