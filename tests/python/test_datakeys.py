@@ -216,3 +216,82 @@ def test_deletion_window_on_the_test_clock_and_restart(server, kms):
     kms = make_client(server)  # the restarted server listens on a new port
     assert plaintext(kms, keep) == kept_key
     assert code_of(lambda: meta(kms, gone)) == "ResourceUnavailable.DataKeyNotFound"
+
+
+# ---- CAM and the audit trail (docs/cam.md: a data-key call is judged on its data key's CMK) ----
+
+DK_ID, DK_KEY = "AKIDCAMDATAKEYUSER000000000000000000", "camdatakeyusersecret000000000000"
+
+
+def cam_config(uin, region):
+    allow = ('{"effect":"allow","action":["kms:GenerateDataKey","kms:*DataKey*"],'
+             f'"resource":"qcs::kms:{region}:uin/{uin}:key/*"}}')
+    deny = ('{"effect":"deny","action":["kms:GetDataKeyPlaintext","kms:ScheduleDataKeyDeletion"],"resource":"*",'
+            '"condition":{"string_equal":{"qcs:resource_tag/guard":"locked"}}}')
+    return f"""
+[policies]
+datakeys = '{{"version":"2.0","statement":[{allow},{deny}]}}'
+
+[[accounts]]
+uin = {uin}
+
+[[users]]
+name = "dk"
+account = {uin}
+kind = "sub_user"
+secret_id = "{DK_ID}"
+secret_key = "{DK_KEY}"
+policies = ["datakeys"]
+"""
+
+
+@pytest.fixture(scope="module")
+def dk_cam_server():
+    from conftest import REGION
+    from test_cam import UIN, CamServer
+    with tempfile.TemporaryDirectory(prefix="tkms-dk-cam-") as tmp:
+        config = pathlib.Path(tmp) / "cam.toml"
+        config.write_text(cam_config(UIN, REGION))
+        s = CamServer(pathlib.Path(tmp) / "data", config)
+        yield s
+        s.stop()
+
+
+def test_cam_allows_and_denies_by_the_cmk_and_audits_every_call(dk_cam_server):
+    from test_cam import kms_as, row
+    root = make_client(dk_cam_server)
+    guard = models.Tag()
+    guard.TagKey, guard.TagValue = "guard", "locked"
+    locked = create_key(root, Tags=[guard]).KeyId
+    open_key = create_key(root).KeyId
+    user = kms_as(dk_cam_server, DK_ID, DK_KEY)
+    dk_locked, _, _ = hosted(user, locked)
+    dk_open, data_key, _ = hosted(user, open_key)
+    assert plaintext(user, dk_open) == data_key
+    described = call(user, "DescribeDataKey", DataKeyId=dk_locked)
+    with pytest.raises(TencentCloudSDKException) as e:
+        plaintext(user, dk_locked)
+    assert e.value.get_code() == "UnauthorizedOperation"
+    assert f"key/{locked}" in e.value.get_message()
+    call(user, "DisableDataKey", DataKeyId=dk_locked)
+    with pytest.raises(TencentCloudSDKException) as e2:
+        call(user, "ScheduleDataKeyDeletion", DataKeyId=dk_locked, PendingWindowInDays=7)
+    assert e2.value.get_code() == "UnauthorizedOperation"
+    assert meta(root, dk_locked).KeyState == "Disabled", "a denied call changes nothing"
+    # The root of the account may do everything.
+    call(root, "EnableDataKey", DataKeyId=dk_locked)
+    assert len(plaintext(root, dk_locked)) == 32
+    # Every call is in the trail with its action, its CMK and its result.
+    assert (row(dk_cam_server, described.RequestId)["action"], row(dk_cam_server, described.RequestId)["key_id"]) \
+        == ("DescribeDataKey", locked)
+    denied = row(dk_cam_server, e.value.get_request_id())
+    assert (denied["identity"], denied["action"], denied["key_id"], denied["result"]) == \
+        ("dk", "GetDataKeyPlaintext", locked, "UnauthorizedOperation")
+    assert row(dk_cam_server, e2.value.get_request_id())["action"] == "ScheduleDataKeyDeletion"
+    actions = {r["action"] for r in dk_cam_server.audit(Identity="dk")}
+    assert {"GenerateDataKey", "GetDataKeyPlaintext", "DescribeDataKey", "DisableDataKey",
+            "ScheduleDataKeyDeletion"} <= actions
+    # A failed call is recorded with its code.
+    with pytest.raises(TencentCloudSDKException) as e3:
+        meta(user, str(uuid.uuid4()))
+    assert row(dk_cam_server, e3.value.get_request_id())["result"] == "ResourceUnavailable.DataKeyNotFound"
