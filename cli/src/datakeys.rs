@@ -96,12 +96,7 @@ pub(crate) enum DataKeyCommand {
         algorithm: Option<SealArg>,
         /// Write the raw data key to FILE (never to the terminal); required without
         /// --recipient-pubkey
-        #[arg(
-            short = 'o',
-            long = "out",
-            value_name = "FILE",
-            required_unless_present = "recipient_pubkey"
-        )]
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
         /// Replace FILE if it exists
         #[arg(short = 'f', long)]
@@ -361,7 +356,8 @@ fn plaintext(
             params["EncryptionAlgorithm"] = json!(algorithm.api_name());
         }
     }
-    let answer: Plaintext = invoke_as(kms, "GetDataKeyPlaintext", params, Some(&name.data_key))?;
+    // A refusal may concern the data key or its CMK: the KMS message names which.
+    let answer: Plaintext = invoke_as(kms, "GetDataKeyPlaintext", params, None)?;
     let encoded = answer.plaintext;
     let bytes = Zeroizing::new(B64.decode(encoded.as_bytes()).map_err(|_| {
         CliError::general("the KMS answered GetDataKeyPlaintext with invalid base64")
@@ -443,7 +439,7 @@ fn render_list(keys: &[Value]) -> String {
             k["DataKeyId"].as_str().unwrap_or_default(),
             k["DataKeyName"].as_str().unwrap_or_default(),
             k["KeyState"].as_str().unwrap_or_default(),
-            k["NumberOfBytes"],
+            k["NumberOfBytes"].as_u64().unwrap_or_default(),
             k["KeyId"].as_str().unwrap_or_default(),
         ));
     }

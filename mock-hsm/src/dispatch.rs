@@ -1,9 +1,9 @@
 //! The JSON edge: action name → handler, by the same action families as the core (`lifecycle`,
-//! `rotation`, `symmetric`, `asymmetric`, `byok`, `info`, `whitebox`); request and response
-//! bodies live in `messages` (white-box ones in `whitebox/messages.rs`). Parsing is tolerant of
-//! any valid JSON layout (Python's `", "` separators, `\u` escapes) and of numbers sent as
-//! decimal strings; unknown fields are ignored. Core errors become wire errors here, and only
-//! here.
+//! `rotation`, `symmetric`, `asymmetric`, `byok`, `info`, `whitebox`, `datakeys`); request and
+//! response bodies live in `messages` (white-box ones in `whitebox/messages.rs`, data-key ones in
+//! `datakeys.rs`). Parsing is tolerant of any valid JSON layout (Python's `", "` separators, `\u`
+//! escapes) and of numbers sent as decimal strings; unknown fields are ignored. Core errors
+//! become wire errors here, and only here.
 
 mod asymmetric;
 mod byok;

@@ -256,6 +256,13 @@ mod tests {
                 "CreateWhiteBoxKey",
                 r#"{"Alias":"x","Algorithm":"SM4"}"#.to_owned(),
             ),
+            (
+                "ImportDataKey",
+                format!(
+                    r#"{{"KeyId":"{A}","DataKeyName":"n","ImportKeyMaterial":"aGk=","ImportType":2}}"#
+                ),
+            ),
+            ("GetDataKeyPlaintext", format!(r#"{{"DataKeyId":"{B}"}}"#)),
             ("CreateKey", r#"{"Alias":"x"}"#.to_owned()),
             ("ListKeys", "{}".to_owned()),
         ];
