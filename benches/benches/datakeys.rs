@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kms_core::http::{Credentials, HttpKms};
-use kms_core::kms::KmsTransport as _;
 use mock_hsm::server::TestServer;
 use mock_hsm::{Hsm, HsmConfig, InProcess, SymmetricPolicy};
 use serde_json::{Value, json};

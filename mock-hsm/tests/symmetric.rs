@@ -259,7 +259,8 @@ fn generate_data_key_and_random() {
             "GenerateDataKey",
             json!({"KeyId": id, "KeySpec": "AES_256", "IsHostedByKms": 1})
         ),
-        "UnsupportedOperation"
+        "MissingParameter",
+        "a hosted data key needs its DataKeyName (tests/datakeys.rs)"
     );
     let r1 = unb64(
         kms.ok("GenerateRandom", json!({"NumberOfBytes": 32}))["Plaintext"]

@@ -15,18 +15,9 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.kms.v20190118 import models
 
 from conftest import call, create_key, make_client
+from test_kms import b64, code_of
 
 DAY = 86400
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
-
-
-def code_of(fn):
-    with pytest.raises(TencentCloudSDKException) as e:
-        fn()
-    return e.value.get_code()
 
 
 def name():

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::lifecycle::{check_cluster, page};
-use super::messages::{Empty, Tag, TagFilter, de_u64, de_u64_opt};
+use super::lifecycle::{check_cluster, origin_filter, page};
+use super::messages::{Empty, Tag, TagFilter, de_u64, de_u64_opt, tag_filter_pairs, tag_pairs};
 use super::{CallError, err, parse, respond};
 use crate::api::{ApiError, CallContext, CallTargets};
 use crate::blob::{self, Blob};
@@ -46,14 +46,17 @@ pub(super) struct IdsReq {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct ImportDataKeyReq {
-    data_key_name: String,
     import_key_material: Zeroizing<String>,
     #[serde(deserialize_with = "de_u64")]
     import_type: u64,
     #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
     key_id: Option<String>,
+    // HostedFields' fields, not flattened: `serde(flatten)` would buffer the whole request,
+    // the material too, in copies that are never zeroized.
+    #[serde(default)]
+    data_key_name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
     #[serde(default)]
     hsm_cluster_id: Option<String>,
     #[serde(default)]
@@ -207,24 +210,21 @@ impl Call {
     }
 }
 
-/// The caller's part of a hosted data key (GenerateDataKey IsHostedByKms=1).
+/// The caller's part of a hosted data key (GenerateDataKey with IsHostedByKms=1, and
+/// ImportDataKey): DataKeyName is required.
 pub(super) fn hosted(fields: HostedFields) -> Result<NewDataKey, CallError> {
     check_cluster(fields.hsm_cluster_id.as_deref())?;
     let name = fields.data_key_name.ok_or_else(|| {
         err::<CallError>(
             "MissingParameter",
-            "DataKeyName is required when IsHostedByKms is 1",
+            "DataKeyName is required for a data key KMS keeps",
         )
     })?;
-    Ok(new_data_key(name, fields.description, fields.tags))
-}
-
-fn new_data_key(name: String, description: Option<String>, tags: Vec<Tag>) -> NewDataKey {
-    NewDataKey {
+    Ok(NewDataKey {
         name,
-        description: description.unwrap_or_default(),
-        tags: tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
-    }
+        description: fields.description.unwrap_or_default(),
+        tags: tag_pairs(fields.tags),
+    })
 }
 
 // ---- responses ----
@@ -433,7 +433,12 @@ fn import(
     r: ImportDataKeyReq,
     blob: Option<Blob>,
 ) -> Result<impl Serialize, CallError> {
-    check_cluster(r.hsm_cluster_id.as_deref())?;
+    let new = hosted(HostedFields {
+        data_key_name: r.data_key_name,
+        description: r.description,
+        hsm_cluster_id: r.hsm_cluster_id,
+        tags: r.tags,
+    })?;
     let material;
     let imported = match r.import_type {
         1 => Imported::Ciphertext(blob.as_ref(), &r.import_key_material),
@@ -467,7 +472,7 @@ fn import(
         scope,
         imported,
         key_id,
-        new_data_key(r.data_key_name, r.description, r.tags),
+        new,
     )?;
     Ok(ImportResp {
         key_id,
@@ -514,7 +519,7 @@ fn list(hsm: &Hsm, scope: Scope<'_>, r: ListReq) -> Result<impl Serialize, CallE
     })
 }
 
-fn list_detail(hsm: &Hsm, scope: Scope<'_>, r: ListReq) -> Result<impl Serialize, CallError> {
+fn list_detail(hsm: &Hsm, scope: Scope<'_>, mut r: ListReq) -> Result<impl Serialize, CallError> {
     let (offset, limit) = page(r.offset, r.limit)?;
     let key_state = match r.key_state.unwrap_or(0) {
         0 => Accept::Any,
@@ -531,20 +536,13 @@ fn list_detail(hsm: &Hsm, scope: Scope<'_>, r: ListReq) -> Result<impl Serialize
     let filter = DataKeyFilter {
         key_state,
         search: r.search_key_alias.clone(),
-        origin: match r.origin.as_deref() {
-            None | Some("") | Some("ALL") => Accept::Any,
-            Some(origin) => Origin::parse(origin).map_or(Accept::Nothing, Accept::Only),
-        },
+        origin: origin_filter(r.origin.as_deref()),
         key_id: r.key_id.clone().filter(|k| !k.is_empty()),
         number_of_bytes: match r.data_key_len {
             None | Some(0) => Accept::Any,
             Some(n) => u32::try_from(n).map_or(Accept::Nothing, Accept::Only),
         },
-        tag_filters: r
-            .tag_filters
-            .iter()
-            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
-            .collect(),
+        tag_filters: tag_filter_pairs(std::mem::take(&mut r.tag_filters)),
         ascending: r.order_type.unwrap_or(0) == 1,
     };
     let keys = listed(hsm, scope, &r, &filter)?;

@@ -154,10 +154,7 @@ pub(super) fn list_key_detail(
     let filter = KeyFilter {
         key_state,
         search: r.search_key_alias.clone(),
-        origin: match r.origin.as_deref() {
-            None | Some("") | Some("ALL") => Accept::Any,
-            Some(origin) => Origin::parse(origin).map_or(Accept::Nothing, Accept::Only),
-        },
+        origin: origin_filter(r.origin.as_deref()),
         key_usage: match r.key_usage.as_deref() {
             Some("ALL") => Accept::Any,
             None | Some("") => Accept::Only(KeyUsage::EncryptDecrypt),
@@ -175,6 +172,14 @@ pub(super) fn list_key_detail(
         total_count: keys.len(),
         key_metadatas: keys.iter().skip(offset).take(limit).map(metadata).collect(),
     })
+}
+
+/// A listing's `Origin` filter: `ALL` or empty for any, else one origin (case-sensitive).
+pub(super) fn origin_filter(origin: Option<&str>) -> Accept<Origin> {
+    match origin {
+        None | Some("") | Some("ALL") => Accept::Any,
+        Some(origin) => Origin::parse(origin).map_or(Accept::Nothing, Accept::Only),
+    }
 }
 
 pub(super) fn update_alias(

@@ -113,7 +113,7 @@ impl Request {
                 return Err(err(
                     "UnsupportedOperation",
                     format!(
-                        "{other} (hosted data keys, post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
+                        "{other} (post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
                     ),
                 ));
             }

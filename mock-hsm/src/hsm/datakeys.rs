@@ -12,7 +12,9 @@
 use kms_core::kms::KeyOperation;
 use zeroize::Zeroizing;
 
-use super::rules::{canonical_context, check_key_id, check_tags, is_name, is_valid_key_id};
+use super::rules::{
+    canonical_context, check_key_id, check_tags, is_name, is_valid_key_id, tags_match,
+};
 use super::types::{Accept, KeyState, Origin};
 use super::{DAY, Hsm, HsmError, Scope, state_refusal};
 use crate::blob::Blob;
@@ -140,17 +142,12 @@ impl DataKeyFilter {
             .as_deref()
             .filter(|s| !s.is_empty())
             .is_none_or(|s| row.data_key_id.contains(s) || row.name.contains(s));
-        let tags_ok = self.tag_filters.iter().all(|(k, values)| {
-            key.tags
-                .iter()
-                .any(|(tk, tv)| tk == k && (values.is_empty() || values.contains(tv)))
-        });
         self.key_state.accepts(&row.key_state)
             && search_ok
             && self.origin.accepts(&row.origin)
             && self.key_id.as_deref().is_none_or(|id| id == row.key_id)
             && self.number_of_bytes.accepts(&row.number_of_bytes)
-            && tags_ok
+            && tags_match(&self.tag_filters, &key.tags)
     }
 }
 
