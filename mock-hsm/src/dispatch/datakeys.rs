@@ -468,12 +468,7 @@ fn import(
             "KeyId is required to import a data key in the clear (ImportType 2)",
         ));
     }
-    let (key_id, data_key_id) = hsm.import_data_key(
-        scope,
-        imported,
-        key_id,
-        new,
-    )?;
+    let (key_id, data_key_id) = hsm.import_data_key(scope, imported, key_id, new)?;
     Ok(ImportResp {
         key_id,
         data_key_id,
