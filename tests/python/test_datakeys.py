@@ -286,3 +286,24 @@ def test_cam_allows_and_denies_by_the_cmk_and_audits_every_call(dk_cam_server):
     with pytest.raises(TencentCloudSDKException) as e3:
         meta(user, str(uuid.uuid4()))
     assert row(dk_cam_server, e3.value.get_request_id())["result"] == "ResourceUnavailable.DataKeyNotFound"
+
+
+def test_limit_exceeded_past_data_key_limit(monkeypatch):
+    import os
+    from conftest import REPO, Server
+    base = os.environ.get("TKMS_SERVE_CMD", str(REPO / "target/debug/tkms") + " serve")
+    monkeypatch.setenv("TKMS_SERVE_CMD", base + " --data-key-limit 2")
+    with tempfile.TemporaryDirectory(prefix="tkms-dk-limit-") as tmp:
+        server = Server(pathlib.Path(tmp))
+        try:
+            kms = make_client(server)
+            key_id = create_key(kms).KeyId
+            hosted(kms, key_id)
+            hosted(kms, key_id)
+            status = call(kms, "GetServiceStatus")
+            assert (status.DataKeyLimit, status.DataKeyUsedCount) == (2, 2)
+            assert code_of(lambda: hosted(kms, key_id)) == "LimitExceeded.DataKeyLimitExceeded"
+            assert code_of(lambda: call(kms, "ImportDataKey", DataKeyName=name(), ImportKeyMaterial=b64(b"k" * 16),
+                                        ImportType=2, KeyId=key_id)) == "LimitExceeded.DataKeyLimitExceeded"
+        finally:
+            server.stop()
