@@ -16,7 +16,7 @@ use crate::args::OutputFormat;
 use crate::backend::Kms;
 use crate::error::{CliError, CliResult};
 use crate::io::Sink;
-use crate::keys::format_time;
+use crate::keys::{emit, format_time};
 
 /// A hosted data key named by DataKeyId or DataKeyName.
 #[derive(Debug, Args)]
@@ -377,21 +377,6 @@ fn plaintext(
         (None, None) => Err(CliError::usage("the raw data key goes only to a file")
             .with_hint("pass -o FILE, or --recipient-pubkey PUBKEY.pem to get it sealed")),
     }
-}
-
-fn emit(format: OutputFormat, value: &Value, text: impl FnOnce() -> String) -> CliResult<()> {
-    let text = match format {
-        OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(value).expect("JSON values always serialise");
-            s.push('\n');
-            s
-        }
-        OutputFormat::Text => text(),
-    };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| CliError::write(None, &e))
 }
 
 fn render(m: &Value) -> String {

@@ -196,7 +196,7 @@ fn describe(kms: &Kms, id: &str, name: &str) -> CliResult<KeyMetadata> {
         .map_err(|e| CliError::kms(&e, Some(name)))
 }
 
-fn emit(
+pub(crate) fn emit(
     format: OutputFormat,
     value: &impl serde::Serialize,
     text: impl FnOnce() -> String,
