@@ -15,7 +15,7 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.kms.v20190118 import models
 
 from conftest import call, create_key, make_client
-from test_kms import b64, code_of
+from test_kms import _der, _der_int, b64, code_of
 
 DAY = 86400
 
@@ -107,8 +107,15 @@ def test_plaintext_sealed_to_a_local_sm2_key(kms):
         opened = subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", tmp / "sm2.pem", "-in", tmp / "sealed"],
                                 check=True, capture_output=True).stdout
         assert opened == data_key
-        raw = plaintext(kms, dk, EncryptionPublicKey=pem)  # default SM2: raw C1C3C2
+        raw = plaintext(kms, dk, EncryptionPublicKey=pem)  # default SM2: raw 04 || C1 || C3 || C2
         assert raw[0] == 4 and len(raw) == 65 + 32 + len(data_key)
+        c1, c3, c2 = raw[1:65], raw[65:97], raw[97:]
+        body = (_der_int(int.from_bytes(c1[:32], "big")) + _der_int(int.from_bytes(c1[32:], "big"))
+                + _der(0x04, c3) + _der(0x04, c2))
+        (tmp / "raw").write_bytes(_der(0x30, body))
+        opened = subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", tmp / "sm2.pem", "-in", tmp / "raw"],
+                                check=True, capture_output=True).stdout
+        assert opened == data_key
 
 
 def test_list_filters_paging_and_order(kms):
