@@ -184,7 +184,7 @@ impl CallTargets {
             key_ids.push(id.into_owned());
         }
         key_ids.extend(fields.key_ids.unwrap_or_default());
-        if matches!(action, "Decrypt" | "ReEncrypt")
+        if matches!(action, "Decrypt" | "ReEncrypt" | "PostQuantumCryptoDecrypt")
             && let Some(blob) = &fields.ciphertext_blob
             && let Some(blob) = crate::blob::parse(blob)
         {

@@ -1,12 +1,17 @@
-//! The CiphertextBlob of Encrypt and GenerateDataKey (docs/ciphertext-blob.md).
+//! The CiphertextBlob of Encrypt, GenerateDataKey and PostQuantumCryptoEncrypt
+//! (docs/ciphertext-blob.md).
 //!
 //! From the specification:
 //! ```text
 //! blob   = b64(header) "-k-" b64(nonce) "-k-" b64(ciphertext || tag)
-//! header = magic "TKB" | format 0x01 | algorithm (1 = AES-256-GCM, 2 = SM4-GCM)
-//!          | key id (36 ASCII bytes) | key version (u32 big-endian)          -- 45 bytes
+//! header = magic "TKB" | format 0x01 | algorithm (1 = AES-256-GCM, 2 = SM4-GCM,
+//!          3 = ML-KEM-768 + AES-256-GCM) | key id (36 ASCII bytes)
+//!          | key version (u32 big-endian)                                    -- 45 bytes
 //! AAD    = header || canonical encryption context (kms_core::EncryptionContext)
 //! ```
+//! For algorithm 3 the last chunk is the ML-KEM ciphertext (1088 bytes) followed by the GCM
+//! ciphertext and tag, and the AAD is the header alone (PostQuantumCryptoEncrypt has no
+//! context).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -28,6 +33,7 @@ const MAX_BLOB_CHARS: usize = 8192;
 
 const ALG_AES_256_GCM: u8 = 1;
 const ALG_SM4_GCM: u8 = 2;
+const ALG_ML_KEM_768_AES_256_GCM: u8 = 3;
 
 /// A parsed blob. The header bytes are kept as received so the AAD is exactly what was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +51,7 @@ pub(crate) fn header(algorithm: Algorithm, key_id: &str, version: u32) -> Option
     let alg = match algorithm {
         Algorithm::Aes256 => ALG_AES_256_GCM,
         Algorithm::Sm4 => ALG_SM4_GCM,
+        Algorithm::MlKem768 => ALG_ML_KEM_768_AES_256_GCM,
         _ => return None,
     };
     if key_id.len() != KEY_ID_LEN {
@@ -96,6 +103,7 @@ pub(crate) fn parse(text: &str) -> Option<Blob> {
     let algorithm = match header[4] {
         ALG_AES_256_GCM => Algorithm::Aes256,
         ALG_SM4_GCM => Algorithm::Sm4,
+        ALG_ML_KEM_768_AES_256_GCM => Algorithm::MlKem768,
         _ => return None,
     };
     let key_id = core::str::from_utf8(&header[5..5 + KEY_ID_LEN])

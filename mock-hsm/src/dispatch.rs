@@ -11,6 +11,7 @@ mod datakeys;
 mod info;
 mod lifecycle;
 mod messages;
+mod pqc;
 mod request;
 mod rotation;
 mod symmetric;
@@ -31,10 +32,6 @@ use request::Request;
 const UNSUPPORTED_ACTIONS: &[&str] = &[
     "BindCloudResource",
     "UnbindCloudResource",
-    "PostQuantumCryptoDecrypt",
-    "PostQuantumCryptoEncrypt",
-    "PostQuantumCryptoSign",
-    "PostQuantumCryptoVerify",
 ];
 
 fn err<E: From<ApiError>>(code: &str, message: impl Into<String>) -> E {
@@ -182,6 +179,12 @@ fn run(hsm: &Hsm, ctx: &CallContext, request: Request) -> Result<Zeroizing<Vec<u
         Request::DeleteImportedKeyMaterial(r) => {
             respond(ctx, byok::delete_imported_material(hsm, scope, r)?)
         }
+        Request::PostQuantumCryptoEncrypt(r) => respond(ctx, pqc::encrypt(hsm, scope, r)?),
+        Request::PostQuantumCryptoDecrypt(r, blob) => {
+            respond(ctx, pqc::decrypt(hsm, scope, r, blob)?)
+        }
+        Request::PostQuantumCryptoSign(r) => respond(ctx, pqc::sign(hsm, scope, r)?),
+        Request::PostQuantumCryptoVerify(r) => respond(ctx, pqc::verify(hsm, scope, r)?),
         Request::ListAlgorithms => respond(ctx, info::list_algorithms(hsm, scope)?),
         Request::GetServiceStatus => respond(ctx, info::service_status(hsm, scope)?),
         Request::GetRegions => respond(ctx, info::regions(hsm)?),

@@ -22,6 +22,7 @@ mod datakeys;
 mod error;
 mod info;
 mod lifecycle;
+mod pqc;
 mod rotation;
 mod rules;
 mod symmetric;

@@ -1,5 +1,6 @@
 //! CMK key material and the cryptography done with it: AES-256-GCM and SM4-GCM for symmetric
-//! CMKs, RSA-2048 (aws-lc-rs, constant-time private operations), SM2 (GB/T 32918) and ECDSA P-256.
+//! CMKs, RSA-2048/3072 (aws-lc-rs, constant-time private operations), SM2 (GB/T 32918), ECDSA
+//! P-256 and P-384, and the post-quantum ML-KEM-768 and ML-DSA-65 (`pqc`).
 //!
 //! Material lives in [`Material`], which zeroizes on drop and never prints. Every failure of a
 //! private-key operation is the one opaque [`CryptoFailure`].
@@ -17,6 +18,8 @@ use sm2::dsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::pkcs8::{DecodePublicKey, EncodePublicKey};
 use zeroize::Zeroizing;
+
+pub(crate) mod pqc;
 
 /// The SM2 distinguishing identifier used for ZA when none is given (GM/T 0009).
 pub(crate) const SM2_DEFAULT_ID: &str = "1234567812345678";
@@ -42,6 +45,14 @@ pub enum Algorithm {
     Sm2,
     /// ECDSA over P-256 (sign).
     EccP256,
+    /// RSA-3072 (sign).
+    Rsa3072,
+    /// ECDSA over P-384 with SHA-384 (sign).
+    EccP384,
+    /// ML-KEM-768 with AES-256-GCM for the payload (FIPS 203; PostQuantumCryptoEncrypt).
+    MlKem768,
+    /// ML-DSA-65 (FIPS 204; PostQuantumCryptoSign).
+    MlDsa65,
 }
 
 impl Algorithm {
@@ -53,6 +64,10 @@ impl Algorithm {
             Self::Rsa2048 => "RSA_2048",
             Self::Sm2 => "SM2",
             Self::EccP256 => "ECC_P256",
+            Self::Rsa3072 => "RSA_3072",
+            Self::EccP384 => "ECC_P384",
+            Self::MlKem768 => "ML_KEM_768",
+            Self::MlDsa65 => "ML_DSA_65",
         }
     }
 
@@ -64,6 +79,10 @@ impl Algorithm {
             "RSA_2048" => Self::Rsa2048,
             "SM2" => Self::Sm2,
             "ECC_P256" => Self::EccP256,
+            "RSA_3072" => Self::Rsa3072,
+            "ECC_P384" => Self::EccP384,
+            "ML_KEM_768" => Self::MlKem768,
+            "ML_DSA_65" => Self::MlDsa65,
             _ => return None,
         })
     }
@@ -83,7 +102,8 @@ impl Algorithm {
     }
 }
 
-/// Secret key material: raw symmetric key bytes, RSA/ECC PKCS#8 DER, or a 32-byte SM2 scalar.
+/// Secret key material: raw symmetric key bytes, RSA/ECC/ML-DSA PKCS#8 DER, a 32-byte SM2
+/// scalar, or an ML-KEM decapsulation key.
 pub(crate) struct Material(Zeroizing<Vec<u8>>);
 
 impl core::fmt::Debug for Material {
@@ -107,9 +127,13 @@ impl Material {
             Algorithm::Aes256 | Algorithm::Sm4 => {
                 random_bytes(algorithm.symmetric_len().unwrap_or(32))?
             }
-            Algorithm::Rsa2048 => {
-                let key =
-                    PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| CryptoFailure)?;
+            Algorithm::Rsa2048 | Algorithm::Rsa3072 => {
+                let size = if algorithm == Algorithm::Rsa2048 {
+                    KeySize::Rsa2048
+                } else {
+                    KeySize::Rsa3072
+                };
+                let key = PrivateDecryptingKey::generate(size).map_err(|_| CryptoFailure)?;
                 let der: Pkcs8V1Der<'static> = key.as_der().map_err(|_| CryptoFailure)?;
                 Zeroizing::new(der.as_ref().to_vec())
             }
@@ -119,12 +143,14 @@ impl Material {
                 );
                 Zeroizing::new(secret.to_bytes().to_vec())
             }
-            Algorithm::EccP256 => {
-                let key = EcdsaKeyPair::generate(&lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING)
-                    .map_err(|_| CryptoFailure)?;
+            Algorithm::EccP256 | Algorithm::EccP384 => {
+                let key =
+                    EcdsaKeyPair::generate(ecdsa_signing(algorithm)).map_err(|_| CryptoFailure)?;
                 let doc = key.to_pkcs8v1().map_err(|_| CryptoFailure)?;
                 Zeroizing::new(doc.as_ref().to_vec())
             }
+            Algorithm::MlKem768 => pqc::generate_kem()?,
+            Algorithm::MlDsa65 => pqc::generate_dsa()?,
         };
         Ok(Self(bytes))
     }
@@ -229,6 +255,7 @@ pub(crate) enum SignAlgorithm {
     EccP256R1,
     RsaPssSha256,
     RsaPkcs1Sha256,
+    EcdsaP384Sha384,
 }
 
 impl SignAlgorithm {
@@ -238,26 +265,53 @@ impl SignAlgorithm {
             "ECC_P256_R1" => Self::EccP256R1,
             "RSA_PSS_SHA_256" => Self::RsaPssSha256,
             "RSA_PKCS1_SHA_256" => Self::RsaPkcs1Sha256,
+            "ECDSA384_SHA384" => Self::EcdsaP384Sha384,
             _ => return None,
         })
     }
 
-    /// The key algorithm this signature algorithm needs.
-    pub(crate) fn key_algorithm(self) -> Algorithm {
+    /// The wire name.
+    pub(crate) fn name(self) -> &'static str {
         match self {
-            Self::Sm2Dsa => Algorithm::Sm2,
-            Self::EccP256R1 => Algorithm::EccP256,
-            Self::RsaPssSha256 | Self::RsaPkcs1Sha256 => Algorithm::Rsa2048,
+            Self::Sm2Dsa => "SM2DSA",
+            Self::EccP256R1 => "ECC_P256_R1",
+            Self::RsaPssSha256 => "RSA_PSS_SHA_256",
+            Self::RsaPkcs1Sha256 => "RSA_PKCS1_SHA_256",
+            Self::EcdsaP384Sha384 => "ECDSA384_SHA384",
+        }
+    }
+
+    /// Every name, for error messages.
+    pub(crate) const NAMES: &'static str =
+        "SM2DSA, ECC_P256_R1, RSA_PSS_SHA_256, RSA_PKCS1_SHA_256 or ECDSA384_SHA384";
+
+    /// True when a key of `key` can make this signature (RSA: 2048 or 3072 bits).
+    pub(crate) fn fits(self, key: Algorithm) -> bool {
+        match self {
+            Self::Sm2Dsa => key == Algorithm::Sm2,
+            Self::EccP256R1 => key == Algorithm::EccP256,
+            Self::RsaPssSha256 | Self::RsaPkcs1Sha256 => {
+                matches!(key, Algorithm::Rsa2048 | Algorithm::Rsa3072)
+            }
+            Self::EcdsaP384Sha384 => key == Algorithm::EccP384,
+        }
+    }
+
+    /// Length of a `MessageType=DIGEST` message: SHA-384 for ECDSA384_SHA384, else 32 bytes.
+    pub(crate) fn digest_len(self) -> usize {
+        match self {
+            Self::EcdsaP384Sha384 => 48,
+            _ => 32,
         }
     }
 }
 
-/// What is signed: the message itself, or its 32-byte digest (SHA-256, or for SM2DSA the value
-/// e = SM3(ZA || M) with the default id).
+/// What is signed: the message itself, or its digest of [`SignAlgorithm::digest_len`] bytes
+/// (SHA-256 or SHA-384, or for SM2DSA the value e = SM3(ZA || M) with the default id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SignInput<'a> {
     Raw(&'a [u8]),
-    Digest(&'a [u8; 32]),
+    Digest(&'a [u8]),
 }
 
 /// A parsed asymmetric private key, ready for use (cached by the store).
@@ -271,15 +325,22 @@ pub(crate) enum ParsedKey {
         sign: Box<sm2::dsa::SigningKey>,
     },
     Ecc(EcdsaKeyPair),
+    MlKem(Box<pqc::KemKey>),
+    MlDsa(Box<pqc::DsaKey>),
 }
 
 impl ParsedKey {
     pub(crate) fn parse(algorithm: Algorithm, material: &Material) -> Result<Self, CryptoFailure> {
         let bytes = material.expose_secret();
         match algorithm {
-            Algorithm::Rsa2048 => {
+            Algorithm::Rsa2048 | Algorithm::Rsa3072 => {
+                let bits = if algorithm == Algorithm::Rsa2048 {
+                    2048
+                } else {
+                    3072
+                };
                 let decrypt = PrivateDecryptingKey::from_pkcs8(bytes).map_err(|_| CryptoFailure)?;
-                if decrypt.key_size_bits() != 2048 {
+                if decrypt.key_size_bits() != bits {
                     return Err(CryptoFailure);
                 }
                 let sign = aws_lc_rs::rsa::KeyPair::from_pkcs8(bytes).map_err(|_| CryptoFailure)?;
@@ -298,11 +359,13 @@ impl ParsedKey {
                     sign: Box::new(sign),
                 })
             }
-            Algorithm::EccP256 => {
-                EcdsaKeyPair::from_pkcs8(&lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING, bytes)
+            Algorithm::EccP256 | Algorithm::EccP384 => {
+                EcdsaKeyPair::from_pkcs8(ecdsa_signing(algorithm), bytes)
                     .map(Self::Ecc)
                     .map_err(|_| CryptoFailure)
             }
+            Algorithm::MlKem768 => Ok(Self::MlKem(Box::new(pqc::KemKey::parse(bytes)?))),
+            Algorithm::MlDsa65 => Ok(Self::MlDsa(Box::new(pqc::DsaKey::parse(bytes)?))),
             Algorithm::Aes256 | Algorithm::Sm4 => Err(CryptoFailure),
         }
     }
@@ -328,6 +391,8 @@ impl ParsedKey {
                     key.public_key().as_der().map_err(|_| CryptoFailure)?;
                 Ok(der.as_ref().to_vec())
             }
+            Self::MlKem(key) => key.public_key_der(),
+            Self::MlDsa(key) => key.public_key_der(),
         }
     }
 
@@ -392,12 +457,12 @@ impl ParsedKey {
                 };
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            (Self::Ecc(key), SignAlgorithm::EccP256R1) => {
+            (Self::Ecc(key), SignAlgorithm::EccP256R1 | SignAlgorithm::EcdsaP384Sha384) => {
                 let rng = aws_lc_rs::rand::SystemRandom::new();
                 let sig = match input {
                     SignInput::Raw(msg) => key.sign(&rng, msg).map_err(|_| CryptoFailure)?,
                     SignInput::Digest(d) => key
-                        .sign_digest(&sha256_digest(d)?)
+                        .sign_digest(&imported_digest(algorithm, d)?)
                         .map_err(|_| CryptoFailure)?,
                 };
                 Ok(sig.as_ref().to_vec())
@@ -420,7 +485,7 @@ impl ParsedKey {
                             .map_err(|_| CryptoFailure)?
                     }
                     SignInput::Digest(d) => sign
-                        .sign_digest(encoding, &sha256_digest(d)?, &mut out)
+                        .sign_digest(encoding, &imported_digest(algorithm, d)?, &mut out)
                         .map_err(|_| CryptoFailure)?,
                 }
                 Ok(out)
@@ -447,14 +512,16 @@ impl ParsedKey {
                     SignInput::Digest(e) => key.verify_prehash(e, &sig).is_ok(),
                 }
             }
-            (Self::Ecc(key), SignAlgorithm::EccP256R1) => {
-                let public = lc_sig::UnparsedPublicKey::new(
-                    &lc_sig::ECDSA_P256_SHA256_ASN1,
-                    key.public_key().as_ref(),
-                );
+            (Self::Ecc(key), SignAlgorithm::EccP256R1 | SignAlgorithm::EcdsaP384Sha384) => {
+                let params = if algorithm == SignAlgorithm::EccP256R1 {
+                    &lc_sig::ECDSA_P256_SHA256_ASN1
+                } else {
+                    &lc_sig::ECDSA_P384_SHA384_ASN1
+                };
+                let public = lc_sig::UnparsedPublicKey::new(params, key.public_key().as_ref());
                 match input {
                     SignInput::Raw(msg) => public.verify(msg, signature).is_ok(),
-                    SignInput::Digest(d) => match sha256_digest(d) {
+                    SignInput::Digest(d) => match imported_digest(algorithm, d) {
                         Ok(digest) => public.verify_digest(&digest, signature).is_ok(),
                         Err(_) => false,
                     },
@@ -473,7 +540,7 @@ impl ParsedKey {
                 let public = lc_sig::UnparsedPublicKey::new(params, sign.public_key().as_ref());
                 match input {
                     SignInput::Raw(msg) => public.verify(msg, signature).is_ok(),
-                    SignInput::Digest(d) => match sha256_digest(d) {
+                    SignInput::Digest(d) => match imported_digest(algorithm, d) {
                         Ok(digest) => public.verify_digest(&digest, signature).is_ok(),
                         Err(_) => false,
                     },
@@ -484,9 +551,26 @@ impl ParsedKey {
     }
 }
 
-fn sha256_digest(d: &[u8; 32]) -> Result<aws_lc_rs::digest::Digest, CryptoFailure> {
-    aws_lc_rs::digest::Digest::import_less_safe(d, &aws_lc_rs::digest::SHA256)
-        .map_err(|_| CryptoFailure)
+/// A caller's digest as aws-lc-rs's type: SHA-384 for ECDSA384_SHA384, else SHA-256.
+fn imported_digest(
+    algorithm: SignAlgorithm,
+    d: &[u8],
+) -> Result<aws_lc_rs::digest::Digest, CryptoFailure> {
+    let hash = if algorithm == SignAlgorithm::EcdsaP384Sha384 {
+        &aws_lc_rs::digest::SHA384
+    } else {
+        &aws_lc_rs::digest::SHA256
+    };
+    aws_lc_rs::digest::Digest::import_less_safe(d, hash).map_err(|_| CryptoFailure)
+}
+
+/// The ECDSA signing algorithm of an ECC key (P-256 unless P-384).
+fn ecdsa_signing(algorithm: Algorithm) -> &'static lc_sig::EcdsaSigningAlgorithm {
+    if algorithm == Algorithm::EccP384 {
+        &lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING
+    } else {
+        &lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING
+    }
 }
 
 /// How `EncryptionPublicKey` results are sealed for the caller (docs/kms-api.md §4.6).
@@ -655,7 +739,15 @@ mod tests {
 
     #[test]
     fn generated_asymmetric_keys_parse_and_sign() {
-        for alg in [Algorithm::Rsa2048, Algorithm::Sm2, Algorithm::EccP256] {
+        for alg in [
+            Algorithm::Rsa2048,
+            Algorithm::Sm2,
+            Algorithm::EccP256,
+            Algorithm::Rsa3072,
+            Algorithm::EccP384,
+            Algorithm::MlKem768,
+            Algorithm::MlDsa65,
+        ] {
             let material = Material::generate(alg).unwrap();
             let key = ParsedKey::parse(alg, &material).unwrap();
             assert!(!key.public_key_der().unwrap().is_empty());

@@ -20,11 +20,15 @@ pub(super) fn list_algorithms(hsm: &Hsm, scope: Scope<'_>) -> Result<impl Serial
         asymmetric_algorithms: vec![
             info(KeyUsage::DecryptSm2, "SM2"),
             info(KeyUsage::DecryptRsa2048, "RSA_2048"),
+            info(KeyUsage::EncryptKyber, "Kyber_AES"),
         ],
         asymmetric_sign_verify_algorithms: vec![
             info(KeyUsage::SignSm2, "SM2"),
             info(KeyUsage::SignRsa2048, "RSA_2048"),
             info(KeyUsage::SignEcc, "ECC"),
+            info(KeyUsage::SignEcdsa384, "ECDSA384_SHA384"),
+            info(KeyUsage::SignRsa3072, "RSA_3072"),
+            info(KeyUsage::SignDilithium, "Dilithium"),
         ],
     })
 }

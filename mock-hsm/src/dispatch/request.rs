@@ -8,6 +8,7 @@ use super::messages::{
     ScheduleReq, SignReq, Sm2DecryptReq, VerifyReq,
 };
 use super::whitebox::WhiteBoxRequest;
+use super::pqc::{PqDecryptReq, PqEncryptReq, PqSignReq, PqVerifyReq};
 use super::{UNSUPPORTED_ACTIONS, err, parse};
 use crate::api::{ApiError, CallTargets};
 use crate::blob::{self, Blob};
@@ -47,6 +48,10 @@ pub(super) enum Request {
     GetParametersForImport(ImportParamsReq),
     ImportKeyMaterial(ImportReq),
     DeleteImportedKeyMaterial(KeyIdReq),
+    PostQuantumCryptoEncrypt(PqEncryptReq),
+    PostQuantumCryptoDecrypt(PqDecryptReq, Option<Blob>),
+    PostQuantumCryptoSign(PqSignReq),
+    PostQuantumCryptoVerify(PqVerifyReq),
     ListAlgorithms,
     GetServiceStatus,
     GetRegions,
@@ -106,6 +111,14 @@ impl Request {
             "GetParametersForImport" => Self::GetParametersForImport(parse(p)?),
             "ImportKeyMaterial" => Self::ImportKeyMaterial(parse(p)?),
             "DeleteImportedKeyMaterial" => Self::DeleteImportedKeyMaterial(parse(p)?),
+            "PostQuantumCryptoEncrypt" => Self::PostQuantumCryptoEncrypt(parse(p)?),
+            "PostQuantumCryptoDecrypt" => with_blob(
+                parse(p)?,
+                |r: &PqDecryptReq| &r.ciphertext_blob,
+                Self::PostQuantumCryptoDecrypt,
+            ),
+            "PostQuantumCryptoSign" => Self::PostQuantumCryptoSign(parse(p)?),
+            "PostQuantumCryptoVerify" => Self::PostQuantumCryptoVerify(parse(p)?),
             "ListAlgorithms" => Self::ListAlgorithms,
             "GetServiceStatus" => Self::GetServiceStatus,
             "GetRegions" => Self::GetRegions,
@@ -113,7 +126,7 @@ impl Request {
                 return Err(err(
                     "UnsupportedOperation",
                     format!(
-                        "{other} (post-quantum keys or cloud-resource binding) is not supported by the tkms mock"
+                        "{other} (cloud-resource binding) is not supported by the tkms mock"
                     ),
                 ));
             }
@@ -164,6 +177,10 @@ impl Request {
             Self::GetParametersForImport(r) => (one(&r.key_id), None),
             Self::ImportKeyMaterial(r) => (one(&r.key_id), None),
             Self::WhiteBox(r) => (r.key_ids(), None),
+            Self::PostQuantumCryptoEncrypt(r) => (one(&r.key_id), None),
+            Self::PostQuantumCryptoDecrypt(_, blob) => (blob_key(blob), None),
+            Self::PostQuantumCryptoSign(r) => (one(&r.key_id), None),
+            Self::PostQuantumCryptoVerify(r) => (one(&r.key_id), None),
             Self::CreateKey(_)
             | Self::ListKeys(_)
             | Self::ListKeyDetail(_)
@@ -208,6 +225,8 @@ mod tests {
     fn typed_targets_agree_with_the_lenient_read() {
         let header = blob::header(Algorithm::Aes256, B, 3).expect("header");
         let blob = blob::encode(&header, &[7; 12], &[9; 24]);
+        let pq_header = blob::header(Algorithm::MlKem768, A, 1).expect("header");
+        let pq_blob = blob::encode(&pq_header, &[7; 12], &[9; 1200]);
         let cases = [
             (
                 "Encrypt",
@@ -263,6 +282,14 @@ mod tests {
                 ),
             ),
             ("GetDataKeyPlaintext", format!(r#"{{"DataKeyId":"{B}"}}"#)),
+            (
+                "PostQuantumCryptoDecrypt",
+                format!(r#"{{"CiphertextBlob":"{pq_blob}"}}"#),
+            ),
+            (
+                "PostQuantumCryptoSign",
+                format!(r#"{{"KeyId":"{A}","Message":"aGk="}}"#),
+            ),
             ("CreateKey", r#"{"Alias":"x"}"#.to_owned()),
             ("ListKeys", "{}".to_owned()),
         ];

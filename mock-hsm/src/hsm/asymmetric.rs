@@ -11,11 +11,14 @@ use crate::material::{ParsedKey, RsaPadding, SignAlgorithm, SignInput};
 use crate::store::KeyRow;
 
 impl Hsm {
+    /// Runs `f` on the parsed key when its usage is one of `usages` and its state allows
+    /// `operation`.
     pub(super) fn asymmetric<T>(
         &self,
         scope: Scope<'_>,
         key_id: &str,
         usages: &'static [KeyUsage],
+        operation: KeyOperation,
         f: impl FnOnce(&KeyRow, &ParsedKey) -> Result<T, HsmError>,
     ) -> Result<T, HsmError> {
         self.with_key(scope, key_id, |tx, row| {
@@ -26,9 +29,7 @@ impl Hsm {
                     needed: usages,
                 });
             }
-            if let Some(refusal) =
-                state_refusal(&row.key_id, row.key_state, KeyOperation::UsePrivateKey)
-            {
+            if let Some(refusal) = state_refusal(&row.key_id, row.key_state, operation) {
                 return Err(refusal);
             }
             let parsed = tx
@@ -39,10 +40,16 @@ impl Hsm {
     }
 
     pub(crate) fn public_key(&self, scope: Scope<'_>, key_id: &str) -> Result<Vec<u8>, HsmError> {
-        self.asymmetric(scope, key_id, KeyUsage::ASYMMETRIC, |_, key| {
-            key.public_key_der()
-                .map_err(|_| HsmError::Internal("public key encoding"))
-        })
+        self.asymmetric(
+            scope,
+            key_id,
+            KeyUsage::ASYMMETRIC,
+            KeyOperation::UsePrivateKey,
+            |_, key| {
+                key.public_key_der()
+                    .map_err(|_| HsmError::Internal("public key encoding"))
+            },
+        )
     }
 
     pub(crate) fn rsa_decrypt(
@@ -52,10 +59,16 @@ impl Hsm {
         padding: RsaPadding,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
-        self.asymmetric(scope, key_id, &[KeyUsage::DecryptRsa2048], |_, key| {
-            key.rsa_decrypt(padding, ciphertext)
-                .map_err(|_| HsmError::DecryptFailed)
-        })
+        self.asymmetric(
+            scope,
+            key_id,
+            &[KeyUsage::DecryptRsa2048],
+            KeyOperation::UsePrivateKey,
+            |_, key| {
+                key.rsa_decrypt(padding, ciphertext)
+                    .map_err(|_| HsmError::DecryptFailed)
+            },
+        )
     }
 
     pub(crate) fn sm2_decrypt(
@@ -69,10 +82,16 @@ impl Hsm {
                 "Ciphertext must be at most 256 bytes of C1C3C2 ASN.1 DER".into(),
             ));
         }
-        self.asymmetric(scope, key_id, &[KeyUsage::DecryptSm2], |_, key| {
-            key.sm2_decrypt_der(ciphertext)
-                .map_err(|_| HsmError::DecryptFailed)
-        })
+        self.asymmetric(
+            scope,
+            key_id,
+            &[KeyUsage::DecryptSm2],
+            KeyOperation::UsePrivateKey,
+            |_, key| {
+                key.sm2_decrypt_der(ciphertext)
+                    .map_err(|_| HsmError::DecryptFailed)
+            },
+        )
     }
 
     pub(crate) fn sign(
@@ -82,10 +101,16 @@ impl Hsm {
         algorithm: SignAlgorithm,
         input: SignInput<'_>,
     ) -> Result<Vec<u8>, HsmError> {
-        self.asymmetric(scope, key_id, KeyUsage::SIGNING, |row, key| {
-            check_sign_algorithm(row, algorithm)?;
-            key.sign(algorithm, input).map_err(|_| HsmError::SignFailed)
-        })
+        self.asymmetric(
+            scope,
+            key_id,
+            KeyUsage::SIGNING,
+            KeyOperation::UsePrivateKey,
+            |row, key| {
+                check_sign_algorithm(row, algorithm)?;
+                key.sign(algorithm, input).map_err(|_| HsmError::SignFailed)
+            },
+        )
     }
 
     pub(crate) fn verify(
@@ -96,15 +121,21 @@ impl Hsm {
         input: SignInput<'_>,
         signature: &[u8],
     ) -> Result<bool, HsmError> {
-        self.asymmetric(scope, key_id, KeyUsage::SIGNING, |row, key| {
-            check_sign_algorithm(row, algorithm)?;
-            Ok(key.verify(algorithm, input, signature))
-        })
+        self.asymmetric(
+            scope,
+            key_id,
+            KeyUsage::SIGNING,
+            KeyOperation::UsePrivateKey,
+            |row, key| {
+                check_sign_algorithm(row, algorithm)?;
+                Ok(key.verify(algorithm, input, signature))
+            },
+        )
     }
 }
 
 pub(super) fn check_sign_algorithm(row: &KeyRow, algorithm: SignAlgorithm) -> Result<(), HsmError> {
-    if algorithm.key_algorithm() != row.algorithm {
+    if !algorithm.fits(row.algorithm) {
         return Err(HsmError::InvalidParameterValue(format!(
             "Algorithm does not fit CMK {} ({})",
             row.key_id, row.key_usage

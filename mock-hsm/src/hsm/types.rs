@@ -66,6 +66,15 @@ wire_enum! {
         SignRsa2048 = "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
         /// ECDSA P-256 signatures.
         SignEcc = "ASYMMETRIC_SIGN_VERIFY_ECC",
+        /// RSA-3072 signatures.
+        SignRsa3072 = "ASYMMETRIC_SIGN_VERIFY_RSA_3072",
+        /// ECDSA P-384 signatures (ECDSA384_SHA384).
+        SignEcdsa384 = "ASYMMETRIC_SIGN_VERIFY_ECDSA384",
+        /// ML-KEM-768 with AES-256-GCM (PostQuantumCryptoEncrypt/Decrypt; the mixed case is
+        /// Tencent's).
+        EncryptKyber = "ASYMMETRIC_Encrypt_Decrypt_Kyber_AES",
+        /// ML-DSA-65 signatures (PostQuantumCryptoSign/Verify).
+        SignDilithium = "ASYMMETRIC_SIGN_VERIFY_DILITHIUM",
     }
 }
 
@@ -88,11 +97,27 @@ impl KeyUsage {
             Self::DecryptRsa2048 | Self::SignRsa2048 => Some(Algorithm::Rsa2048),
             Self::DecryptSm2 | Self::SignSm2 => Some(Algorithm::Sm2),
             Self::SignEcc => Some(Algorithm::EccP256),
+            Self::SignRsa3072 => Some(Algorithm::Rsa3072),
+            Self::SignEcdsa384 => Some(Algorithm::EccP384),
+            Self::EncryptKyber => Some(Algorithm::MlKem768),
+            Self::SignDilithium => Some(Algorithm::MlDsa65),
         }
     }
 
-    /// The usages that sign and verify.
-    pub(crate) const SIGNING: &[Self] = &[Self::SignSm2, Self::SignRsa2048, Self::SignEcc];
+    /// The usages SignByAsymmetricKey and VerifyByAsymmetricKey take.
+    pub(crate) const SIGNING: &[Self] = &[
+        Self::SignSm2,
+        Self::SignRsa2048,
+        Self::SignEcc,
+        Self::SignRsa3072,
+        Self::SignEcdsa384,
+    ];
+
+    /// The usage PostQuantumCryptoEncrypt and PostQuantumCryptoDecrypt take.
+    pub(crate) const PQ_ENCRYPTING: &[Self] = &[Self::EncryptKyber];
+
+    /// The usage PostQuantumCryptoSign and PostQuantumCryptoVerify take.
+    pub(crate) const PQ_SIGNING: &[Self] = &[Self::SignDilithium];
 
     /// Every asymmetric usage (those with a public key).
     pub(crate) const ASYMMETRIC: &[Self] = &[
@@ -101,6 +126,10 @@ impl KeyUsage {
         Self::SignSm2,
         Self::SignRsa2048,
         Self::SignEcc,
+        Self::SignRsa3072,
+        Self::SignEcdsa384,
+        Self::EncryptKyber,
+        Self::SignDilithium,
     ];
 }
 
