@@ -20,6 +20,8 @@ use sm2::pkcs8::{DecodePublicKey, EncodePublicKey};
 use zeroize::Zeroizing;
 
 pub(crate) mod pqc;
+#[cfg(test)]
+mod pqc_kat;
 
 /// The SM2 distinguishing identifier used for ZA when none is given (GM/T 0009).
 pub(crate) const SM2_DEFAULT_ID: &str = "1234567812345678";
