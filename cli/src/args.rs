@@ -254,6 +254,9 @@ EXAMPLES:
   tkms key public-key escrow-rsa -o escrow.pub.pem
   tkms key describe backups --output json
   tkms key datakey create orders-key --key backups
+  tkms key create signer --usage dilithium
+  tkms key sign signer --in release.txt > release.sig
+  tkms key verify signer --in release.txt --signature-file release.sig
 
 Wherever a key is named, a KeyId or an alias is accepted.")]
 pub(crate) struct KeyArgs {
@@ -274,16 +277,112 @@ pub(crate) enum KeyUsageArg {
     Rsa2048,
     /// SM2 decryption key (ASYMMETRIC_DECRYPT_SM2)
     Sm2,
+    /// SM2 signing key (ASYMMETRIC_SIGN_VERIFY_SM2)
+    #[value(name = "sign-sm2")]
+    SignSm2,
+    /// RSA-2048 signing key (ASYMMETRIC_SIGN_VERIFY_RSA_2048)
+    #[value(name = "sign-rsa-2048")]
+    SignRsa2048,
+    /// RSA-3072 signing key (ASYMMETRIC_SIGN_VERIFY_RSA_3072)
+    #[value(name = "sign-rsa-3072")]
+    SignRsa3072,
+    /// ECDSA P-256 signing key (ASYMMETRIC_SIGN_VERIFY_ECC)
+    #[value(name = "sign-ecc")]
+    SignEcc,
+    /// ECDSA P-384 signing key (ASYMMETRIC_SIGN_VERIFY_ECDSA384)
+    #[value(name = "sign-ecdsa-384")]
+    SignEcdsa384,
+    /// Post-quantum ML-KEM-768 + AES-256-GCM encryption key (ASYMMETRIC_Encrypt_Decrypt_Kyber_AES)
+    Kyber,
+    /// Post-quantum ML-DSA-65 signing key (ASYMMETRIC_SIGN_VERIFY_DILITHIUM)
+    Dilithium,
 }
 
 impl KeyUsageArg {
+    /// The KeyUsage sent to CreateKey (the vocabulary is mock-hsm's `key_usage_names`; a test
+    /// keeps the two in step).
     pub(crate) fn api_name(self) -> &'static str {
         match self {
             Self::Symmetric => USAGE_SYMMETRIC,
             Self::Rsa2048 => USAGE_RSA_2048,
             Self::Sm2 => USAGE_SM2,
+            Self::SignSm2 => "ASYMMETRIC_SIGN_VERIFY_SM2",
+            Self::SignRsa2048 => "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
+            Self::SignRsa3072 => "ASYMMETRIC_SIGN_VERIFY_RSA_3072",
+            Self::SignEcc => "ASYMMETRIC_SIGN_VERIFY_ECC",
+            Self::SignEcdsa384 => "ASYMMETRIC_SIGN_VERIFY_ECDSA384",
+            Self::Kyber => "ASYMMETRIC_Encrypt_Decrypt_Kyber_AES",
+            Self::Dilithium => "ASYMMETRIC_SIGN_VERIFY_DILITHIUM",
         }
     }
+}
+
+/// A signature algorithm (SignByAsymmetricKey's Algorithm); the key's usage picks the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SignAlgorithmArg {
+    /// SM2 with SM3 and the default id 1234567812345678 (SM2 keys)
+    #[value(name = "sm2dsa")]
+    Sm2Dsa,
+    /// ECDSA P-256 with SHA-256 (ECC keys)
+    #[value(name = "ecc-p256")]
+    EccP256,
+    /// ECDSA P-384 with SHA-384 (ECDSA384 keys)
+    #[value(name = "ecdsa-384")]
+    Ecdsa384,
+    /// RSASSA-PSS with SHA-256 (RSA keys; their default)
+    #[value(name = "rsa-pss-sha256")]
+    RsaPss,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA keys)
+    #[value(name = "rsa-pkcs1-sha256")]
+    RsaPkcs1,
+}
+
+impl SignAlgorithmArg {
+    pub(crate) fn api_name(self) -> &'static str {
+        match self {
+            Self::Sm2Dsa => "SM2DSA",
+            Self::EccP256 => "ECC_P256_R1",
+            Self::Ecdsa384 => "ECDSA384_SHA384",
+            Self::RsaPss => "RSA_PSS_SHA_256",
+            Self::RsaPkcs1 => "RSA_PKCS1_SHA_256",
+        }
+    }
+}
+
+/// Whether the input is the message or its digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum MessageTypeArg {
+    /// The message itself (at most 4096 bytes)
+    #[default]
+    Raw,
+    /// Its digest: 32 bytes (SHA-256, or SM3 e for SM2), 48 for ECDSA384_SHA384
+    Digest,
+}
+
+impl MessageTypeArg {
+    pub(crate) fn api_name(self) -> &'static str {
+        match self {
+            Self::Raw => "RAW",
+            Self::Digest => "DIGEST",
+        }
+    }
+}
+
+/// The key and message of `tkms key sign` / `verify`.
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
+    pub(crate) name: KeyName,
+    /// The message file; `-` or absent reads standard input
+    #[arg(long = "in", value_name = "FILE")]
+    pub(crate) input: Option<PathBuf>,
+    /// Signature algorithm [default: by key usage: SM2DSA, ECC_P256_R1, ECDSA384_SHA384,
+    /// RSA_PSS_SHA_256, ML-DSA-65]
+    #[arg(long, value_enum)]
+    pub(crate) algorithm: Option<SignAlgorithmArg>,
+    /// Whether the input is the message or its digest (not for dilithium keys)
+    #[arg(long, value_enum, default_value_t = MessageTypeArg::Raw)]
+    pub(crate) message_type: MessageTypeArg,
 }
 
 /// Symmetric key material in the embedded store.
@@ -383,6 +482,20 @@ pub(crate) enum KeyCommand {
     Datakey {
         #[command(subcommand)]
         command: crate::datakeys::DataKeyCommand,
+    },
+    /// Sign a message (at most 4096 bytes) with a signing key; prints the base64 signature
+    Sign(SignArgs),
+    /// Check a signature made by `tkms key sign`; exit code 5 when it does not verify
+    #[command(group = clap::ArgGroup::new("sig").required(true).args(["signature", "signature_file"]))]
+    Verify {
+        #[command(flatten)]
+        args: SignArgs,
+        /// The base64 signature
+        #[arg(long, value_name = "BASE64")]
+        signature: Option<String>,
+        /// A file holding the base64 signature (as `tkms key sign` prints it)
+        #[arg(long, value_name = "FILE")]
+        signature_file: Option<PathBuf>,
     },
     /// Print an asymmetric key's public key (PEM)
     PublicKey {
@@ -504,6 +617,19 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    /// `--usage` offers exactly the usages the KMS implements (mock-hsm's one list).
+    #[test]
+    fn usage_values_are_the_kms_usages() {
+        let mut cli: Vec<&str> = KeyUsageArg::value_variants()
+            .iter()
+            .map(|u| u.api_name())
+            .collect();
+        let mut kms: Vec<&str> = mock_hsm::key_usage_names().collect();
+        cli.sort_unstable();
+        kms.sort_unstable();
+        assert_eq!(cli, kms);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::args::{KeyArgs, KeyCommand, KmsArgs, MaterialArg, OutputFormat};
 use crate::backend::{Kms, Material};
 use crate::error::{CliError, CliResult};
 use crate::io::Sink;
+use crate::sign;
 
 pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
     let material = match &args.command {
@@ -147,6 +148,23 @@ pub(crate) fn run(args: &KeyArgs, kms_args: &KmsArgs) -> CliResult<()> {
             })
         }
         KeyCommand::Datakey { command } => crate::datakeys::run(command, &kms, format),
+        KeyCommand::Sign(sign_args) => sign::sign(&kms, format, sign_args),
+        KeyCommand::Verify {
+            args: sign_args,
+            signature,
+            signature_file,
+        } => {
+            let signature = match (signature, signature_file) {
+                (Some(text), _) => text.clone(),
+                (None, Some(path)) => {
+                    std::fs::read_to_string(path).map_err(|e| CliError::read(Some(path), &e))?
+                }
+                (None, None) => {
+                    return Err(CliError::usage("give --signature or --signature-file"));
+                }
+            };
+            sign::verify(&kms, format, sign_args, &signature)
+        }
         KeyCommand::PublicKey { name, out, force } => {
             let id = kms.resolve(&name.key)?.key_id;
             let key = kms

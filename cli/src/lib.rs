@@ -18,6 +18,7 @@ mod keys;
 pub mod library;
 mod outfile;
 mod serve;
+mod sign;
 mod sm4;
 mod tde;
 

@@ -36,6 +36,7 @@ pub(crate) use datakeys::{DataKeyFilter, DataKeyInfo, Imported, NewDataKey};
 pub(crate) use error::{HsmError, state_refusal};
 pub(crate) use lifecycle::{KeyFilter, KeyInfo, NewKey};
 pub(crate) use rules::{check_alias, is_valid_key_id};
+pub use types::key_usage_names;
 pub(crate) use types::{Accept, KeyState, KeyUsage, Origin};
 pub(crate) use whitebox::{
     Fingerprint, NewWhiteBoxKey, WhiteBoxError, WhiteBoxFilter, WhiteBoxKey, WhiteBoxStatus,

@@ -133,6 +133,12 @@ impl KeyUsage {
     ];
 }
 
+/// The KeyUsage wire strings this mock implements, in declaration order (the CLI's `--usage`
+/// offers each).
+pub fn key_usage_names() -> impl Iterator<Item = &'static str> {
+    KeyUsage::ALL.iter().map(|usage| usage.as_str())
+}
+
 /// A list filter's choice for one field: any value, one value, or a name no key can have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Accept<T> {
