@@ -1,6 +1,7 @@
 //! mock-hsm core throughput, in-process (no HTTP): symmetric Encrypt / Decrypt /
 //! GenerateDataKey per CMK flavour with EncryptByWhiteBox beside them, asymmetric decryption,
-//! durable CreateKey / RotateKey, and the time to open a store holding 100,000 keys.
+//! post-quantum encryption and signatures beside RSA-2048 and SM2 signatures, durable
+//! CreateKey / RotateKey, and the time to open a store holding 100,000 keys.
 //! Run: `cargo bench -p tkms-benches --bench hsm`.
 
 use std::sync::Arc;
@@ -137,6 +138,61 @@ fn asymmetric(c: &mut Criterion) {
     group.finish();
 }
 
+/// The post-quantum actions beside RSA-2048 and SM2 signatures (run with `hsm/asymmetric` for
+/// the decryptions): 32-byte plaintexts and messages.
+fn post_quantum(c: &mut Criterion) {
+    let hsm = Hsm::open(HsmConfig::in_memory()).expect("open");
+    let kyber = create(&hsm, "kyber", "ASYMMETRIC_Encrypt_Decrypt_Kyber_AES");
+    let mut group = c.benchmark_group("hsm/pqc");
+    group.throughput(Throughput::Elements(1));
+    let message = B64.encode([7u8; 32]);
+    let encrypt = json!({"KeyId": kyber, "PlainText": message});
+    group.bench_function("PostQuantumCryptoEncrypt 32 B", |b| {
+        b.iter(|| call(&hsm, "PostQuantumCryptoEncrypt", &encrypt))
+    });
+    let blob = call(&hsm, "PostQuantumCryptoEncrypt", &encrypt)["CiphertextBlob"].clone();
+    let decrypt = json!({"CiphertextBlob": blob});
+    group.bench_function("PostQuantumCryptoDecrypt 32 B", |b| {
+        b.iter(|| call(&hsm, "PostQuantumCryptoDecrypt", &decrypt))
+    });
+    for (usage, algorithm, sign_action, verify_action) in [
+        (
+            "ASYMMETRIC_SIGN_VERIFY_DILITHIUM",
+            None,
+            "PostQuantumCryptoSign",
+            "PostQuantumCryptoVerify",
+        ),
+        (
+            "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
+            Some("RSA_PSS_SHA_256"),
+            "SignByAsymmetricKey",
+            "VerifyByAsymmetricKey",
+        ),
+        (
+            "ASYMMETRIC_SIGN_VERIFY_SM2",
+            Some("SM2DSA"),
+            "SignByAsymmetricKey",
+            "VerifyByAsymmetricKey",
+        ),
+    ] {
+        let id = create(&hsm, usage, usage);
+        let mut sign = json!({"KeyId": id, "Message": message});
+        if let Some(algorithm) = algorithm {
+            sign["Algorithm"] = json!(algorithm);
+        }
+        let label = algorithm.unwrap_or("ML-DSA-65");
+        group.bench_function(format!("{sign_action} {label}"), |b| {
+            b.iter(|| call(&hsm, sign_action, &sign))
+        });
+        let mut verify = sign.clone();
+        verify["SignatureValue"] = call(&hsm, sign_action, &sign)["Signature"].clone();
+        group.bench_function(format!("{verify_action} {label}"), |b| {
+            b.iter(|| call(&hsm, verify_action, &verify))
+        });
+    }
+    group.finish();
+}
+
 fn durable(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let hsm = Hsm::open(HsmConfig::directory(dir.path()).with_mock_clock()).expect("open");
@@ -190,5 +246,12 @@ fn open_large_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, symmetric, asymmetric, durable, open_large_store);
+criterion_group!(
+    benches,
+    symmetric,
+    asymmetric,
+    post_quantum,
+    durable,
+    open_large_store
+);
 criterion_main!(benches);

@@ -7,8 +7,13 @@
 //!            [--key-id ID] [--connections 64] [--seconds 10]
 //! ```
 //!
+//! With `--target tkms`, `--action` may also be PostQuantumCryptoEncrypt, ...Decrypt, ...Sign,
+//! ...Verify, or SignByAsymmetricKey / VerifyByAsymmetricKey followed by `/RSA_2048` or `/SM2`
+//! (benches/pqc-http.sh).
+//!
 //! tkms credentials come from TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY. With
-//! `--target tkms` and no `--key-id`, a key is created first (CreateKey). The request is
+//! `--target tkms` and no `--key-id`, a key of the action's usage is created first (CreateKey);
+//! a blob to decrypt or a signature to verify is made once before the load. The request is
 //! signed once per run (valid for the server's 5-minute skew window); each connection sends
 //! it back to back over keep-alive and checks every answer is a 200 without an `Error`.
 
@@ -65,10 +70,102 @@ fn body_for(action: &str, key_id: &str) -> Result<String, String> {
             r#"{{"KeyId": "{key_id}", "Plaintext": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}"#
         )),
         "GenerateDataKey" => Ok(format!(r#"{{"KeyId": "{key_id}", "KeySpec": "AES_256"}}"#)),
-        // For CreateKey, `key_id` is the alias.
-        "CreateKey" => Ok(format!(r#"{{"Alias": "{key_id}"}}"#)),
         other => Err(format!("unsupported action {other}")),
     }
+}
+
+/// 32 bytes, base64: the plaintext or message of the asymmetric loads.
+const MESSAGE: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// One call before the load; its `Response`.
+async fn once(
+    addr: &str,
+    action: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let request = tkms_request(addr, action, &body.to_string())?;
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let (ok, body, _) = round_trip(&mut stream, &request, &mut Vec::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !ok {
+        return Err(format!("{action} failed: {text}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    Ok(v["Response"].clone())
+}
+
+/// The tkms action and body of `--action SPEC`, with the key (and blob or signature) it needs.
+async fn tkms_load(
+    addr: &str,
+    spec: &str,
+    key_id: Option<&str>,
+) -> Result<(String, String), String> {
+    use serde_json::json;
+    let (action, flavour) = spec.split_once('/').unwrap_or((spec, ""));
+    let (usage, algorithm) = match (action, flavour) {
+        ("Encrypt" | "GenerateDataKey", "") => ("ENCRYPT_DECRYPT", ""),
+        ("PostQuantumCryptoEncrypt" | "PostQuantumCryptoDecrypt", "") => {
+            ("ASYMMETRIC_Encrypt_Decrypt_Kyber_AES", "")
+        }
+        ("PostQuantumCryptoSign" | "PostQuantumCryptoVerify", "") => {
+            ("ASYMMETRIC_SIGN_VERIFY_DILITHIUM", "")
+        }
+        ("SignByAsymmetricKey" | "VerifyByAsymmetricKey", "RSA_2048") => {
+            ("ASYMMETRIC_SIGN_VERIFY_RSA_2048", "RSA_PSS_SHA_256")
+        }
+        ("SignByAsymmetricKey" | "VerifyByAsymmetricKey", "SM2") => {
+            ("ASYMMETRIC_SIGN_VERIFY_SM2", "SM2DSA")
+        }
+        _ => return Err(format!("unsupported action {spec}")),
+    };
+    let key_id = match key_id {
+        Some(id) => id.to_owned(),
+        None => {
+            let alias = format!("bench-{}-{}", std::process::id(), action.len());
+            let created = once(
+                addr,
+                "CreateKey",
+                &json!({"Alias": alias, "KeyUsage": usage}),
+            )
+            .await?;
+            created["KeyId"]
+                .as_str()
+                .ok_or("CreateKey returned no KeyId")?
+                .to_owned()
+        }
+    };
+    let sign = if algorithm.is_empty() {
+        json!({"KeyId": key_id, "Message": MESSAGE})
+    } else {
+        json!({"KeyId": key_id, "Message": MESSAGE, "Algorithm": algorithm})
+    };
+    let body = match action {
+        "Encrypt" | "GenerateDataKey" => body_for(action, &key_id)?,
+        "PostQuantumCryptoEncrypt" => json!({"KeyId": key_id, "PlainText": MESSAGE}).to_string(),
+        "PostQuantumCryptoDecrypt" => {
+            let sealed = once(
+                addr,
+                "PostQuantumCryptoEncrypt",
+                &json!({"KeyId": key_id, "PlainText": MESSAGE}),
+            )
+            .await?;
+            json!({"CiphertextBlob": sealed["CiphertextBlob"]}).to_string()
+        }
+        "PostQuantumCryptoSign" | "SignByAsymmetricKey" => sign.to_string(),
+        _ => {
+            let signer = if action == "PostQuantumCryptoVerify" {
+                "PostQuantumCryptoSign"
+            } else {
+                "SignByAsymmetricKey"
+            };
+            let mut verify = sign.clone();
+            verify["SignatureValue"] = once(addr, signer, &sign).await?["Signature"].clone();
+            verify.to_string()
+        }
+    };
+    Ok((action.to_owned(), body))
 }
 
 fn tkms_request(addr: &str, action: &str, body: &str) -> Result<Vec<u8>, String> {
@@ -227,32 +324,16 @@ fn main() -> Result<(), String> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let key_id = match (&args.key_id, args.target.as_str()) {
-        (Some(id), _) => id.clone(),
-        (None, "tkms") => {
-            let alias = format!("bench-{}", std::process::id());
-            let request = tkms_request(&args.addr, "CreateKey", &body_for("CreateKey", &alias)?)?;
-            let mut stream = TcpStream::connect(&args.addr)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (ok, body, _) = round_trip(&mut stream, &request, &mut Vec::new())
-                .await
-                .map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&body).into_owned();
-            if !ok {
-                return Err(format!("CreateKey failed: {text}"));
-            }
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            v["Response"]["KeyId"]
-                .as_str()
-                .ok_or("CreateKey returned no KeyId")?
-                .to_owned()
-        }
-        (None, _) => String::new(),
-    };
     let request = match args.target.as_str() {
-        "tkms" => tkms_request(&args.addr, &args.action, &body_for(&args.action, &key_id)?)?,
-        "moto" => moto_request(&args.addr, &args.action, &body_for(&args.action, &key_id)?),
+        "tkms" => {
+            let (action, body) =
+                tkms_load(&args.addr, &args.action, args.key_id.as_deref()).await?;
+            tkms_request(&args.addr, &action, &body)?
+        }
+        "moto" => {
+            let key_id = args.key_id.clone().unwrap_or_default();
+            moto_request(&args.addr, &args.action, &body_for(&args.action, &key_id)?)
+        }
         "noop" => format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", args.addr).into_bytes(),
         other => return Err(format!("unknown target {other}")),
     };
