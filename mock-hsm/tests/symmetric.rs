@@ -304,7 +304,7 @@ fn asymmetric_keys_refuse_symmetric_operations() {
 fn dispatch_edge_cases() {
     let kms = Kms::new();
     assert_eq!(kms.code("NoSuchAction", json!({})), "InvalidAction");
-    for action in ["PostQuantumCryptoEncrypt", "BindCloudResource"] {
+    for action in ["BindCloudResource"] {
         assert_eq!(
             kms.code(action, json!({})),
             "UnsupportedOperation",
