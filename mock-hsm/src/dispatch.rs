@@ -240,6 +240,16 @@ fn parse<T: DeserializeOwned>(params: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A plaintext field: base64, else `InvalidParameterValue.InvalidPlaintext`.
+fn decode_plaintext(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    B64.decode(text.trim()).map(Zeroizing::new).map_err(|_| {
+        err::<ApiError>(
+            "InvalidParameterValue.InvalidPlaintext",
+            format!("{field} must be standard base64"),
+        )
+    })
+}
+
 fn decode_b64(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     B64.decode(text.trim()).map(Zeroizing::new).map_err(|_| {
         err::<ApiError>(

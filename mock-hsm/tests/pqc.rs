@@ -11,7 +11,7 @@ mod support;
 use aws_lc_rs::signature::{ML_DSA_65, UnparsedPublicKey};
 use der::Decode as _;
 use mock_hsm::HsmConfig;
-use openssl::OpenSsl;
+use openssl::{OpenSsl, rsa_padding_args};
 use serde_json::json;
 use support::{Kms, b64, unb64};
 
@@ -206,20 +206,9 @@ fn kyber_decrypt_seals_to_the_callers_key() {
     let sealed = unb64(v["PlainText"].as_str().unwrap());
     assert_eq!(sealed.len(), 256, "RSA-2048 ciphertext, not the plaintext");
     ssl.write("ct", &sealed);
-    let opened = ssl.run(&[
-        "pkeyutl",
-        "-decrypt",
-        "-inkey",
-        "key.pem",
-        "-in",
-        "ct",
-        "-pkeyopt",
-        "rsa_padding_mode:oaep",
-        "-pkeyopt",
-        "rsa_oaep_md:sha256",
-        "-pkeyopt",
-        "rsa_mgf1_md:sha256",
-    ]);
+    let mut args = vec!["pkeyutl", "-decrypt", "-inkey", "key.pem", "-in", "ct"];
+    args.extend_from_slice(rsa_padding_args("RSAES_OAEP_SHA_256"));
+    let opened = ssl.run(&args);
     assert_eq!(opened, b"sealed for the caller");
     // An RSA key with the default SM2 algorithm is refused, never answered in clear.
     assert_eq!(

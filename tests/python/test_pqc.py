@@ -11,26 +11,16 @@ import tempfile
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from conftest import REGION, call, create_key, make_client
 from test_cam import CamServer, kms_as, refused, row
+from test_kms import b64, code_of
 
 KYBER = "ASYMMETRIC_Encrypt_Decrypt_Kyber_AES"
 DILITHIUM = "ASYMMETRIC_SIGN_VERIFY_DILITHIUM"
 # SubjectPublicKeyInfo prefixes: SEQUENCE, AlgorithmIdentifier with the NIST OID, BIT STRING.
 ML_KEM_768_SPKI = bytes.fromhex("308204b2300b0609608648016503040402038204a100")
 ML_DSA_65_SPKI = bytes.fromhex("308207b2300b0609608648016503040312038207a100")
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
-
-
-def code_of(fn):
-    with pytest.raises(TencentCloudSDKException) as e:
-        fn()
-    return e.value.get_code()
 
 
 def public_der(kms, key_id):

@@ -9,8 +9,7 @@ use zeroize::Zeroizing;
 
 use super::asymmetric::check_raw_message;
 use super::messages::{EncryptResp, SignResp, VerifyResp};
-use super::{CallError, decode_b64, err};
-use crate::api::ApiError;
+use super::{CallError, decode_b64, decode_plaintext};
 use crate::blob::Blob;
 use crate::hsm::{Hsm, Scope};
 
@@ -58,15 +57,7 @@ pub(super) fn encrypt(
     scope: Scope<'_>,
     r: PqEncryptReq,
 ) -> Result<impl Serialize, CallError> {
-    let plaintext = B64
-        .decode(r.plain_text.trim())
-        .map(Zeroizing::new)
-        .map_err(|_| {
-            err::<ApiError>(
-                "InvalidParameterValue.InvalidPlaintext",
-                "PlainText must be standard base64",
-            )
-        })?;
+    let plaintext = decode_plaintext(&r.plain_text, "PlainText")?;
     let ciphertext_blob = hsm.pq_encrypt(scope, &r.key_id, &plaintext)?;
     Ok(EncryptResp {
         ciphertext_blob,

@@ -10,7 +10,7 @@ use super::messages::{
     DataKeyReq, DataKeyResp, DecryptReq, EncryptReq, EncryptResp, PlaintextResp, RandomReq,
     ReEncryptReq, ReEncryptResp,
 };
-use super::{CallError, err};
+use super::{CallError, decode_plaintext, err};
 use crate::api::ApiError;
 use crate::blob::Blob;
 use crate::hsm::{Hsm, Scope};
@@ -20,15 +20,7 @@ pub(super) fn encrypt(
     scope: Scope<'_>,
     r: EncryptReq,
 ) -> Result<impl Serialize, CallError> {
-    let plaintext = B64
-        .decode(r.plaintext.trim())
-        .map(Zeroizing::new)
-        .map_err(|_| {
-            err::<ApiError>(
-                "InvalidParameterValue.InvalidPlaintext",
-                "Plaintext must be standard base64",
-            )
-        })?;
+    let plaintext = decode_plaintext(&r.plaintext, "Plaintext")?;
     let ciphertext_blob = hsm.encrypt(
         scope,
         &r.key_id,

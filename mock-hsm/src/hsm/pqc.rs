@@ -9,7 +9,7 @@ use super::symmetric::{MAX_PLAINTEXT, Opened};
 use super::types::KeyUsage;
 use super::{Hsm, HsmError, Scope};
 use crate::blob::{self, Blob};
-use crate::material::pqc::KEM_CT_LEN;
+use crate::material::pqc::{DsaKey, KEM_CT_LEN};
 use crate::material::{Algorithm, ParsedKey, aead_open, aead_seal, random_nonce};
 use kms_core::kms::KeyOperation;
 
@@ -104,16 +104,9 @@ impl Hsm {
         key_id: &str,
         message: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            KeyUsage::PQ_SIGNING,
-            KeyOperation::UsePrivateKey,
-            |_, key| match key {
-                ParsedKey::MlDsa(dsa) => dsa.sign(message).map_err(|_| HsmError::SignFailed),
-                _ => Err(HsmError::Internal("ML-DSA key material")),
-            },
-        )
+        self.with_dsa(scope, key_id, |dsa| {
+            dsa.sign(message).map_err(|_| HsmError::SignFailed)
+        })
     }
 
     /// Checks an ML-DSA-65 signature; a wrong or malformed one is `false`.
@@ -124,13 +117,23 @@ impl Hsm {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, HsmError> {
+        self.with_dsa(scope, key_id, |dsa| Ok(dsa.verify(message, signature)))
+    }
+
+    /// Runs `f` on a Dilithium key whose state allows signing.
+    fn with_dsa<T>(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        f: impl FnOnce(&DsaKey) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
         self.asymmetric(
             scope,
             key_id,
             KeyUsage::PQ_SIGNING,
             KeyOperation::UsePrivateKey,
             |_, key| match key {
-                ParsedKey::MlDsa(dsa) => Ok(dsa.verify(message, signature)),
+                ParsedKey::MlDsa(dsa) => f(dsa),
                 _ => Err(HsmError::Internal("ML-DSA key material")),
             },
         )
