@@ -240,6 +240,18 @@ fn parse<T: DeserializeOwned>(params: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A decrypted plaintext as the answer carries it: base64, sealed to the caller's
+/// `EncryptionPublicKey` when one was given (docs/kms-api.md §4.6).
+fn answer_plaintext(
+    hsm: &Hsm,
+    plaintext: Zeroizing<Vec<u8>>,
+    public_key: Option<&str>,
+    algorithm: Option<&str>,
+) -> Result<Zeroizing<String>, CallError> {
+    let out = hsm.seal_for_caller(plaintext, public_key, algorithm)?;
+    Ok(Zeroizing::new(B64.encode(&out[..])))
+}
+
 /// A plaintext field: base64, else `InvalidParameterValue.InvalidPlaintext`.
 fn decode_plaintext(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     B64.decode(text.trim()).map(Zeroizing::new).map_err(|_| {

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::asymmetric::check_raw_message;
 use super::messages::{EncryptResp, SignResp, VerifyResp};
-use super::{CallError, decode_b64, decode_plaintext};
+use super::{CallError, answer_plaintext, decode_b64, decode_plaintext};
 use crate::blob::Blob;
 use crate::hsm::{Hsm, Scope};
 
@@ -73,14 +73,14 @@ pub(super) fn decrypt(
     blob: Option<Blob>,
 ) -> Result<impl Serialize, CallError> {
     let opened = hsm.pq_decrypt(scope, blob.as_ref())?;
-    let out = hsm.seal_for_caller(
-        opened.plaintext,
-        r.encryption_public_key.as_deref(),
-        r.encryption_algorithm.as_deref(),
-    )?;
     Ok(PqPlaintextResp {
         key_id: opened.key_id,
-        plain_text: Zeroizing::new(B64.encode(&out[..])),
+        plain_text: answer_plaintext(
+            hsm,
+            opened.plaintext,
+            r.encryption_public_key.as_deref(),
+            r.encryption_algorithm.as_deref(),
+        )?,
     })
 }
 

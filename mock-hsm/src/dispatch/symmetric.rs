@@ -10,7 +10,7 @@ use super::messages::{
     DataKeyReq, DataKeyResp, DecryptReq, EncryptReq, EncryptResp, PlaintextResp, RandomReq,
     ReEncryptReq, ReEncryptResp,
 };
-use super::{CallError, decode_plaintext, err};
+use super::{CallError, answer_plaintext, decode_plaintext, err};
 use crate::api::ApiError;
 use crate::blob::Blob;
 use crate::hsm::{Hsm, Scope};
@@ -40,14 +40,14 @@ pub(super) fn decrypt(
     blob: Option<Blob>,
 ) -> Result<impl Serialize, CallError> {
     let opened = hsm.decrypt(scope, blob.as_ref(), r.encryption_context.as_deref())?;
-    let out = hsm.seal_for_caller(
-        opened.plaintext,
-        r.encryption_public_key.as_deref(),
-        r.encryption_algorithm.as_deref(),
-    )?;
     Ok(PlaintextResp {
         key_id: Some(opened.key_id),
-        plaintext: Zeroizing::new(B64.encode(&out[..])),
+        plaintext: answer_plaintext(
+            hsm,
+            opened.plaintext,
+            r.encryption_public_key.as_deref(),
+            r.encryption_algorithm.as_deref(),
+        )?,
     })
 }
 pub(super) fn re_encrypt(
