@@ -315,6 +315,29 @@ impl KeyUsageArg {
             Self::Dilithium => "ASYMMETRIC_SIGN_VERIFY_DILITHIUM",
         }
     }
+
+    /// The usage a KeyMetadata names, if it is one of ours.
+    pub(crate) fn from_api_name(name: &str) -> Option<Self> {
+        Self::value_variants()
+            .iter()
+            .copied()
+            .find(|u| u.api_name() == name)
+    }
+
+    /// The key material, as `key describe` shows it (`sm` for KeyMetadata Type 4).
+    pub(crate) fn material(self, sm: bool) -> &'static str {
+        match self {
+            Self::Symmetric if sm => "SM4",
+            Self::Symmetric => "AES-256",
+            Self::Rsa2048 | Self::SignRsa2048 => "RSA-2048",
+            Self::SignRsa3072 => "RSA-3072",
+            Self::Sm2 | Self::SignSm2 => "SM2",
+            Self::SignEcc => "ECDSA P-256",
+            Self::SignEcdsa384 => "ECDSA P-384",
+            Self::Kyber => "ML-KEM-768 + AES-256-GCM",
+            Self::Dilithium => "ML-DSA-65",
+        }
+    }
 }
 
 /// A signature algorithm (SignByAsymmetricKey's Algorithm); the key's usage picks the default.

@@ -5,10 +5,9 @@ use std::io::Write;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kms_core::kms::{KeyFilter, KeyManagement as _, KeyMetadata, KmsClient as _, StateChange};
-use kms_core::wrap::kms::{USAGE_RSA_2048, USAGE_SM2, USAGE_SYMMETRIC};
 use serde_json::json;
 
-use crate::args::{KeyArgs, KeyCommand, KmsArgs, MaterialArg, OutputFormat};
+use crate::args::{KeyArgs, KeyCommand, KeyUsageArg, KmsArgs, MaterialArg, OutputFormat};
 use crate::backend::{Kms, Material};
 use crate::error::{CliError, CliResult};
 use crate::io::Sink;
@@ -240,15 +239,9 @@ fn print(text: &str) -> CliResult<()> {
         .map_err(|e| CliError::write(None, &e))
 }
 
-/// KeyMetadata `Type`: 4 = national-secret (SM4/SM2) material, 2 = FIPS (AES/RSA/ECC).
+/// The material by KeyUsage; KeyMetadata `Type` 4 (national-secret) makes symmetric keys SM4.
 fn material(meta: &KeyMetadata) -> &'static str {
-    match (meta.key_type, meta.key_usage.as_str()) {
-        (_, USAGE_RSA_2048) => "RSA-2048",
-        (_, USAGE_SM2) => "SM2",
-        (4, _) => "SM4",
-        (2, USAGE_SYMMETRIC) => "AES-256",
-        _ => "",
-    }
+    KeyUsageArg::from_api_name(&meta.key_usage).map_or("", |u| u.material(meta.key_type == 4))
 }
 
 pub(crate) fn render_metadata(meta: &KeyMetadata) -> String {
@@ -327,6 +320,8 @@ pub(crate) fn format_time(unix: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use clap::ValueEnum as _;
+
     use super::*;
 
     #[test]
@@ -351,5 +346,14 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Deletion"), "{text}");
+    }
+
+    #[test]
+    fn every_usage_names_its_material() {
+        for usage in KeyUsageArg::value_variants() {
+            assert!(!usage.material(false).is_empty(), "{usage:?}");
+            assert_eq!(KeyUsageArg::from_api_name(usage.api_name()), Some(*usage));
+        }
+        assert_eq!(KeyUsageArg::SignSm2.material(true), "SM2", "not SM4");
     }
 }
