@@ -389,6 +389,56 @@ fn pq_keys_survive_reopen() {
     }
 }
 
+/// A seed file fixes PQ material: Wycheproof's ML-DSA-65 PKCS#8 (seed form) gives its listed
+/// public key, and Wycheproof's ML-KEM-768 decapsulation key its encapsulation key.
+#[test]
+fn seeded_pq_keys_have_the_known_public_keys() {
+    let vectors = |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap() };
+    let dsa = vectors(include_str!("vectors/mldsa_65_sign_seed_test.json"));
+    let dsa = &dsa["testGroups"][0];
+    let kem = vectors(include_str!(
+        "vectors/mlkem_768_semi_expanded_decaps_test.json"
+    ));
+    let kem = &kem["testGroups"][0]["tests"][0];
+    let material = |field: &serde_json::Value| b64(&hex::decode(field.as_str().unwrap()).unwrap());
+    let seed = format!(
+        r#"version = 1
+[[keys]]
+key_id = "00000000-0000-4000-8000-0000000000d1"
+alias = "dilithium"
+key_usage = "{DILITHIUM}"
+[[keys.versions]]
+version = 1
+material = "{}"
+[[keys]]
+key_id = "00000000-0000-4000-8000-0000000000c1"
+alias = "kyber"
+key_usage = "{KYBER}"
+[[keys.versions]]
+version = 1
+material = "{}"
+"#,
+        material(&dsa["privateKeyPkcs8"]),
+        material(&kem["dk"]),
+    );
+    let kms = Kms::new();
+    kms.hsm.apply_seed(&seed).unwrap();
+    let (_, pk) = public_key(&kms, "00000000-0000-4000-8000-0000000000d1");
+    assert_eq!(hex::encode(pk), dsa["publicKey"].as_str().unwrap());
+    let (_, ek) = public_key(&kms, "00000000-0000-4000-8000-0000000000c1");
+    let dk = hex::decode(kem["dk"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        ek,
+        dk[1152..1152 + 1184],
+        "FIPS 203: dk = dk_pke || ek || H(ek) || z"
+    );
+    let blob = pq_encrypt(&kms, "00000000-0000-4000-8000-0000000000c1", b"golden");
+    assert_eq!(pq_decrypt(&kms, &blob), b"golden");
+    // Material that is not a valid key of the usage is refused whole.
+    let bad = seed.replace(&material(&kem["dk"]), &b64(&dk[..2399]));
+    assert!(Kms::new().hsm.apply_seed(&bad).is_err());
+}
+
 #[test]
 fn list_algorithms_names_exactly_what_the_mock_offers() {
     let kms = Kms::new();
