@@ -11,9 +11,20 @@ use crate::material::{ParsedKey, RsaPadding, SignAlgorithm, SignInput};
 use crate::store::KeyRow;
 
 impl Hsm {
-    /// Runs `f` on the parsed key when its usage is one of `usages` and its state allows
-    /// `operation`.
+    /// Runs `f` on the parsed key when its usage is one of `usages` and it is Enabled.
     pub(super) fn asymmetric<T>(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+        usages: &'static [KeyUsage],
+        f: impl FnOnce(&KeyRow, &ParsedKey) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        self.asymmetric_for(scope, key_id, usages, KeyOperation::UsePrivateKey, f)
+    }
+
+    /// [`Hsm::asymmetric`] for an operation with its own column of the state table
+    /// (post-quantum encryption and decryption, docs/kms-api.md §4.3).
+    pub(super) fn asymmetric_for<T>(
         &self,
         scope: Scope<'_>,
         key_id: &str,
@@ -40,16 +51,10 @@ impl Hsm {
     }
 
     pub(crate) fn public_key(&self, scope: Scope<'_>, key_id: &str) -> Result<Vec<u8>, HsmError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            KeyUsage::ASYMMETRIC,
-            KeyOperation::UsePrivateKey,
-            |_, key| {
-                key.public_key_der()
-                    .map_err(|_| HsmError::Internal("public key encoding"))
-            },
-        )
+        self.asymmetric(scope, key_id, KeyUsage::ASYMMETRIC, |_, key| {
+            key.public_key_der()
+                .map_err(|_| HsmError::Internal("public key encoding"))
+        })
     }
 
     pub(crate) fn rsa_decrypt(
@@ -59,16 +64,10 @@ impl Hsm {
         padding: RsaPadding,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            &[KeyUsage::DecryptRsa2048],
-            KeyOperation::UsePrivateKey,
-            |_, key| {
-                key.rsa_decrypt(padding, ciphertext)
-                    .map_err(|_| HsmError::DecryptFailed)
-            },
-        )
+        self.asymmetric(scope, key_id, &[KeyUsage::DecryptRsa2048], |_, key| {
+            key.rsa_decrypt(padding, ciphertext)
+                .map_err(|_| HsmError::DecryptFailed)
+        })
     }
 
     pub(crate) fn sm2_decrypt(
@@ -82,16 +81,10 @@ impl Hsm {
                 "Ciphertext must be at most 256 bytes of C1C3C2 ASN.1 DER".into(),
             ));
         }
-        self.asymmetric(
-            scope,
-            key_id,
-            &[KeyUsage::DecryptSm2],
-            KeyOperation::UsePrivateKey,
-            |_, key| {
-                key.sm2_decrypt_der(ciphertext)
-                    .map_err(|_| HsmError::DecryptFailed)
-            },
-        )
+        self.asymmetric(scope, key_id, &[KeyUsage::DecryptSm2], |_, key| {
+            key.sm2_decrypt_der(ciphertext)
+                .map_err(|_| HsmError::DecryptFailed)
+        })
     }
 
     pub(crate) fn sign(
@@ -101,16 +94,10 @@ impl Hsm {
         algorithm: SignAlgorithm,
         input: SignInput<'_>,
     ) -> Result<Vec<u8>, HsmError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            KeyUsage::SIGNING,
-            KeyOperation::UsePrivateKey,
-            |row, key| {
-                check_sign_algorithm(row, algorithm)?;
-                key.sign(algorithm, input).map_err(|_| HsmError::SignFailed)
-            },
-        )
+        self.asymmetric(scope, key_id, KeyUsage::SIGNING, |row, key| {
+            check_sign_algorithm(row, algorithm)?;
+            key.sign(algorithm, input).map_err(|_| HsmError::SignFailed)
+        })
     }
 
     pub(crate) fn verify(
@@ -121,16 +108,10 @@ impl Hsm {
         input: SignInput<'_>,
         signature: &[u8],
     ) -> Result<bool, HsmError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            KeyUsage::SIGNING,
-            KeyOperation::UsePrivateKey,
-            |row, key| {
-                check_sign_algorithm(row, algorithm)?;
-                Ok(key.verify(algorithm, input, signature))
-            },
-        )
+        self.asymmetric(scope, key_id, KeyUsage::SIGNING, |row, key| {
+            check_sign_algorithm(row, algorithm)?;
+            Ok(key.verify(algorithm, input, signature))
+        })
     }
 }
 

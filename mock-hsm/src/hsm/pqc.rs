@@ -25,7 +25,7 @@ impl Hsm {
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
             return Err(HsmError::InvalidPlaintext);
         }
-        self.asymmetric(
+        self.asymmetric_for(
             scope,
             key_id,
             KeyUsage::PQ_ENCRYPTING,
@@ -59,7 +59,7 @@ impl Hsm {
         let blob = blob
             .filter(|b| b.algorithm == Algorithm::MlKem768 && b.sealed.len() > KEM_CT_LEN)
             .ok_or(HsmError::InvalidCiphertext)?;
-        let opened = self.asymmetric(
+        let opened = self.asymmetric_for(
             scope,
             &blob.key_id,
             KeyUsage::PQ_ENCRYPTING,
@@ -127,15 +127,9 @@ impl Hsm {
         key_id: &str,
         f: impl FnOnce(&DsaKey) -> Result<T, HsmError>,
     ) -> Result<T, HsmError> {
-        self.asymmetric(
-            scope,
-            key_id,
-            KeyUsage::PQ_SIGNING,
-            KeyOperation::UsePrivateKey,
-            |_, key| match key {
-                ParsedKey::MlDsa(dsa) => f(dsa),
-                _ => Err(HsmError::Internal("ML-DSA key material")),
-            },
-        )
+        self.asymmetric(scope, key_id, KeyUsage::PQ_SIGNING, |_, key| match key {
+            ParsedKey::MlDsa(dsa) => f(dsa),
+            _ => Err(HsmError::Internal("ML-DSA key material")),
+        })
     }
 }
