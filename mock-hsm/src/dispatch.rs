@@ -29,10 +29,7 @@ use crate::hsm::{Hsm, HsmError};
 use request::Request;
 
 /// SDK actions this mock knows but does not implement.
-const UNSUPPORTED_ACTIONS: &[&str] = &[
-    "BindCloudResource",
-    "UnbindCloudResource",
-];
+const UNSUPPORTED_ACTIONS: &[&str] = &["BindCloudResource", "UnbindCloudResource"];
 
 fn err<E: From<ApiError>>(code: &str, message: impl Into<String>) -> E {
     ApiError::new(code, message).into()

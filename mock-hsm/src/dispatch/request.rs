@@ -7,8 +7,8 @@ use super::messages::{
     ImportReq, KeyIdReq, KeyIdsReq, ListReq, RandomReq, ReEncryptReq, RotationReq, RsaDecryptReq,
     ScheduleReq, SignReq, Sm2DecryptReq, VerifyReq,
 };
-use super::whitebox::WhiteBoxRequest;
 use super::pqc::{PqDecryptReq, PqEncryptReq, PqSignReq, PqVerifyReq};
+use super::whitebox::WhiteBoxRequest;
 use super::{UNSUPPORTED_ACTIONS, err, parse};
 use crate::api::{ApiError, CallTargets};
 use crate::blob::{self, Blob};
@@ -125,9 +125,7 @@ impl Request {
             other if UNSUPPORTED_ACTIONS.contains(&other) => {
                 return Err(err(
                     "UnsupportedOperation",
-                    format!(
-                        "{other} (cloud-resource binding) is not supported by the tkms mock"
-                    ),
+                    format!("{other} (cloud-resource binding) is not supported by the tkms mock"),
                 ));
             }
             other => {
