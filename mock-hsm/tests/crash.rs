@@ -201,6 +201,18 @@ fn crash_at_random_points() {
     );
 }
 
+/// How many keys the writer with process id `pid` has created (its aliases start `k-PID-`).
+fn keys_of_writer(reader: &Hsm, pid: u32) -> usize {
+    let listed = call(reader, "ListKeyDetail", json!({"Limit": 200})).expect("concurrent reader");
+    let prefix = format!("k-{pid}-");
+    listed["KeyMetadatas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["Alias"].as_str().unwrap().starts_with(&prefix))
+        .count()
+}
+
 fn two_processes_share_one_store() {
     let dir = tempfile::tempdir().unwrap();
     // Create the root key first so both writers use the same one.
@@ -217,18 +229,8 @@ fn two_processes_share_one_store() {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(60);
     loop {
-        let listed =
-            call(&reader, "ListKeyDetail", json!({"Limit": 200})).expect("concurrent reader");
-        let by = |pid: u32| {
-            let prefix = format!("k-{pid}-");
-            listed["KeyMetadatas"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|k| k["Alias"].as_str().unwrap().starts_with(&prefix))
-                .count()
-        };
-        let both_progressed = by(pid_a) >= 2 && by(pid_b) >= 2;
+        let both_progressed =
+            keys_of_writer(&reader, pid_a) >= 2 && keys_of_writer(&reader, pid_b) >= 2;
         let now = Instant::now();
         if (both_progressed && now - start >= Duration::from_millis(1500)) || now >= deadline {
             break;
@@ -259,11 +261,22 @@ fn root_key_from_environment() {
         "TKMS_HSM_ROOT_KEY",
         base64::engine::general_purpose::STANDARD.encode(key),
     )];
-    let progress = kill_and_collect(
-        spawn(dir.path(), &env),
-        Duration::from_millis(400),
-        &mut acked,
-    );
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), key).unwrap();
+    let writer = spawn(dir.path(), &env);
+    // Let the writer finish its first round (two keys created), however slow the machine: a
+    // fixed 400 ms flaked under load. A writer refused its root key never gets there.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join(mock_hsm::DB_FILE).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let source = RootKeySource::File(key_file.path().to_path_buf());
+    if let Ok(reader) = Hsm::open(HsmConfig::directory(dir.path()).with_root_key(source)) {
+        while keys_of_writer(&reader, writer.id()) < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let progress = kill_and_collect(writer, Duration::ZERO, &mut acked);
     // The writer worked under the environment's root key (a refused key would have ended it).
     assert!(
         progress >= 3,
@@ -273,8 +286,6 @@ fn root_key_from_environment() {
         !dir.path().join("root.key").exists(),
         "no root key file when the environment supplies it"
     );
-    let key_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key_file.path(), key).unwrap();
     verify(
         dir.path(),
         &acked,
