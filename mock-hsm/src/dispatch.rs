@@ -6,8 +6,10 @@
 //! become wire errors here, and only here.
 
 mod asymmetric;
+mod bindings;
 mod byok;
 mod datakeys;
+mod fields;
 mod info;
 mod lifecycle;
 mod messages;
@@ -29,7 +31,7 @@ use crate::hsm::{Hsm, HsmError};
 use request::Request;
 
 /// SDK actions this mock knows but does not implement.
-const UNSUPPORTED_ACTIONS: &[&str] = &["BindCloudResource", "UnbindCloudResource"];
+const UNSUPPORTED_ACTIONS: &[&str] = &[];
 
 fn err<E: From<ApiError>>(code: &str, message: impl Into<String>) -> E {
     ApiError::new(code, message).into()
@@ -79,6 +81,8 @@ impl KmsApi for Hsm {
         action: &str,
         params: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        self.check_region(&ctx.region)?;
+        fields::check(action, params)?;
         let request = Request::parse(action, params)?;
         run(self, ctx, request).map_err(|e| e.into_wire(action))
     }
@@ -91,9 +95,10 @@ impl KmsApi for Hsm {
         params: &[u8],
         admit: &mut Admit<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        self.check_region(&ctx.region)?;
         let mut ctx = ctx.clone();
         let lookup = |key_id: &str| self.key_resource(key_id);
-        match Request::parse(action, params) {
+        match fields::check(action, params).and_then(|()| Request::parse(action, params)) {
             Ok(request) => {
                 let targets = request.targets(&|id| self.data_key_cmk(id));
                 admit(
@@ -182,6 +187,8 @@ fn run(hsm: &Hsm, ctx: &CallContext, request: Request) -> Result<Zeroizing<Vec<u
         }
         Request::PostQuantumCryptoSign(r) => respond(ctx, pqc::sign(hsm, scope, r)?),
         Request::PostQuantumCryptoVerify(r) => respond(ctx, pqc::verify(hsm, scope, r)?),
+        Request::BindCloudResource(r) => respond(ctx, bindings::bind(hsm, scope, r)?),
+        Request::UnbindCloudResource(r) => respond(ctx, bindings::unbind(hsm, scope, r)?),
         Request::ListAlgorithms => respond(ctx, info::list_algorithms(hsm, scope)?),
         Request::GetServiceStatus => respond(ctx, info::service_status(hsm, scope)?),
         Request::GetRegions => respond(ctx, info::regions(hsm)?),

@@ -16,6 +16,7 @@
 
 mod access;
 mod asymmetric;
+mod bindings;
 mod byok;
 mod config;
 mod datakeys;
@@ -31,9 +32,10 @@ mod whitebox;
 
 use std::sync::Arc;
 
-pub use config::{HsmConfig, SM_REGIONS, SymmetricPolicy};
+pub use config::{HsmConfig, SM_REGIONS, SymmetricPolicy, check_region_name};
 pub(crate) use datakeys::{DataKeyFilter, DataKeyInfo, Imported, NewDataKey};
 pub(crate) use error::{HsmError, state_refusal};
+pub use info::REGIONS;
 pub(crate) use lifecycle::{KeyFilter, KeyInfo, NewKey};
 pub(crate) use rules::{check_alias, is_valid_key_id};
 pub use types::key_usage_names;
@@ -68,6 +70,8 @@ pub struct Hsm {
     pub(crate) clock: Arc<dyn Clock>,
     mock_clock: Option<Arc<MockClock>>,
     pub(crate) default_region: String,
+    /// Every region a call may name ([`Hsm::regions`]).
+    regions: Vec<String>,
     pub(crate) symmetric: SymmetricPolicy,
     pub(crate) data_key_limit: u64,
     /// [`Hsm::key_resource`] answers: a key's owner, region and tags never change while it
@@ -103,6 +107,7 @@ impl Hsm {
             clock: config.clock.clone(),
             mock_clock: config.mock_clock.clone(),
             default_region: config.default_region.clone(),
+            regions: info::region_list(&config.default_region, &config.extra_regions),
             symmetric: config.symmetric,
             data_key_limit: config.data_key_limit,
             resources: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -33,7 +33,10 @@ pub use cam::{
     KeyResource, Policy, PolicyError, SessionKey, Sessions, TempCredentials, parse_time,
 };
 pub use clock::{Clock, MAX_TIME, MockClock, SystemClock};
-pub use hsm::{Hsm, HsmConfig, Maintenance, SM_REGIONS, SymmetricPolicy, key_usage_names};
+pub use hsm::{
+    Hsm, HsmConfig, Maintenance, REGIONS, SM_REGIONS, SymmetricPolicy, check_region_name,
+    key_usage_names,
+};
 pub use inprocess::{DEFAULT_ACCOUNT_UIN, InProcess};
 pub use material::Algorithm;
 pub use seed::{ExportOptions, SeedReport};

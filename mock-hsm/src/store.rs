@@ -2,6 +2,7 @@
 //! one immediate transaction, key material sealed with AES-256-GCM under a storage root key kept
 //! outside the database.
 
+mod bindings;
 mod data_keys;
 mod hot;
 mod root_key;

@@ -264,3 +264,60 @@ fn fips_region_material_is_256_bits() {
     let blob = kms.encrypt(&id, b"aes", None);
     assert_eq!(kms.decrypt(&blob, None).unwrap(), b"aes");
 }
+
+#[test]
+fn a_bound_external_key_keeps_its_material() {
+    let kms = Kms::new();
+    let id = external(&kms, "bound");
+    let (imp, _) = parameters(&kms, &id, "RSAES_OAEP_SHA_256");
+    import(
+        &kms,
+        &id,
+        &imp,
+        &wrap(&imp, "RSAES_OAEP_SHA_256", &[7; 16]),
+        0,
+    )
+    .unwrap();
+    let bind = json!({"KeyId": id, "ProductId": "cdb", "ResourceId": "cdb-1"});
+    kms.ok("BindCloudResource", bind.clone());
+    assert_eq!(
+        kms.code("DeleteImportedKeyMaterial", json!({"KeyId": id})),
+        "FailedOperation.CmkUsedByCloudProduct"
+    );
+    assert_eq!(kms.state(&id), "Enabled");
+    kms.ok("UnbindCloudResource", bind);
+    kms.ok("DeleteImportedKeyMaterial", json!({"KeyId": id}));
+    assert_eq!(kms.state(&id), "PendingImport");
+}
+
+#[test]
+fn an_expired_import_token_is_token_expired_not_unknown() {
+    let kms = Kms::new();
+    let id = external(&kms, "late");
+    let (imp, v) = parameters(&kms, &id, "RSAES_OAEP_SHA_256");
+    let valid_to = v["ParametersValidTo"].as_u64().unwrap();
+    kms.clock().advance(valid_to + 1 - kms.hsm.now());
+    // Maintenance runs (as the server's timer would) without forgetting the token.
+    kms.hsm.run_due_rotations().unwrap();
+    let wrapped = wrap(&imp, "RSAES_OAEP_SHA_256", &[7; 16]);
+    assert_eq!(
+        import(&kms, &id, &imp, &wrapped, 0).unwrap_err().code,
+        "ResourceUnavailable.TokenExpired"
+    );
+    // Long after, the token is still known to have expired.
+    kms.clock().advance(300 * DAY);
+    kms.hsm.run_due_rotations().unwrap();
+    assert_eq!(
+        import(&kms, &id, &imp, &wrapped, 0).unwrap_err().code,
+        "ResourceUnavailable.TokenExpired"
+    );
+    // A token never issued stays InvalidParameter.
+    let bogus = Import {
+        token: "AAAA".into(),
+        ssl: OpenSsl::new(),
+    };
+    assert_eq!(
+        import(&kms, &id, &bogus, &wrapped, 0).unwrap_err().code,
+        "InvalidParameter"
+    );
+}

@@ -49,11 +49,14 @@ pub(super) fn service_status(hsm: &Hsm, scope: Scope<'_>) -> Result<impl Seriali
         // Every hosted data key of the mock is free (no purchase): the free quota is the limit.
         free_data_key_limit: hsm.data_key_limit(),
         data_key_used_count: hsm.data_key_count(scope)?,
+        exclusive_hsm_list: [],
+        is_allowed_sync: false,
+        sync_task_list: [],
     })
 }
 
 pub(super) fn regions(hsm: &Hsm) -> Result<impl Serialize, CallError> {
     Ok(RegionsResp {
-        regions: hsm.regions(),
+        regions: hsm.regions().to_vec(),
     })
 }

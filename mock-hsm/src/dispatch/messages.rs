@@ -456,6 +456,11 @@ pub(super) struct ServiceStatusResp {
     pub(super) data_key_limit: u64,
     pub(super) free_data_key_limit: u64,
     pub(super) data_key_used_count: u64,
+    /// No exclusive HSM clusters and no cross-region replication in the mock.
+    #[serde(rename = "ExclusiveHSMList")]
+    pub(super) exclusive_hsm_list: [(); 0],
+    pub(super) is_allowed_sync: bool,
+    pub(super) sync_task_list: [(); 0],
 }
 
 pub(super) fn metadata(info: &KeyInfo) -> KeyMetadata {

@@ -2,6 +2,7 @@
 //! already parsed), from which both the access decision (what the call names) and the handler
 //! take what they need.
 
+use super::bindings::BindingReq;
 use super::messages::{
     AliasReq, CreateKeyReq, DataKeyReq, DecryptReq, DescriptionReq, EncryptReq, ImportParamsReq,
     ImportReq, KeyIdReq, KeyIdsReq, ListReq, RandomReq, ReEncryptReq, RotationReq, RsaDecryptReq,
@@ -52,6 +53,8 @@ pub(super) enum Request {
     PostQuantumCryptoDecrypt(PqDecryptReq, Option<Blob>),
     PostQuantumCryptoSign(PqSignReq),
     PostQuantumCryptoVerify(PqVerifyReq),
+    BindCloudResource(BindingReq),
+    UnbindCloudResource(BindingReq),
     ListAlgorithms,
     GetServiceStatus,
     GetRegions,
@@ -119,6 +122,8 @@ impl Request {
             ),
             "PostQuantumCryptoSign" => Self::PostQuantumCryptoSign(parse(p)?),
             "PostQuantumCryptoVerify" => Self::PostQuantumCryptoVerify(parse(p)?),
+            "BindCloudResource" => Self::BindCloudResource(parse(p)?),
+            "UnbindCloudResource" => Self::UnbindCloudResource(parse(p)?),
             "ListAlgorithms" => Self::ListAlgorithms,
             "GetServiceStatus" => Self::GetServiceStatus,
             "GetRegions" => Self::GetRegions,
@@ -179,6 +184,7 @@ impl Request {
             Self::PostQuantumCryptoDecrypt(_, blob) => (blob_key(blob), None),
             Self::PostQuantumCryptoSign(r) => (one(&r.key_id), None),
             Self::PostQuantumCryptoVerify(r) => (one(&r.key_id), None),
+            Self::BindCloudResource(r) | Self::UnbindCloudResource(r) => (one(&r.key_id), None),
             Self::CreateKey(_)
             | Self::ListKeys(_)
             | Self::ListKeyDetail(_)

@@ -23,7 +23,7 @@ impl Hsm {
                     Some(_) => {}
                 }
             }
-            tx.delete_expired_tokens(now)?;
+            tx.expire_tokens(now, now.saturating_sub(super::byok::EXPIRED_TOKEN_MEMORY))?;
             done.data_keys_destroyed = tx.delete_due_data_keys(now)?;
             Ok::<_, HsmError>(done)
         })

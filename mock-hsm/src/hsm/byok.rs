@@ -12,6 +12,10 @@ use crate::store::KeyRow;
 /// Import tokens and wrapping keys are valid this long.
 const IMPORT_TOKEN_LIFETIME: u64 = DAY;
 
+/// How long an expired token's id is remembered, so a late import hears TokenExpired rather
+/// than "unknown token" (its wrapping key is erased at expiry; docs/kms-api.md §4.8).
+pub(super) const EXPIRED_TOKEN_MEMORY: u64 = 365 * DAY;
+
 /// Largest ImportKeyMaterial ValidTo.
 const MAX_VALID_TO: u64 = 2_147_443_200;
 
@@ -79,12 +83,13 @@ impl Hsm {
                         "ImportToken is unknown or belongs to another CMK".into(),
                     )
                 })?;
-            if now > stored.valid_to {
-                return Err(HsmError::TokenExpired);
-            }
+            let private_key = match &stored.private_key {
+                Some(key) if now <= stored.valid_to => key,
+                _ => return Err(HsmError::TokenExpired),
+            };
             let padding = RsaPadding::from_name(&stored.algorithm)
                 .ok_or_else(|| HsmError::Internal("import token"))?;
-            let wrapping = ParsedKey::parse(Algorithm::Rsa2048, &stored.private_key)
+            let wrapping = ParsedKey::parse(Algorithm::Rsa2048, private_key)
                 .map_err(|_| HsmError::Internal("wrapping key"))?;
             let material = wrapping
                 .rsa_decrypt(padding, encrypted_material)
@@ -121,6 +126,7 @@ impl Hsm {
     ) -> Result<(), HsmError> {
         self.mutate(scope, key_id, |tx, row, _| {
             require_importable(row)?;
+            super::bindings::refuse_if_bound(tx, row)?;
             tx.delete_versions(&row.key_id)?;
             row.key_state = KeyState::PendingImport;
             row.valid_to = 0;

@@ -56,6 +56,8 @@ pub struct HsmConfig {
     pub mock_clock: Option<Arc<MockClock>>,
     /// Region used when a call names none.
     pub default_region: String,
+    /// Regions served beyond [`REGIONS`](super::REGIONS) (`tkms serve --regions`).
+    pub extra_regions: Vec<String>,
     /// Symmetric algorithm choice.
     pub symmetric: SymmetricPolicy,
     /// A seed file applied at open (existing keys are never overwritten).
@@ -72,6 +74,7 @@ impl core::fmt::Debug for HsmConfig {
             .field("root_key", &self.root_key)
             .field("mock_clock", &self.mock_clock.is_some())
             .field("default_region", &self.default_region)
+            .field("extra_regions", &self.extra_regions)
             .field("symmetric", &self.symmetric)
             .field("seed_file", &self.seed_file)
             .field("data_key_limit", &self.data_key_limit)
@@ -97,6 +100,7 @@ impl HsmConfig {
             clock: Arc::new(SystemClock),
             mock_clock: None,
             default_region: "ap-guangzhou".into(),
+            extra_regions: Vec::new(),
             symmetric: SymmetricPolicy::ByRegion,
             seed_file: None,
             data_key_limit: super::datakeys::DEFAULT_DATA_KEY_LIMIT,
@@ -129,6 +133,15 @@ impl HsmConfig {
         self
     }
 
+    /// Serves these regions too, each checked by [`check_region_name`].
+    pub fn with_regions(mut self, regions: &[String]) -> Result<Self, String> {
+        for region in regions {
+            check_region_name(region)?;
+        }
+        self.extra_regions = regions.to_vec();
+        Ok(self)
+    }
+
     /// Sets the symmetric algorithm policy.
     pub fn with_symmetric(mut self, policy: SymmetricPolicy) -> Self {
         self.symmetric = policy;
@@ -139,5 +152,64 @@ impl HsmConfig {
     pub fn with_root_key(mut self, source: RootKeySource) -> Self {
         self.root_key = source;
         self
+    }
+}
+
+/// The shape of a Tencent Cloud region name: `<area>-<city>` with optional `-<suffix>` parts,
+/// lower-case letters and digits, at most 32 characters (`ap-guangzhou`, `ap-shanghai-fsi`).
+pub fn check_region_name(name: &str) -> Result<(), String> {
+    let mut parts = name.split('-');
+    let area_ok = parts
+        .next()
+        .is_some_and(|a| (2..=4).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_lowercase()));
+    let rest: Vec<&str> = parts.collect();
+    let rest_ok = !rest.is_empty()
+        && rest[0]
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase())
+        && rest.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    if area_ok && rest_ok && name.len() <= 32 {
+        Ok(())
+    } else {
+        Err(format!(
+            "region {name:?} is not a region name such as ap-guangzhou or ap-shanghai-fsi"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_region_name;
+
+    #[test]
+    fn region_names_have_the_tencent_shape() {
+        for good in [
+            "ap-guangzhou",
+            "ap-shanghai-fsi",
+            "na-siliconvalley",
+            "me-riyadh",
+            "ap-xx-2",
+        ] {
+            assert_eq!(check_region_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "ap",
+            "ap-",
+            "AP-guangzhou",
+            "ap_guangzhou",
+            "ap-1x",
+            "ap--x",
+            "a-b",
+            "ap-guangzhou ",
+            &format!("ap-{}", "x".repeat(40)),
+        ] {
+            assert!(check_region_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -82,6 +82,14 @@ pub(crate) enum HsmError {
     RotationNotEnabled(String),
     #[error("CMK {0} was rotated less than 24 hours ago")]
     RotateRateLimited(String),
+    #[error("CMK {0} is used by a cloud product: unbind it (UnbindCloudResource) first")]
+    UsedByCloudProduct(String),
+    #[error("the cloud resource is already bound to another CMK")]
+    ResourceUsesAnotherKey,
+    #[error("the CMK is not bound to this cloud resource")]
+    BindingNotFound,
+    #[error("the region is not supported (GetRegions lists the supported ones)")]
+    UnsupportedRegion,
     #[error("decryption failed")]
     DecryptFailed,
     #[error("signing failed")]
@@ -144,6 +152,11 @@ impl HsmError {
                 "UnsupportedOperation.RotateNotSupported"
             }
             Self::RotateRateLimited(_) => "RequestLimitExceeded.RotateRateLimited",
+            Self::UsedByCloudProduct(_) | Self::ResourceUsesAnotherKey => {
+                "FailedOperation.CmkUsedByCloudProduct"
+            }
+            Self::BindingNotFound => "ResourceUnavailable.CloudResourceBindingNotFound",
+            Self::UnsupportedRegion => "UnsupportedRegion",
             Self::DecryptFailed => "FailedOperation.DecryptError",
             Self::SignFailed => "FailedOperation.SignError",
             Self::SealFailed => "FailedOperation.EncryptionError",

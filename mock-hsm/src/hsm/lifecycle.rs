@@ -2,6 +2,7 @@
 //! UpdateKeyDescription, EnableKey(s)/DisableKey(s), ScheduleKeyDeletion, CancelKeyDeletion,
 //! ArchiveKey, CancelKeyArchive.
 
+use super::bindings::refuse_if_bound;
 use super::rules::{
     check_alias, check_description, check_id_list, check_key_id, check_tags, not_found,
     state_not_supported, tags_match,
@@ -215,7 +216,10 @@ impl Hsm {
                 match (row.key_state, enable) {
                     (KeyState::Enabled, true) | (KeyState::Disabled, false) => {} // repeats are accepted silently
                     (KeyState::Disabled, true) => row.key_state = KeyState::Enabled,
-                    (KeyState::Enabled, false) => row.key_state = KeyState::Disabled,
+                    (KeyState::Enabled, false) => {
+                        refuse_if_bound(tx, &row)?;
+                        row.key_state = KeyState::Disabled;
+                    }
                     _ => return Err(state_not_supported(&row)),
                 }
                 tx.update_key(&row)?;
@@ -233,7 +237,8 @@ impl Hsm {
         if !(7..=30).contains(&days) {
             return Err(HsmError::InvalidPendingWindow);
         }
-        self.mutate(scope, key_id, |_, row, now| {
+        self.mutate(scope, key_id, |tx, row, now| {
+            refuse_if_bound(tx, row)?;
             match row.key_state {
                 KeyState::Disabled => {}
                 KeyState::Enabled => return Err(HsmError::ShouldBeDisabled(row.key_id.clone())),
@@ -262,9 +267,12 @@ impl Hsm {
         key_id: &str,
         archive: bool,
     ) -> Result<(), HsmError> {
-        self.mutate(scope, key_id, |_, row, _| {
+        self.mutate(scope, key_id, |tx, row, _| {
             match (row.key_state, archive) {
-                (KeyState::Enabled, true) => row.key_state = KeyState::Archived,
+                (KeyState::Enabled, true) => {
+                    refuse_if_bound(tx, row)?;
+                    row.key_state = KeyState::Archived;
+                }
                 (KeyState::Archived, false) => row.key_state = KeyState::Enabled,
                 _ => return Err(state_not_supported(row)),
             }

@@ -6,7 +6,7 @@ use super::{OpenError, Store};
 use crate::material::NONCE_LEN;
 
 /// The newest schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 const ROOT_CHECK_AAD: &[u8] = b"tkms-root-key-check-v1";
 const ROOT_CHECK_PLAINTEXT: &[u8] = b"tkms storage root key";
@@ -133,6 +133,15 @@ const MIGRATIONS: &[&str] = &[
     super::whitebox::WHITEBOX_SCHEMA,
     // 5: hosted data keys (store/data_keys.rs).
     super::data_keys::DATA_KEYS_SCHEMA,
+    // 6: cloud-resource bindings (BindCloudResource); a resource uses at most one CMK.
+    "CREATE TABLE cloud_bindings (
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        product_id TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (product_id, resource_id)
+     );
+     CREATE INDEX cloud_bindings_by_key ON cloud_bindings (key_id);",
 ];
 
 #[cfg(test)]

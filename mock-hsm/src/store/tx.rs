@@ -77,7 +77,8 @@ pub(crate) struct ImportToken {
     pub(crate) key_id: String,
     pub(crate) algorithm: String,
     pub(crate) valid_to: u64,
-    pub(crate) private_key: Material,
+    /// `None` once the token expired and its wrapping key was erased.
+    pub(crate) private_key: Option<Material>,
 }
 /// An import token row: key id, algorithm, valid to, nonce, sealed private key.
 type TokenRow = (String, String, i64, Vec<u8>, Vec<u8>);
@@ -229,6 +230,8 @@ impl Tx<'_> {
         self.tx
             .execute("DELETE FROM import_tokens WHERE key_id = ?1", [key_id])?;
         self.tx
+            .execute("DELETE FROM cloud_bindings WHERE key_id = ?1", [key_id])?;
+        self.tx
             .execute("DELETE FROM keys WHERE key_id = ?1", [key_id])?;
         Ok(())
     }
@@ -378,12 +381,17 @@ impl Tx<'_> {
         let Some((key_id, algorithm, valid_to, nonce, sealed)) = row else {
             return Ok(None);
         };
-        let private_key = self
-            .store
-            .root
-            .open(&token_aad(token_id), &nonce, &sealed)
-            .map(Material::new)
-            .ok_or_else(|| internal("stored import key failed authentication"))?;
+        let private_key = if sealed.is_empty() {
+            None
+        } else {
+            Some(
+                self.store
+                    .root
+                    .open(&token_aad(token_id), &nonce, &sealed)
+                    .map(Material::new)
+                    .ok_or_else(|| internal("stored import key failed authentication"))?,
+            )
+        };
         Ok(Some(ImportToken {
             key_id,
             algorithm,
@@ -392,10 +400,17 @@ impl Tx<'_> {
         }))
     }
 
-    pub(crate) fn delete_expired_tokens(&self, now: u64) -> rusqlite::Result<()> {
+    /// Erases the wrapping keys of tokens past their ParametersValidTo, keeping the token ids
+    /// so a late ImportKeyMaterial is told TokenExpired; forgets ids that expired before
+    /// `forget_before`.
+    pub(crate) fn expire_tokens(&self, now: u64, forget_before: u64) -> rusqlite::Result<()> {
+        self.tx.execute(
+            "UPDATE import_tokens SET nonce = x'', sealed = x'' WHERE valid_to < ?1 AND length(sealed) > 0",
+            [now as i64],
+        )?;
         self.tx.execute(
             "DELETE FROM import_tokens WHERE valid_to < ?1",
-            [now as i64],
+            [forget_before as i64],
         )?;
         Ok(())
     }
@@ -403,6 +418,6 @@ impl Tx<'_> {
     /// Deletes every key and token (test controls).
     pub(crate) fn wipe(&self) -> rusqlite::Result<()> {
         self.wipe_data_keys()?;
-        self.tx.execute_batch("DELETE FROM key_versions; DELETE FROM tags; DELETE FROM import_tokens; DELETE FROM keys;")
+        self.tx.execute_batch("DELETE FROM key_versions; DELETE FROM tags; DELETE FROM import_tokens; DELETE FROM cloud_bindings; DELETE FROM keys;")
     }
 }

@@ -1,0 +1,34 @@
+//! Cloud-resource bindings on the wire: BindCloudResource, UnbindCloudResource.
+
+use serde::{Deserialize, Serialize};
+
+use super::CallError;
+use super::messages::Empty;
+use crate::hsm::{Hsm, Scope};
+
+/// The request of both actions.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct BindingReq {
+    pub(super) key_id: String,
+    pub(super) product_id: String,
+    pub(super) resource_id: String,
+}
+
+pub(super) fn bind(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    r: BindingReq,
+) -> Result<impl Serialize, CallError> {
+    hsm.bind_cloud_resource(scope, &r.key_id, &r.product_id, &r.resource_id)?;
+    Ok(Empty {})
+}
+
+pub(super) fn unbind(
+    hsm: &Hsm,
+    scope: Scope<'_>,
+    r: BindingReq,
+) -> Result<impl Serialize, CallError> {
+    hsm.unbind_cloud_resource(scope, &r.key_id, &r.product_id, &r.resource_id)?;
+    Ok(Empty {})
+}
