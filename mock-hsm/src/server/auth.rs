@@ -108,6 +108,15 @@ pub(crate) fn verify_tc3(
 ) -> Result<Arc<Principal>, ApiError> {
     let auth = tc3::Authorization::parse(authorization)
         .map_err(|e| ApiError::new("AuthFailure.InvalidAuthorization", e.to_string()))?;
+    // The documented minimum (docs/kms-api.md §1.4): a signature that covers neither the body's
+    // type nor the host could be replayed against another endpoint or reinterpreted.
+    let signed: Vec<&str> = auth.signed_headers.split(';').collect();
+    if !(signed.contains(&"content-type") && signed.contains(&"host")) {
+        return Err(ApiError::new(
+            "AuthFailure.SignatureFailure",
+            "SignedHeaders must include content-type and host.",
+        ));
+    }
     let timestamp = header_str(request.headers, "x-tc-timestamp").ok_or_else(|| {
         ApiError::new(
             "MissingParameter",
