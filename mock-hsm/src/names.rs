@@ -122,6 +122,51 @@ mod tests {
         );
     }
 
+    /// docs/serve.md lists every action once, in this order, with one of the families.
+    #[test]
+    fn serve_md_lists_every_action_with_its_family() {
+        const FAMILIES: &[&str] = &[
+            "lifecycle",
+            "rotation",
+            "symmetric",
+            "asymmetric",
+            "byok",
+            "info",
+            "datakeys",
+            "whitebox",
+            "postquantum",
+            "bindings",
+        ];
+        let doc = include_str!("../../docs/serve.md");
+        let table = doc
+            .split("<!-- actions:begin -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- actions:end -->").next())
+            .expect("docs/serve.md has the actions table");
+        let rows: Vec<(&str, &str)> = table
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line
+                    .trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(str::trim)
+                    .collect();
+                match cells[..] {
+                    [action, family] if action != "Action" && !action.starts_with("---") => {
+                        Some((action, family))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let actions: Vec<&str> = rows.iter().map(|(a, _)| *a).collect();
+        assert_eq!(actions, ACTIONS);
+        for (action, family) in rows {
+            assert!(FAMILIES.contains(&family), "{action}: family {family:?}");
+        }
+    }
+
     #[test]
     fn nearest_finds_typos_and_case_slips() {
         assert_eq!(nearest("Encrpyt", ACTIONS.iter().copied()), Some("Encrypt"));
