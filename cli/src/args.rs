@@ -590,6 +590,10 @@ pub(crate) struct ServeArgs {
     /// CAM config: identities, policies, audit retention (docs/cam.md); reloaded on SIGHUP
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// Serve these regions too, beyond the built-in list (GetRegions; a call naming any other
+    /// region is UnsupportedRegion): comma-separated names such as ap-newcity,eu-paris
+    #[arg(long, value_name = "REGION,...", value_delimiter = ',', value_parser = parse_region)]
+    pub(crate) regions: Vec<String>,
     /// Close a connection whose request headers take longer than this [default: 10]
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub(crate) header_timeout: Option<Duration>,
@@ -607,6 +611,11 @@ pub(crate) struct ServeArgs {
     /// LimitExceeded.DataKeyLimitExceeded (GetServiceStatus DataKeyLimit) [default: 1000]
     #[arg(long, value_name = "N")]
     pub(crate) data_key_limit: Option<u64>,
+}
+
+/// A region name of the Tencent shape (`ap-guangzhou`, `ap-shanghai-fsi`).
+fn parse_region(text: &str) -> Result<String, String> {
+    mock_hsm::check_region_name(text).map(|()| text.to_owned())
 }
 
 /// A positive number of seconds, fractions allowed (`0.5`).

@@ -36,7 +36,9 @@ pub(crate) fn serve(args: &ServeArgs, kms_args: &KmsArgs) -> CliResult<()> {
         }
         None => HsmConfig::in_memory(),
     }
-    .with_default_region(kms_args.region.clone());
+    .with_default_region(kms_args.region.clone())
+    .with_regions(&args.regions)
+    .map_err(CliError::usage)?;
     if args.test_controls {
         config = config.with_mock_clock();
     }
