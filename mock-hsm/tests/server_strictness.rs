@@ -25,10 +25,7 @@ fn start() -> (TestServer, Arc<FakeKms>) {
 /// A request signed by hand over exactly `signed` (header names, in order).
 fn signed_over(addr: std::net::SocketAddr, signed: &[&str]) -> Option<String> {
     let request = Tc3::post(addr, "Encrypt", "{}");
-    let date = kms_core::http::tc3::utc_date(request.timestamp);
-    let ts = request.timestamp.to_string();
     let host = addr.to_string();
-    let payload = kms_core::http::tc3::sha256_hex(b"{}");
     let all = [
         ("content-type", "application/json"),
         ("host", host.as_str()),
@@ -38,21 +35,7 @@ fn signed_over(addr: std::net::SocketAddr, signed: &[&str]) -> Option<String> {
         .iter()
         .map(|name| *all.iter().find(|(n, _)| n == name).expect("known header"))
         .collect();
-    let signed_headers = signed.join(";");
-    let signature = kms_core::http::tc3::SignedRequest {
-        method: "POST",
-        canonical_query: "",
-        headers: &headers,
-        signed_headers: &signed_headers,
-        payload_sha256: &payload,
-        timestamp: &ts,
-        date: &date,
-        service: "kms",
-    }
-    .signature(SECRET_KEY);
-    let authorization = format!(
-        "TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/kms/tc3_request, SignedHeaders={signed_headers}, Signature={signature}"
-    );
+    let authorization = request.authorization_over(&headers);
     exchange(addr, &request.raw_with_authorization(Some(&authorization))).error_code()
 }
 

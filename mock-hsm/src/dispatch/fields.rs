@@ -250,12 +250,11 @@ pub(super) fn check(action: &str, params: &[u8]) -> Result<(), ApiError> {
     let Ok(i) = REQUEST_FIELDS.binary_search_by(|(a, _)| (*a).cmp(action)) else {
         return Ok(());
     };
-    let fields = REQUEST_FIELDS[i].1;
-    let mut de = serde_json::Deserializer::from_slice(params);
-    match de.deserialize_any(Walk {
-        fields,
-        structs: true,
-    }) {
+    let walk = Walk {
+        fields: REQUEST_FIELDS[i].1,
+        nested: false,
+    };
+    match walk.deserialize(&mut serde_json::Deserializer::from_slice(params)) {
         Ok(Some(unknown)) => Err(ApiError::new(
             "UnknownParameter",
             format!("{action} has no parameter {}", printable(&unknown)),
@@ -273,11 +272,21 @@ fn printable(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// Walks one JSON object, returning the first member not in `fields` (nested members as
-/// `Field.Member`); `structs`: descend into the struct-valued fields.
+/// Walks a JSON value for the first object member not in `fields` (a struct's member as
+/// `Field.Member`). At the top (`nested: false`) only an object is walked; inside a struct
+/// field, an object or a list of objects. Other shapes are left to the typed parse.
+#[derive(Clone, Copy)]
 struct Walk {
     fields: &'static [&'static str],
-    structs: bool,
+    nested: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
 impl<'de> Visitor<'de> for Walk {
@@ -293,11 +302,15 @@ impl<'de> Visitor<'de> for Walk {
             let known = self.fields.iter().any(|f| *f == name);
             let members = STRUCT_MEMBERS
                 .iter()
-                .find(|(field, _)| *field == name)
+                .find(|(field, _)| *field == name && known && !self.nested)
                 .map(|(_, members)| *members);
             match members {
-                Some(members) if known && self.structs && unknown.is_none() => {
-                    if let Some(member) = map.next_value_seed(Members(members))? {
+                Some(fields) if unknown.is_none() => {
+                    let walk = Walk {
+                        fields,
+                        nested: true,
+                    };
+                    if let Some(member) = map.next_value_seed(walk)? {
                         unknown = Some(format!("{name}.{member}"));
                     }
                 }
@@ -312,67 +325,14 @@ impl<'de> Visitor<'de> for Walk {
         Ok(unknown)
     }
 
-    // Anything but an object is left to the typed parse.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-/// A struct-valued field: one object, or a list of them; other shapes are the typed parse's.
-struct Members(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for Members {
-    type Value = Option<String>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Members {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object or a list of them")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Walk {
-            fields: self.0,
-            structs: false,
-        }
-        .visit_map(map)
-    }
-
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut unknown = None;
-        while let Some(found) = seq.next_element_seed(Members(self.0))? {
-            unknown = unknown.or(found);
+        if self.nested {
+            while let Some(found) = seq.next_element_seed(self)? {
+                unknown = unknown.or(found);
+            }
+        } else {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
         }
         Ok(unknown)
     }

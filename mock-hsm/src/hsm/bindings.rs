@@ -21,17 +21,19 @@ pub(super) fn refuse_if_bound(tx: &Tx<'_>, row: &KeyRow) -> Result<(), HsmError>
     Ok(())
 }
 
-fn check_binding_field(value: &str, field: &str) -> Result<(), HsmError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_BINDING_FIELD
-        && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(HsmError::InvalidParameter(format!(
-            "{field} must be 1-{MAX_BINDING_FIELD} printable ASCII characters without spaces"
-        )))
+/// ProductId and ResourceId: 1-128 printable ASCII characters, no spaces [choice].
+fn check_binding(product_id: &str, resource_id: &str) -> Result<(), HsmError> {
+    for (value, field) in [(product_id, "ProductId"), (resource_id, "ResourceId")] {
+        let ok = !value.is_empty()
+            && value.len() <= MAX_BINDING_FIELD
+            && value.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(HsmError::InvalidParameter(format!(
+                "{field} must be 1-{MAX_BINDING_FIELD} printable ASCII characters without spaces"
+            )));
+        }
     }
+    Ok(())
 }
 
 impl Hsm {
@@ -44,8 +46,7 @@ impl Hsm {
         product_id: &str,
         resource_id: &str,
     ) -> Result<(), HsmError> {
-        check_binding_field(product_id, "ProductId")?;
-        check_binding_field(resource_id, "ResourceId")?;
+        check_binding(product_id, resource_id)?;
         self.mutate(scope, key_id, |tx, row, now| {
             match tx.bound_key(product_id, resource_id)? {
                 Some(bound) if bound == row.key_id => return Ok(()),
@@ -68,8 +69,7 @@ impl Hsm {
         product_id: &str,
         resource_id: &str,
     ) -> Result<(), HsmError> {
-        check_binding_field(product_id, "ProductId")?;
-        check_binding_field(resource_id, "ResourceId")?;
+        check_binding(product_id, resource_id)?;
         self.mutate(scope, key_id, |tx, row, _| {
             if tx.delete_binding(&row.key_id, product_id, resource_id)? {
                 Ok(())

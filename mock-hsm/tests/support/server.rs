@@ -240,6 +240,19 @@ impl Tc3 {
     }
 
     pub fn authorization(&self) -> String {
+        let host = self
+            .signed_host
+            .clone()
+            .unwrap_or_else(|| self.host.clone());
+        self.authorization_over(&[
+            ("content-type", self.content_type.as_str()),
+            ("host", host.as_str()),
+        ])
+    }
+
+    /// The Authorization header signing exactly `headers` (lower-case names, values as
+    /// signed), in that order, as a hand-written client would.
+    pub fn authorization_over(&self, headers: &[(&str, &str)]) -> String {
         let date = tc3::utc_date(self.timestamp);
         let ts = self.timestamp.to_string();
         let payload = if self.method == "GET" {
@@ -247,14 +260,11 @@ impl Tc3 {
         } else {
             tc3::sha256_hex(&self.body)
         };
-        let host = self
-            .signed_host
-            .clone()
-            .unwrap_or_else(|| self.host.clone());
-        let headers = [
-            ("content-type", self.content_type.as_str()),
-            ("host", host.as_str()),
-        ];
+        let signed_headers = headers
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(";");
         let signature = tc3::SignedRequest {
             method: self.method,
             canonical_query: if self.method == "GET" {
@@ -262,8 +272,8 @@ impl Tc3 {
             } else {
                 ""
             },
-            headers: &headers,
-            signed_headers: "content-type;host",
+            headers,
+            signed_headers: &signed_headers,
             payload_sha256: &payload,
             timestamp: &ts,
             date: &date,
@@ -274,7 +284,7 @@ impl Tc3 {
             secret_id: self.secret_id.clone(),
             date,
             service: "kms".into(),
-            signed_headers: "content-type;host".into(),
+            signed_headers,
             signature,
         }
         .header_value()
