@@ -315,6 +315,8 @@ fn explain_kms(err: &KmsError, key: Option<&str>) -> CliError {
             .with_hint("list the keys with `tkms key list`; check --endpoint/--data-dir and the region"),
         "ResourceUnavailable.CmkShouldBeDisabled" => refused(format!("key {name} must be disabled first"))
             .with_hint(format!("disable it with `tkms key disable {name}`")),
+        "FailedOperation.CmkUsedByCloudProduct" => refused(format!("key {name} is in use by a cloud product{request}"))
+            .with_hint("a TDE instance holds it: release it with `tkms tde unbind DIR` first"),
         "InvalidParameterValue.InvalidKeyId" => refused(format!("`{name}` is not a valid key id"))
             .with_hint("key ids look like 23e80852-1e38-11e9-b129-5cb9019b4b01; aliases work too"),
         "InvalidParameterValue.AliasAlreadyExists" => refused(format!("the alias is already taken{request}"))

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use kms_core::Suite;
-use kms_core::kms::KmsTransport;
-use kms_core::tde::{DEFAULT_PAGE_SIZE, InitOptions, Instance, TdeError};
+use kms_core::kms::{KeyManagement as _, KmsTransport};
+use kms_core::tde::{DEFAULT_PAGE_SIZE, InitOptions, Instance, TDE_PRODUCT_ID, TdeError};
 
 use crate::args::{KmsArgs, OutputFormat, TdeArgs};
 use crate::backend::{DEFAULT_KEY_ALIAS, Kms};
@@ -42,7 +42,8 @@ impl Cipher {
 #[derive(Clone, Debug, Subcommand)]
 pub(crate) enum TdeCommand {
     /// Create an instance in DIR: a master key from GenerateDataKey under the CMK, of which only
-    /// the CiphertextBlob is stored.
+    /// the CiphertextBlob is stored. The CMK is bound to the instance (BindCloudResource, product
+    /// cdb), so the KMS refuses to disable, archive or delete it until `tde unbind`.
     Init {
         /// The instance directory (created if missing).
         dir: PathBuf,
@@ -126,6 +127,17 @@ pub(crate) enum TdeCommand {
         /// The table.
         table: String,
     },
+    /// Bind the CMK to the instance again (BindCloudResource, product cdb; `init` does it).
+    Bind {
+        /// The instance directory.
+        dir: PathBuf,
+    },
+    /// Release the CMK (UnbindCloudResource): the KMS lets it be disabled or deleted again,
+    /// which stops the instance. The first step of tearing an instance down.
+    Unbind {
+        /// The instance directory.
+        dir: PathBuf,
+    },
     /// Show key ids, key generations and the CMK's state (DescribeKey). Needs no Decrypt, so it
     /// works while the CMK is disabled.
     Status {
@@ -169,6 +181,13 @@ fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Result<()> {
             };
             let instance =
                 Instance::create(&dir, kms, &key, options).map_err(|e| explain(e, &dir))?;
+            kms.set_cloud_binding(&key, TDE_PRODUCT_ID, &instance.resource_id(), true)
+                .map_err(|e| {
+                    explain(e.into(), &dir).with_hint(format!(
+                        "the instance was created but its CMK is not bound to it; retry with `tkms tde bind {}`",
+                        dir.display()
+                    ))
+                })?;
             report(
                 json,
                 json!({"dir": dir, "cmk": key, "cipher": cipher.suite().name(), "page_size": page_size,
@@ -306,8 +325,33 @@ fn run(cmd: TdeCommand, kms: Arc<dyn KmsTransport>, json: bool) -> Result<()> {
                 ),
             )
         }
+        TdeCommand::Bind { dir } => set_binding(&dir, kms, json, true),
+        TdeCommand::Unbind { dir } => set_binding(&dir, kms, json, false),
         TdeCommand::Status { dir } => status(&dir, kms, json),
     }
+}
+
+/// `tde bind` / `tde unbind`: the CMK's cloud-resource binding (docs/tde.md).
+fn set_binding(dir: &Path, kms: &dyn KmsTransport, json: bool, bind: bool) -> Result<()> {
+    let info = Instance::inspect(dir).map_err(|e| explain(e, dir))?;
+    kms.set_cloud_binding(&info.cmk_id, TDE_PRODUCT_ID, &info.resource_id, bind)
+        .map_err(|e| explain(e.into(), dir))?;
+    let text = if bind {
+        format!(
+            "bound CMK {} to {} (product {TDE_PRODUCT_ID}): the KMS refuses to disable or delete it",
+            info.cmk_id, info.resource_id
+        )
+    } else {
+        format!(
+            "unbound CMK {} from {}: it can be disabled or deleted now, which stops the instance",
+            info.cmk_id, info.resource_id
+        )
+    };
+    report(
+        json,
+        json!({"cmk": info.cmk_id, "product": TDE_PRODUCT_ID, "resource": info.resource_id, "bound": bind}),
+        text,
+    )
 }
 
 fn open(dir: &Path, kms: &dyn KmsTransport) -> Result<Instance> {

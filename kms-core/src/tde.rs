@@ -29,5 +29,7 @@ mod tablespace;
 
 // The public interface is:
 pub use error::TdeError;
-pub use instance::{DEFAULT_PAGE_SIZE, InitOptions, Instance, InstanceInfo, RotationReport};
+pub use instance::{
+    DEFAULT_PAGE_SIZE, InitOptions, Instance, InstanceInfo, RotationReport, TDE_PRODUCT_ID,
+};
 pub use tablespace::{RekeyReport, Tablespace, TablespaceInfo};

@@ -71,6 +71,15 @@ pub trait KeyManagement {
     fn key_rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError>;
     /// UpdateAlias.
     fn update_alias(&self, key_id: &str, alias: &str) -> Result<(), KmsError>;
+    /// BindCloudResource (`bind`) or UnbindCloudResource: while a cloud product's resource is
+    /// bound to the key, the KMS refuses to disable, archive or delete it (docs/kms-api.md §4.7).
+    fn set_cloud_binding(
+        &self,
+        key_id: &str,
+        product_id: &str,
+        resource_id: &str,
+        bind: bool,
+    ) -> Result<(), KmsError>;
 }
 
 #[derive(Deserialize)]
@@ -160,6 +169,22 @@ impl<T: KmsTransport + ?Sized> KeyManagement for T {
     fn update_alias(&self, key_id: &str, alias: &str) -> Result<(), KmsError> {
         let params = json!({"KeyId": key_id, "Alias": alias});
         call::<Empty>(self, "UpdateAlias", params).map(|_| ())
+    }
+
+    fn set_cloud_binding(
+        &self,
+        key_id: &str,
+        product_id: &str,
+        resource_id: &str,
+        bind: bool,
+    ) -> Result<(), KmsError> {
+        let params = json!({"KeyId": key_id, "ProductId": product_id, "ResourceId": resource_id});
+        let action = if bind {
+            "BindCloudResource"
+        } else {
+            "UnbindCloudResource"
+        };
+        call::<Empty>(self, action, params).map(|_| ())
     }
 }
 

@@ -99,11 +99,22 @@ pub struct RotationReport {
     pub elapsed: Duration,
 }
 
+/// The cloud product a TDE instance binds its CMK as (TencentDB for MySQL), so the KMS refuses
+/// to disable or delete a CMK an instance still needs (docs/tde.md, "The CMK binding").
+pub const TDE_PRODUCT_ID: &str = "cdb";
+
+/// The ResourceId an instance binds its CMK as: `cdb-` and its instance id in hex.
+fn resource_id(instance_id: &[u8; 16]) -> String {
+    format!("cdb-{}", hex::encode(instance_id))
+}
+
 /// Public, unauthenticated facts about an instance directory, readable without the KMS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceInfo {
     /// The CMK that wraps the master key.
     pub cmk_id: String,
+    /// The ResourceId the instance binds its CMK as (product [`TDE_PRODUCT_ID`]).
+    pub resource_id: String,
     /// The page cipher suite.
     pub suite: Suite,
     /// Plaintext bytes per page.
@@ -388,6 +399,7 @@ impl Instance {
             tablespaces.push(tablespace::inspect(dir, &name)?);
         }
         Ok(InstanceInfo {
+            resource_id: resource_id(&file.instance_id),
             cmk_id: file.cmk_id,
             suite: file.suite,
             page_size: file.page_size,
@@ -407,6 +419,11 @@ impl Instance {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+    /// The ResourceId the instance binds its CMK as (product [`TDE_PRODUCT_ID`]).
+    pub fn resource_id(&self) -> String {
+        resource_id(&self.instance_id)
+    }
+
     /// The CMK that wraps the master key.
     pub fn cmk_id(&self) -> &str {
         &self.cmk_id
