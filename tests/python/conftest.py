@@ -31,15 +31,16 @@ REGION = "ap-guangzhou"
 class Server:
     """One `tkms serve` process over a data directory that outlives restarts."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
+        self.extra_args = list(extra_args)
         self.proc = None
         self.host = None
         self.start()
 
     def start(self):
         cmd = shlex.split(os.environ.get("TKMS_SERVE_CMD", str(REPO / "target/debug/tkms") + " serve"))
-        cmd += ["--listen", "127.0.0.1:0", "--test-controls", "--data-dir", str(self.data_dir)]
+        cmd += ["--listen", "127.0.0.1:0", "--test-controls", "--data-dir", str(self.data_dir), *self.extra_args]
         env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
         line = self.proc.stdout.readline().strip()

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from conftest import REGION, SECRET_ID, SECRET_KEY, call, create_key
+from conftest import REGION, SECRET_ID, SECRET_KEY, call, create_key, make_client
 
 USED = "FailedOperation.CmkUsedByCloudProduct"
 
@@ -46,6 +46,7 @@ def test_bindings_survive_a_restart(server, kms):
     key_id = create_key(kms).KeyId
     call(kms, "BindCloudResource", KeyId=key_id, ProductId="cdb", ResourceId="cdb-restart")
     server.restart()
+    kms = make_client(server)
     assert code_of(call, kms, "DisableKey", KeyId=key_id) == USED
     call(kms, "UnbindCloudResource", KeyId=key_id, ProductId="cdb", ResourceId="cdb-restart")
     call(kms, "DisableKey", KeyId=key_id)

@@ -1,6 +1,12 @@
 """The strictness of the real service, seen from the official SDK: UnsupportedRegion,
 UnknownParameter, TokenExpired (docs/kms-api.md §4.8, §5.2, §6)."""
 
+import os
+import pathlib
+import shlex
+import subprocess
+import tempfile
+
 import pytest
 from tencentcloud.common import credential
 from tencentcloud.common.common_client import CommonClient
@@ -8,7 +14,7 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
-from conftest import REGION, SECRET_ID, SECRET_KEY, call, create_key, make_client
+from conftest import REGION, REPO, SECRET_ID, SECRET_KEY, Server, call, create_key, make_client
 
 
 def code_of(fn, *args, **kwargs):
@@ -55,3 +61,19 @@ def test_an_expired_import_token_is_token_expired(server, kms):
     server.advance(params.ParametersValidTo - now["Now"] + 1)
     assert code_of(call, kms, "ImportKeyMaterial", KeyId=key_id, ImportToken=params.ImportToken,
                    EncryptedKeyMaterial="AAAA") == "ResourceUnavailable.TokenExpired"
+
+
+def test_serve_regions_extends_the_list_and_refuses_bad_names():
+    with tempfile.TemporaryDirectory(prefix="tkms-regions-") as data_dir:
+        server = Server(pathlib.Path(data_dir), extra_args=["--regions", "ap-newcity,eu-paris"])
+        try:
+            regions = call(make_client(server), "GetRegions").Regions
+            assert regions[-2:] == ["ap-newcity", "eu-paris"]
+            create_key(make_client(server, region="eu-paris"))
+            assert code_of(call, make_client(server, region="eu-rome"), "ListKeys") == "UnsupportedRegion"
+        finally:
+            server.stop()
+    cmd = shlex.split(os.environ.get("TKMS_SERVE_CMD", str(REPO / "target/debug/tkms") + " serve"))
+    out = subprocess.run(cmd + ["--in-memory", "--listen", "127.0.0.1:0", "--regions", "Bad_Region"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Bad_Region" in out.stderr, out.stderr
