@@ -187,8 +187,8 @@ fn run(hsm: &Hsm, ctx: &CallContext, request: Request) -> Result<Zeroizing<Vec<u
         }
         Request::PostQuantumCryptoSign(r) => respond(ctx, pqc::sign(hsm, scope, r)?),
         Request::PostQuantumCryptoVerify(r) => respond(ctx, pqc::verify(hsm, scope, r)?),
-        Request::BindCloudResource(r) => respond(ctx, bindings::bind(hsm, scope, r)?),
-        Request::UnbindCloudResource(r) => respond(ctx, bindings::unbind(hsm, scope, r)?),
+        Request::BindCloudResource(r) => respond(ctx, bindings::set(hsm, scope, r, true)?),
+        Request::UnbindCloudResource(r) => respond(ctx, bindings::set(hsm, scope, r, false)?),
         Request::ListAlgorithms => respond(ctx, info::list_algorithms(hsm, scope)?),
         Request::GetServiceStatus => respond(ctx, info::service_status(hsm, scope)?),
         Request::GetRegions => respond(ctx, info::regions(hsm)?),

@@ -15,20 +15,13 @@ pub(super) struct BindingReq {
     pub(super) resource_id: String,
 }
 
-pub(super) fn bind(
+/// BindCloudResource (`bind`) or UnbindCloudResource.
+pub(super) fn set(
     hsm: &Hsm,
     scope: Scope<'_>,
     r: BindingReq,
+    bind: bool,
 ) -> Result<impl Serialize, CallError> {
-    hsm.bind_cloud_resource(scope, &r.key_id, &r.product_id, &r.resource_id)?;
-    Ok(Empty {})
-}
-
-pub(super) fn unbind(
-    hsm: &Hsm,
-    scope: Scope<'_>,
-    r: BindingReq,
-) -> Result<impl Serialize, CallError> {
-    hsm.unbind_cloud_resource(scope, &r.key_id, &r.product_id, &r.resource_id)?;
+    hsm.set_cloud_binding(scope, &r.key_id, (&r.product_id, &r.resource_id), bind)?;
     Ok(Empty {})
 }

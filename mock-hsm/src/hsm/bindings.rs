@@ -37,17 +37,26 @@ fn check_binding(product_id: &str, resource_id: &str) -> Result<(), HsmError> {
 }
 
 impl Hsm {
-    /// Binds a cloud resource to an Enabled CMK. Binding the same triple again succeeds; a
+    /// BindCloudResource (`bind`): an Enabled CMK only; the same triple again succeeds; a
     /// resource bound to another CMK is FailedOperation.CmkUsedByCloudProduct.
-    pub(crate) fn bind_cloud_resource(
+    /// UnbindCloudResource: in any key state; an unknown triple is CloudResourceBindingNotFound.
+    pub(crate) fn set_cloud_binding(
         &self,
         scope: Scope<'_>,
         key_id: &str,
-        product_id: &str,
-        resource_id: &str,
+        (product_id, resource_id): (&str, &str),
+        bind: bool,
     ) -> Result<(), HsmError> {
         check_binding(product_id, resource_id)?;
         self.mutate(scope, key_id, |tx, row, now| {
+            if !bind {
+                let removed = tx.delete_binding(&row.key_id, product_id, resource_id)?;
+                return if removed {
+                    Ok(())
+                } else {
+                    Err(HsmError::BindingNotFound)
+                };
+            }
             match tx.bound_key(product_id, resource_id)? {
                 Some(bound) if bound == row.key_id => return Ok(()),
                 Some(_) => return Err(HsmError::ResourceUsesAnotherKey),
@@ -58,24 +67,6 @@ impl Hsm {
             }
             tx.insert_binding(&row.key_id, product_id, resource_id, now)?;
             Ok(())
-        })
-    }
-
-    /// Removes a binding, in any key state.
-    pub(crate) fn unbind_cloud_resource(
-        &self,
-        scope: Scope<'_>,
-        key_id: &str,
-        product_id: &str,
-        resource_id: &str,
-    ) -> Result<(), HsmError> {
-        check_binding(product_id, resource_id)?;
-        self.mutate(scope, key_id, |tx, row, _| {
-            if tx.delete_binding(&row.key_id, product_id, resource_id)? {
-                Ok(())
-            } else {
-                Err(HsmError::BindingNotFound)
-            }
         })
     }
 }
