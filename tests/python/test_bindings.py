@@ -71,3 +71,46 @@ def test_tccli_binds_and_unbinds(server, kms):
     assert out.returncode == 255 and f"code:{USED}" in out.stderr
     out = run("UnbindCloudResource", "--KeyId", key_id, "--ProductId", "cdb", "--ResourceId", "cdb-cli")
     assert out.returncode == 0, out.stderr
+
+
+BIND_ID, BIND_KEY = "AKIDCAMBINDINGAPP0000000000000000000", "cambindingappsecret0000000000000"
+
+
+@pytest.fixture(scope="module")
+def cam_server():
+    from test_cam import UIN, serve_config
+    config = f"""
+[policies]
+bind-only = '{{"version":"2.0","statement":[{{"effect":"allow","action":["kms:BindCloudResource"],"resource":"qcs::kms:ap-guangzhou:uin/{UIN}:key/*"}}]}}'
+
+[[accounts]]
+uin = {UIN}
+
+[[users]]
+name = "binder"
+account = {UIN}
+kind = "sub_user"
+secret_id = "{BIND_ID}"
+secret_key = "{BIND_KEY}"
+policies = ["bind-only"]
+"""
+    yield from serve_config(config, "tkms-bindings-cam-")
+
+
+def test_cam_decides_bindings_and_every_call_is_audited(cam_server):
+    from test_cam import kms_as, row
+    root = make_client(cam_server)
+    key_id = create_key(root).KeyId
+    binder = kms_as(cam_server, BIND_ID, BIND_KEY)
+    bound = call(binder, "BindCloudResource", KeyId=key_id, ProductId="cdb", ResourceId="cdb-cam")
+    with pytest.raises(TencentCloudSDKException) as e:
+        call(binder, "UnbindCloudResource", KeyId=key_id, ProductId="cdb", ResourceId="cdb-cam")
+    assert e.value.get_code() == "UnauthorizedOperation"
+    denied = e.value.get_request_id()
+    assert code_of(call, root, "DisableKey", KeyId=key_id) == USED, "the denied unbind changed nothing"
+    r = row(cam_server, bound.RequestId)
+    assert (r["action"], r["key_id"], r["result"]) == ("BindCloudResource", key_id, "ok")
+    r = row(cam_server, denied)
+    assert (r["action"], r["key_id"], r["result"]) == ("UnbindCloudResource", key_id, "UnauthorizedOperation")
+    unbound = call(root, "UnbindCloudResource", KeyId=key_id, ProductId="cdb", ResourceId="cdb-cam")
+    assert row(cam_server, unbound.RequestId)["result"] == "ok"
