@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod direct;
 mod recipients;
 mod roundtrip;
 mod streaming;
