@@ -172,17 +172,20 @@ impl Material {
     }
 }
 
-/// Random bytes from the system generator (aws-lc-rs).
+/// Random bytes from the operating system's CSPRNG (getrandom, as kms-core's data keys). Not
+/// aws-lc-rs's generator: its first use in a process seeds a jitter-entropy source, about 30 ms
+/// of CPU that every `tkms encrypt` with the embedded store paid (docs/performance.md, "tkms
+/// CLI at the memory-copy limit").
 pub(crate) fn random_bytes(len: usize) -> Result<Zeroizing<Vec<u8>>, CryptoFailure> {
     let mut out = Zeroizing::new(vec![0u8; len]);
-    aws_lc_rs::rand::fill(&mut out).map_err(|_| CryptoFailure)?;
+    getrandom::fill(&mut out).map_err(|_| CryptoFailure)?;
     Ok(out)
 }
 
 /// A fresh random GCM nonce.
 pub(crate) fn random_nonce() -> Result<[u8; NONCE_LEN], CryptoFailure> {
     let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CryptoFailure)?;
+    getrandom::fill(&mut nonce).map_err(|_| CryptoFailure)?;
     Ok(nonce)
 }
 
