@@ -18,6 +18,7 @@ use crate::args::{DecryptArgs, EncryptArgs, KmsArgs, SuiteArg};
 use crate::backend::{self, Kms, Recipient};
 use crate::error::{CliError, CliResult, Exit};
 use crate::io::{IO_BUFFER, Sink, named_path, open_input, progress};
+use crate::readahead::read_ahead;
 
 /// Most header bytes read before giving up on finding the header's end.
 const MAX_HEADER_BYTES: usize = 16 << 20;
@@ -88,7 +89,7 @@ pub(crate) fn identities(args: &DecryptArgs) -> CliResult<Vec<Box<dyn KeyWrapper
 /// Where a stream comes from: the reader, its path for messages (`None`: standard input or
 /// memory), and its length when known.
 pub(crate) struct Source<'a> {
-    pub(crate) reader: &'a mut dyn Read,
+    pub(crate) reader: &'a mut (dyn Read + Send),
     pub(crate) path: Option<&'a Path>,
     pub(crate) len: Option<u64>,
 }
@@ -204,19 +205,19 @@ impl Sealer {
             _ => Encryptor::new(out, &wrapper_refs, &self.options),
         }
         .map_err(|e| CliError::encrypt(e, key_name, out_path))?;
-        let (input_path, mut buf) = (input.path, read_buffer(input.len));
-        loop {
-            let n = match input.reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CliError::read(input_path, &e)),
-            };
-            encryptor
-                .write_all(&buf[..n])
-                .map_err(|e| CliError::write(out_path, &e))?;
-            bar.inc(n as u64);
-        }
+        let input_path = input.path;
+        read_ahead(input.reader, input.len, |chunks| {
+            while let Some(chunk) = chunks
+                .next_chunk()
+                .map_err(|e| CliError::read(input_path, &e))?
+            {
+                encryptor
+                    .write_all(chunk)
+                    .map_err(|e| CliError::write(out_path, &e))?;
+                bar.inc(chunk.len() as u64);
+            }
+            Ok::<_, CliError>(())
+        })?;
         encryptor
             .finish()
             .map_err(|e| CliError::encrypt(e, key_name, out_path))

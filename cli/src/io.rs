@@ -23,7 +23,7 @@ pub(crate) fn named_path(path: Option<&PathBuf>) -> Option<&Path> {
 
 /// An opened input and its size when known.
 pub(crate) struct Input {
-    pub(crate) reader: Box<dyn Read>,
+    pub(crate) reader: Box<dyn Read + Send>,
     pub(crate) len: Option<u64>,
 }
 
@@ -31,7 +31,7 @@ pub(crate) struct Input {
 pub(crate) fn open_input(path: Option<&Path>) -> CliResult<Input> {
     match path {
         None => Ok(Input {
-            reader: Box::new(io::stdin().lock()),
+            reader: Box::new(io::stdin()),
             len: None,
         }),
         Some(p) => {

@@ -17,6 +17,7 @@ mod io;
 mod keys;
 pub mod library;
 mod outfile;
+mod readahead;
 mod serve;
 mod sign;
 mod sm4;
