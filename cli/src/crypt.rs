@@ -17,8 +17,8 @@ use indicatif::ProgressBar;
 use crate::args::{DecryptArgs, EncryptArgs, KmsArgs, SuiteArg};
 use crate::backend::{self, Kms, Recipient};
 use crate::error::{CliError, CliResult, Exit};
-use crate::io::{IO_BUFFER, Sink, named_path, open_input, progress};
-use crate::readahead::read_ahead;
+use crate::io::{Sink, named_path, open_input, progress};
+use crate::readahead::{CHUNK, read_ahead};
 
 /// Most header bytes read before giving up on finding the header's end.
 const MAX_HEADER_BYTES: usize = 16 << 20;
@@ -94,11 +94,12 @@ pub(crate) struct Source<'a> {
     pub(crate) len: Option<u64>,
 }
 
-/// The read buffer: [`IO_BUFFER`], or less for a smaller input (a 1 KiB message from the
-/// library should not allocate and zeroize 1 MiB).
+/// The plaintext buffer: one batch ([`CHUNK`], so the Decryptor opens a whole batch straight into
+/// it in one parallel pass), or less for a smaller input (a 1 KiB message from the library should
+/// not allocate and zeroize 2 MiB).
 fn read_buffer(len: Option<u64>) -> Zeroizing<Vec<u8>> {
-    let size = len.map_or(IO_BUFFER, |len| {
-        usize::try_from(len).map_or(IO_BUFFER, |len| len.saturating_add(1).min(IO_BUFFER))
+    let size = len.map_or(CHUNK, |len| {
+        usize::try_from(len).map_or(CHUNK, |len| len.saturating_add(1).min(CHUNK))
     });
     Zeroizing::new(vec![0u8; size])
 }
