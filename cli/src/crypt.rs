@@ -386,6 +386,9 @@ impl<'a> Opener<'a> {
         };
         let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
 
+        // No read-ahead thread here: the Decryptor reads straight into its batch and opens it
+        // into `buf`, and a reading thread would add a copy of every byte for an overlap that
+        // two cores do not give (docs/performance.md, "tkms CLI at the memory-copy limit").
         let source = Cursor::new(prefix).chain(input.reader);
         let mut decryptor = match cache {
             Some(cache) => cache.decryptor(source, &unwrapper_refs, &self.context),

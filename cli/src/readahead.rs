@@ -1,5 +1,5 @@
-//! Reading ahead on a second thread: while the calling thread seals or opens one chunk (on both
-//! cores, through kms-core's rayon batches), this thread reads the next one, so reading and the
+//! Reading ahead on a second thread: while the calling thread seals one chunk (straight from the
+//! chunk, through kms-core's rayon batches), this thread reads the next one, so reading and the
 //! cipher overlap instead of taking turns (docs/performance.md, "tkms CLI at the memory-copy
 //! limit").
 
@@ -10,9 +10,9 @@ use zeroize::Zeroize;
 
 /// Bytes per chunk: one kms-core batch of 64 KiB frames, so a chunk seals in one parallel pass.
 pub(crate) const CHUNK: usize = 2 << 20;
-/// Chunks in flight: one being consumed, one ready, one being read. Bounds memory at
-/// `BUFFERS * CHUNK` whatever the input size.
-const BUFFERS: usize = 3;
+/// Chunks in flight: one being consumed while the other is read. Bounds memory at
+/// `BUFFERS * CHUNK` whatever the input size; every fresh MiB costs page faults, so no more.
+const BUFFERS: usize = 2;
 /// Inputs of known size below this are read on the calling thread (a thread costs more than
 /// it saves).
 const MIN_LEN: u64 = 2 * CHUNK as u64;
@@ -34,7 +34,6 @@ impl Drop for Buffer {
 pub(crate) struct Chunks<'r> {
     source: Source<'r>,
     current: Option<Buffer>,
-    pos: usize,
 }
 
 enum Source<'r> {
@@ -51,7 +50,6 @@ impl Chunks<'_> {
     /// The next chunk (never empty), or `None` at the end of the input.
     pub(crate) fn next_chunk(&mut self) -> io::Result<Option<&[u8]>> {
         let previous = self.current.take();
-        self.pos = 0;
         let next = match &mut self.source {
             Source::Thread { filled, empty } => {
                 if let Some(buffer) = previous {
@@ -77,24 +75,6 @@ impl Chunks<'_> {
     }
 }
 
-impl Read for Chunks<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if let Some(current) = &self.current {
-                let n = buf.len().min(current.len - self.pos);
-                if n > 0 || buf.is_empty() {
-                    buf[..n].copy_from_slice(&current.bytes[self.pos..self.pos + n]);
-                    self.pos += n;
-                    return Ok(n);
-                }
-            }
-            if self.next_chunk()?.is_none() {
-                return Ok(0);
-            }
-        }
-    }
-}
-
 /// Runs `consume` on the chunks of `reader`, read ahead on a second thread when the input is
 /// large or of unknown size (`len`). The thread ends when the input ends, a read fails, or
 /// `consume` returns (it then finishes its current read first).
@@ -107,7 +87,6 @@ pub(crate) fn read_ahead<T>(
         let mut chunks = Chunks {
             source: Source::Inline(reader),
             current: None,
-            pos: 0,
         };
         return consume(&mut chunks);
     }
@@ -121,7 +100,6 @@ pub(crate) fn read_ahead<T>(
                 empty: empty_tx,
             },
             current: None,
-            pos: 0,
         };
         // Dropping the chunks closes both channels, which stops the reader.
         consume(&mut chunks)
@@ -190,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_and_reads_return_the_input_in_order_on_both_paths() {
+    fn chunks_return_the_input_in_order_on_both_paths() {
         for (len, hint) in [
             (0, Some(0)),
             (5, Some(5)),
@@ -207,14 +185,7 @@ mod tests {
                 }
                 got
             });
-            assert_eq!(got, input, "next_chunk, {len} bytes");
-            let mut reader = &input[..];
-            let got = read_ahead(&mut reader, hint, |chunks| {
-                let mut got = Vec::new();
-                chunks.read_to_end(&mut got).unwrap();
-                got
-            });
-            assert_eq!(got, input, "Read, {len} bytes");
+            assert_eq!(got, input, "{len} bytes");
         }
     }
 
