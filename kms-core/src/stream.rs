@@ -259,7 +259,7 @@ impl<W: Write> Encryptor<W> {
         let filled = self.batch.filled;
         // A batch is written only when more plaintext follows, so an empty one at the end
         // means an empty message: one empty frame.
-        if filled == 0 || filled % self.slot() != 0 {
+        if filled == 0 || !filled.is_multiple_of(self.slot()) {
             // Room for the tag of the last (partial, or the one empty) frame.
             self.batch.room(filled + TAG_LEN);
             self.batch.filled += TAG_LEN;
