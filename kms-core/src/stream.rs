@@ -1,7 +1,9 @@
 //! Streaming encryption (`std::io::Write`) and decryption (`std::io::Read`).
 //!
-//! Both sides hold one batch of frames (up to 32 frames, about 2 MiB) and seal or open it in
-//! place, in parallel, so memory stays flat whatever the input size.
+//! Both sides hold one batch of frames (up to 32 frames, about 2 MiB), so memory stays flat
+//! whatever the input size. Whole frames are sealed straight from the writer's buffer and
+//! opened straight into the reader's, in parallel; only partial frames and small reads go
+//! through the batch in place (docs/performance.md, "tkms CLI at the memory-copy limit").
 
 use std::io::{self, ErrorKind, Read, Write};
 
