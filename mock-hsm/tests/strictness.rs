@@ -103,8 +103,16 @@ fn a_parameter_the_action_does_not_define_is_unknown_parameter() {
 
 #[test]
 fn service_status_describes_the_mock() {
-    let status = Kms::new().ok("GetServiceStatus", json!({}));
+    let kms = Kms::new();
+    let status = kms.ok("GetServiceStatus", json!({}));
     assert_eq!(status["ServiceEnabled"], true);
+    assert_eq!(status["CmkUserCount"], 0);
+    // The mock limits no account's CMKs: no CmkLimit rather than a number that would be one.
+    assert!(status.get("CmkLimit").is_none(), "{status}");
+    kms.create_sym("one");
+    kms.create_sym("two");
+    kms.region("ap-shanghai").create_sym("elsewhere");
+    assert_eq!(kms.ok("GetServiceStatus", json!({}))["CmkUserCount"], 2);
     assert_eq!(status["InvalidType"], 1);
     assert_eq!(status["ExclusiveHSMEnabled"], false);
     assert_eq!(status["ExclusiveHSMList"], json!([]));

@@ -44,6 +44,7 @@ pub(super) fn service_status(hsm: &Hsm, scope: Scope<'_>) -> Result<impl Seriali
         exclusive_v_s_m_enabled: false,
         exclusive_hsm_enabled: false,
         subscription_info: "",
+        cmk_user_count: hsm.cmk_count(scope)?,
         is_allowed_data_key_hosted: true,
         data_key_limit: hsm.data_key_limit(),
         // Every hosted data key of the mock is free (no purchase): the free quota is the limit.

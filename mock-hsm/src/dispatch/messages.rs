@@ -452,6 +452,8 @@ pub(super) struct ServiceStatusResp {
     #[serde(rename = "ExclusiveHSMEnabled")]
     pub(super) exclusive_hsm_enabled: bool,
     pub(super) subscription_info: &'static str,
+    /// No `CmkLimit`: the mock limits no account's CMKs, and no number says "none".
+    pub(super) cmk_user_count: u64,
     pub(super) is_allowed_data_key_hosted: bool,
     pub(super) data_key_limit: u64,
     pub(super) free_data_key_limit: u64,

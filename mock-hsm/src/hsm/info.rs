@@ -48,6 +48,13 @@ impl Hsm {
         }
     }
 
+    /// How many CMKs `scope` holds, in any state until destroyed (GetServiceStatus's
+    /// `CmkUserCount`; the mock sets no CMK limit, docs/serve.md).
+    pub(crate) fn cmk_count(&self, scope: Scope<'_>) -> Result<u64, HsmError> {
+        let keys = self.list_keys(scope, &super::KeyFilter::default())?;
+        Ok(keys.len() as u64)
+    }
+
     /// The algorithm new ENCRYPT_DECRYPT CMKs get in `scope`'s region.
     pub(crate) fn symmetric_algorithm(&self, scope: Scope<'_>) -> Algorithm {
         self.symmetric.algorithm_for(scope.region)
