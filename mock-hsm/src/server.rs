@@ -44,7 +44,7 @@ pub use limits::{
     ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
 };
-pub use service::{ServiceConfig, open_hsm, run_service, service_options};
+pub use service::{ServiceConfig, open_hsm, service_options};
 pub use test_server::TestServer;
 
 /// Where `tkms serve` listens by default.

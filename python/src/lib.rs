@@ -223,18 +223,20 @@ struct Server {
 #[pymethods]
 impl Server {
     #[new]
-    #[pyo3(signature = (data_dir, seeds, config, region))]
+    #[pyo3(signature = (data_dir, seeds, config, region, regions))]
     fn start(
         py: Python<'_>,
         data_dir: Option<PathBuf>,
         seeds: Vec<PathBuf>,
         config: Option<PathBuf>,
         region: String,
+        regions: Vec<String>,
     ) -> PyResult<Self> {
         let service = ServiceConfig {
             data_dir,
             region,
             config,
+            regions,
             ..ServiceConfig::default()
         };
         let server = py

@@ -114,9 +114,10 @@ policies = ["encrypt-only"]
 """
 
 
-def client_for(server, secret_id, secret_key):
+def client_for(server, secret_id, secret_key, region=None):
     profile = ClientProfile(httpProfile=HttpProfile(endpoint=server.host, protocol="http", reqTimeout=30))
-    return kms_client.KmsClient(credential.Credential(secret_id, secret_key), server.region, profile)
+    cred = credential.Credential(secret_id, secret_key)
+    return kms_client.KmsClient(cred, region or server.region, profile)
 
 
 def test_cam_config(tmp_path):
@@ -163,3 +164,20 @@ def test_data_dir_and_seed_persist_keys(tmp_path):
 def test_session_server_is_shared(tkms_server_session, request):
     assert tkms_server_session.running
     assert request.getfixturevalue("tkms_server_session") is tkms_server_session
+
+
+def test_regions_beyond_the_built_in_list():
+    with KmsServer(regions=["ap-newcity"]) as server:
+        def in_region(region):
+            return client_for(server, server.secret_id, server.secret_key, region)
+
+        listed = call(in_region("ap-newcity"), "GetRegions").Regions
+        assert "ap-newcity" in listed and "ap-guangzhou" in listed
+        assert call(in_region("ap-newcity"), "CreateKey", Alias="new").KeyId
+        with pytest.raises(TencentCloudSDKException) as refused:
+            call(in_region("ap-guangzou"), "ListKeys")
+        assert refused.value.get_code() == "UnsupportedRegion"
+    with pytest.raises(RuntimeError, match="not a region name"):
+        KmsServer(regions=["Not A Region"])
+    with pytest.raises(TypeError):
+        KmsServer(regions="ap-newcity")

@@ -44,7 +44,8 @@ class KmsServer:
 
     `data_dir`: keep keys in this directory (else in memory); `seed`: a seed file or a list
     of them (docs/seed-format.md); `config`: a CAM config file (docs/cam.md); `region`: the
-    region of requests that name none.
+    region of requests that name none; `regions`: regions served beyond the built-in list
+    (as `tkms serve --regions`; a call naming any other gets UnsupportedRegion).
     """
 
     def __init__(
@@ -53,7 +54,10 @@ class KmsServer:
         seed: Union[None, PathLike, Iterable[PathLike]] = None,
         config: Optional[PathLike] = None,
         region: str = "ap-guangzhou",
+        regions: Iterable[str] = (),
     ) -> None:
+        if isinstance(regions, str):
+            raise TypeError("regions: a list of region names, not one string")
         if seed is None:
             seeds: List[str] = []
         elif isinstance(seed, (str, os.PathLike)):
@@ -65,6 +69,7 @@ class KmsServer:
             seeds,
             None if config is None else os.fspath(config),
             region,
+            list(regions),
         )
         #: "http://127.0.0.1:PORT"
         self.endpoint: str = self._server.endpoint

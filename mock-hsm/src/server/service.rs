@@ -1,13 +1,14 @@
-//! `tkms serve` in one call: the [`Hsm`] over a data directory, the root credentials, the
-//! HTTP server. The CLI parses its flags into [`ServiceConfig`] and calls [`run_service`].
+//! A server as `tkms serve` configures it: [`ServiceConfig`], the [`Hsm`] it opens, and the
+//! server options with CAM and the audit trail ([`TestServer::start_service`] runs one, for
+//! the Python package and tests).
+//!
+//! [`TestServer::start_service`]: super::TestServer::start_service
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{
-    Cam, CredentialSource, DEFAULT_LISTEN, DEFAULT_REGION, RootCredentials, ServeOptions, serve,
-};
+use super::{Cam, DEFAULT_LISTEN, DEFAULT_REGION, RootCredentials, ServeOptions};
 use crate::audit::AuditLog;
 use crate::clock::{Clock, SystemClock};
 use crate::hsm::{Hsm, HsmConfig};
@@ -28,6 +29,8 @@ pub struct ServiceConfig {
     /// The CAM config file (`--config`, docs/cam.md): identities, policies, audit retention.
     /// Reloaded on SIGHUP. `None`: only the root credentials, unrestricted.
     pub config: Option<PathBuf>,
+    /// Regions served beyond the built-in list (`--regions`, docs/serve.md "Regions").
+    pub regions: Vec<String>,
 }
 
 impl Default for ServiceConfig {
@@ -39,6 +42,7 @@ impl Default for ServiceConfig {
             test_controls: false,
             check_clock_skew: true,
             config: None,
+            regions: Vec::new(),
         }
     }
 }
@@ -49,44 +53,15 @@ pub fn open_hsm(config: &ServiceConfig) -> std::io::Result<Hsm> {
         Some(dir) => HsmConfig::directory(dir),
         None => HsmConfig::in_memory(),
     }
-    .with_default_region(config.region.clone());
+    .with_default_region(config.region.clone())
+    .with_regions(&config.regions)
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let hsm_config = if config.test_controls {
         hsm_config.with_mock_clock()
     } else {
         hsm_config
     };
     Hsm::open(hsm_config).map_err(std::io::Error::other)
-}
-
-/// Runs `tkms serve` until SIGINT or SIGTERM: opens the HSM, resolves the root credentials
-/// (showing a newly generated key once on stderr), prints `listening on http://HOST:PORT`.
-pub fn run_service(config: ServiceConfig) -> std::io::Result<()> {
-    if let Some(dir) = &config.data_dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    let hsm = Arc::new(open_hsm(&config)?);
-    let (root, source) = RootCredentials::resolve(config.data_dir.as_deref())?;
-    if let CredentialSource::Generated(stored) = &source {
-        let where_ = stored.as_ref().map_or_else(
-            || "not stored: no data directory".to_owned(),
-            |p| format!("stored in {}", p.display()),
-        );
-        eprintln!(
-            "tkms serve: generated root credentials ({where_}); shown only now:\n  \
-             TENCENTCLOUD_SECRET_ID={}\n  TENCENTCLOUD_SECRET_KEY={}",
-            root.secret_id,
-            root.secret_key.as_str()
-        );
-    }
-    let mut options = service_options(&hsm, &root, config.config.as_deref())?;
-    options.listen = config.listen;
-    options.region = config.region;
-    options.test_controls = config.test_controls;
-    options.check_clock_skew = config.check_clock_skew;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(hsm, options))
 }
 
 /// The server options for `hsm`: CAM from `config` (refused with the config's error when it
