@@ -113,6 +113,16 @@ fn service_status_describes_the_mock() {
     kms.create_sym("two");
     kms.region("ap-shanghai").create_sym("elsewhere");
     assert_eq!(kms.ok("GetServiceStatus", json!({}))["CmkUserCount"], 2);
+    // A key past its deletion date no longer counts, before the maintenance tick destroys it.
+    let two = kms.ok("ListKeyDetail", json!({"SearchKeyAlias": "two"}))["KeyMetadatas"][0]["KeyId"]
+        .clone();
+    kms.ok("DisableKey", json!({"KeyId": two}));
+    kms.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": two, "PendingWindowInDays": 7}),
+    );
+    kms.clock().advance(7 * 86_400);
+    assert_eq!(kms.ok("GetServiceStatus", json!({}))["CmkUserCount"], 1);
     assert_eq!(status["InvalidType"], 1);
     assert_eq!(status["ExclusiveHSMEnabled"], false);
     assert_eq!(status["ExclusiveHSMList"], json!([]));

@@ -1,7 +1,7 @@
 //! Service information: the regions GetRegions reports and the symmetric algorithm
 //! ListAlgorithms names.
 
-use super::{Hsm, HsmError, Scope};
+use super::{Hsm, HsmError, KeyState, Scope};
 use crate::material::Algorithm;
 
 /// Every region where Tencent Cloud offers KMS (docs/kms-api.md §6): GetRegions reports these
@@ -48,11 +48,18 @@ impl Hsm {
         }
     }
 
-    /// How many CMKs `scope` holds, in any state until destroyed (GetServiceStatus's
-    /// `CmkUserCount`; the mock sets no CMK limit, docs/serve.md).
+    /// How many CMKs `scope` holds, in any state until their deletion date (GetServiceStatus's
+    /// `CmkUserCount`; the mock sets no CMK limit, docs/serve.md). A read only: keys past their
+    /// date are not counted, and destroying them is left to the maintenance tick.
     pub(crate) fn cmk_count(&self, scope: Scope<'_>) -> Result<u64, HsmError> {
-        let keys = self.list_keys(scope, &super::KeyFilter::default())?;
-        Ok(keys.len() as u64)
+        let now = self.now();
+        let keys = self
+            .store
+            .read(|tx| Ok::<_, HsmError>(tx.keys_in_scope(scope.uin, scope.region)?))?;
+        let live = keys
+            .iter()
+            .filter(|k| !(k.key_state == KeyState::PendingDelete && k.deletion_date <= now));
+        Ok(live.count() as u64)
     }
 
     /// The algorithm new ENCRYPT_DECRYPT CMKs get in `scope`'s region.
