@@ -2,6 +2,7 @@
 //! always after the key's due schedules (rotation, deletion, import expiry) have run.
 
 use super::rotation::can_rotate;
+use super::rules::past_deletion_date;
 use super::rules::{check_key_id, not_found};
 use super::types::{KeyState, Origin};
 use super::{Hsm, HsmError, Maintenance, Scope};
@@ -30,7 +31,7 @@ impl Hsm {
     }
 
     pub(super) fn needs_maintenance(row: &KeyRow, now: u64) -> bool {
-        (row.key_state == KeyState::PendingDelete && row.deletion_date <= now)
+        past_deletion_date(row.key_state, row.deletion_date, now)
             || (row.key_state == KeyState::Enabled
                 && row.rotation_enabled
                 && row.next_rotate_time <= now
@@ -45,7 +46,7 @@ impl Hsm {
         mut row: KeyRow,
         now: u64,
     ) -> Result<Option<KeyRow>, HsmError> {
-        if row.key_state == KeyState::PendingDelete && row.deletion_date <= now {
+        if past_deletion_date(row.key_state, row.deletion_date, now) {
             tx.delete_key(&row.key_id)?;
             return Ok(None);
         }

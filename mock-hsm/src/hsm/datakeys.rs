@@ -9,6 +9,7 @@
 //! sealed under the root key (store/data_keys.rs); its PendingDelete window runs out on the
 //! service clock and the maintenance tick destroys it, as it destroys CMKs.
 
+use super::rules::past_deletion_date;
 use kms_core::kms::KeyOperation;
 use zeroize::Zeroizing;
 
@@ -196,7 +197,7 @@ fn check_ids(ids: &[String]) -> Result<(), HsmError> {
 fn load(tx: &Tx<'_>, scope: Scope<'_>, id: &str, now: u64) -> Result<DataKeyRow, HsmError> {
     check_data_key_id(id)?;
     tx.data_key(scope.uin, scope.region, id)?
-        .filter(|row| !(row.key_state == KeyState::PendingDelete && row.deletion_date <= now))
+        .filter(|row| !past_deletion_date(row.key_state, row.deletion_date, now))
         .ok_or_else(|| DataKeyError::NotFound(id.to_owned()).into())
 }
 
@@ -396,7 +397,7 @@ impl Hsm {
             let due = tx
                 .data_keys_in_scope(scope.uin, scope.region)?
                 .iter()
-                .filter(|r| r.key_state == KeyState::PendingDelete && r.deletion_date <= now)
+                .filter(|r| past_deletion_date(r.key_state, r.deletion_date, now))
                 .count() as u64;
             Ok(tx.count_data_keys(scope.uin, scope.region)? - due)
         })

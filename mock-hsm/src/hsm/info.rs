@@ -1,7 +1,8 @@
 //! Service information: the regions GetRegions reports and the symmetric algorithm
 //! ListAlgorithms names.
 
-use super::{Hsm, HsmError, KeyState, Scope};
+use super::rules::past_deletion_date;
+use super::{Hsm, HsmError, Scope};
 use crate::material::Algorithm;
 
 /// Every region where Tencent Cloud offers KMS (docs/kms-api.md §6): GetRegions reports these
@@ -58,7 +59,7 @@ impl Hsm {
             .read(|tx| Ok::<_, HsmError>(tx.keys_in_scope(scope.uin, scope.region)?))?;
         let live = keys
             .iter()
-            .filter(|k| !(k.key_state == KeyState::PendingDelete && k.deletion_date <= now));
+            .filter(|k| !past_deletion_date(k.key_state, k.deletion_date, now));
         Ok(live.count() as u64)
     }
 

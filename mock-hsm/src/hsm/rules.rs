@@ -2,6 +2,7 @@
 //! lists, and the EncryptionContext with its canonical form.
 
 use super::HsmError;
+use super::types::KeyState;
 
 use crate::store::KeyRow;
 
@@ -121,6 +122,12 @@ pub(crate) fn canonical_context(context: Option<&str>) -> Result<Vec<u8>, HsmErr
     }
     ctx.to_canonical_bytes()
         .map_err(|e| invalid(format!("EncryptionContext: {e}")))
+}
+
+/// Whether a key (a CMK or a hosted data key) in `state` with `deletion_date` is gone at `now`:
+/// pending deletion and past its date, whether or not the maintenance tick has destroyed it yet.
+pub(crate) fn past_deletion_date(state: KeyState, deletion_date: u64, now: u64) -> bool {
+    state == KeyState::PendingDelete && deletion_date <= now
 }
 
 #[cfg(test)]
