@@ -69,6 +69,11 @@ test("reqMethod GET: flattened query parameters, lists and JSON strings", T, asy
   const viaGet = await get.Decrypt({ CiphertextBlob, EncryptionContext: context });
   assert.equal(unb64(viaGet.Plaintext).toString(), "across methods");
 
+  // An undefined field goes out as `EncryptionContext=` (an empty string): read as absent.
+  const plain = (await get.Encrypt({ KeyId: created.KeyId, Plaintext: b64("no context") })).CiphertextBlob;
+  const absent = await get.Decrypt({ CiphertextBlob: plain, EncryptionContext: undefined });
+  assert.equal(unb64(absent.Plaintext).toString(), "no context");
+
   const page = await get.ListKeys({ Offset: 0, Limit: 1 });
   assert.equal(page.Keys.length, 1);
   assert.equal(typeof page.TotalCount, "number");
