@@ -11,9 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# node >= 20: the test runner with --test-timeout, fetch, and the keep-alive global agent.
+# node >= 20.11: the test runner with --test-timeout, fetch, and the keep-alive global agent.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    echo "scripts/node-conformance.sh: node (>= 20) and npm are required (CI machines have them)" >&2
+    echo "scripts/node-conformance.sh: node (>= 20.11) and npm are required (CI machines have them)" >&2
     exit 1
 fi
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 11) ? 0 : 1)'; then
