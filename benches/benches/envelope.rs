@@ -3,6 +3,8 @@
 //! in one call.
 //!
 //! `cargo bench -p tkms-benches --bench envelope`; one core: `RAYON_NUM_THREADS=1 cargo bench ...`.
+//! The `write_floor` and `read_floor` rows (AES-256-GCM) are the least any `Write`/`Read`-based
+//! stream can do, beside the in-place raw rows: what separates them is copying through a buffer.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -105,6 +107,53 @@ fn stream_open(
     }
 }
 
+/// Frame size of the floor rows: the default, as the stream rows use.
+const FLOOR_FRAME: usize = 64 * 1024;
+
+fn frame_nonce(index: usize) -> Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&(index as u64).to_be_bytes());
+    Nonce::assume_unique_for_key(nonce)
+}
+
+/// The least any `Write`-based sealer does: seal each frame from the caller's buffer into one
+/// reused buffer and append it, with its tag, to the output. `stream_seal` does this plus the
+/// header and re-sealing its last frame as final (docs/performance.md, "Library path").
+fn write_floor(raw: &LessSafeKey, plaintext: &[u8], slot: &mut [u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(plaintext.len() + plaintext.len() / 1024 + 4096);
+    let mut tag = [0u8; 16];
+    for (i, frame) in plaintext.chunks(FLOOR_FRAME).enumerate() {
+        let body = &mut slot[..frame.len()];
+        raw.seal_out_of_place_scatter(frame_nonce(i), Aad::empty(), frame, body, &[], &mut tag)
+            .expect("seal");
+        out.extend_from_slice(body);
+        out.extend_from_slice(&tag);
+    }
+    out
+}
+
+/// The least any `Read`-based opener does: copy each sealed frame out of the input into one
+/// reused buffer (what `Read` costs), then open it into the caller's buffer.
+fn read_floor(raw: &LessSafeKey, frames: &[u8], slot: &mut [u8], buf: &mut [u8]) -> usize {
+    let mut total = 0;
+    for (i, sealed) in frames.chunks(FLOOR_FRAME + 16).enumerate() {
+        let slot = &mut slot[..sealed.len()];
+        slot.copy_from_slice(sealed);
+        let (body, tag) = slot.split_at(slot.len() - 16);
+        let out = &mut buf[..body.len()];
+        raw.open_separate_gather(
+            frame_nonce(i),
+            Aad::empty(),
+            body,
+            tag.try_into().expect("16"),
+            out,
+        )
+        .expect("open");
+        total += out.len();
+    }
+    total
+}
+
 fn bench_suite(c: &mut Criterion, suite: Suite) {
     let key = BenchKey::new();
     let opts = EncryptOptions {
@@ -175,6 +224,15 @@ fn bench_suite(c: &mut Criterion, suite: Suite) {
                         },
                         criterion::BatchSize::LargeInput,
                     )
+                });
+                let mut slot = vec![0u8; FLOOR_FRAME + 16];
+                group.bench_function(BenchmarkId::new("write_floor", label), |b| {
+                    b.iter(|| write_floor(&raw, black_box(&plaintext), &mut slot))
+                });
+                let frames = write_floor(&raw, &plaintext, &mut slot);
+                let mut buf = vec![0u8; FLOOR_FRAME];
+                group.bench_function(BenchmarkId::new("read_floor", label), |b| {
+                    b.iter(|| read_floor(&raw, black_box(&frames), &mut slot, &mut buf))
                 });
             }
             _ => {

@@ -1,9 +1,10 @@
 //! Streaming encryption (`std::io::Write`) and decryption (`std::io::Read`).
 //!
-//! Both sides hold one batch of frames (up to 32 frames, about 2 MiB), so memory stays flat
-//! whatever the input size. Whole frames are sealed straight from the writer's buffer and
-//! opened straight into the reader's, in parallel; only partial frames and small reads go
-//! through the batch in place (docs/performance.md, "tkms CLI at the memory-copy limit").
+//! Both sides hold one batch of frames, so memory stays flat whatever the input size: up to 32
+//! frames (about 2 MiB) when rayon has several threads to share them, about 64 KiB with one.
+//! Whole frames are sealed straight from the writer's buffer and opened straight into the
+//! reader's, in parallel; only partial frames and small reads go through the batch in place
+//! (docs/performance.md, "tkms CLI at the memory-copy limit" and "Library path").
 
 use std::io::{self, ErrorKind, Read, Write};
 
@@ -19,8 +20,13 @@ use crate::wrap::KeyWrapper;
 
 /// Most frames in one batch.
 const MAX_BATCH_FRAMES: usize = 32;
-/// Target plaintext bytes in one batch (fewer frames when frames are large).
+/// Target plaintext bytes in one batch when rayon has several threads: enough frames to spread
+/// over them in one pass (fewer frames when frames are large).
 pub(crate) const BATCH_TARGET_BYTES: usize = 2 * 1024 * 1024;
+/// Target plaintext bytes in one batch when rayon has one thread: there is nothing to spread, and
+/// a batch this small stays in the core's L2 cache from sealing to writing out (or from reading
+/// in to opening), where a 2 MiB one goes through L3 (docs/performance.md, "Library path").
+const ONE_THREAD_BATCH_BYTES: usize = 64 * 1024;
 
 /// A buffer whose initialised bytes are zeroized on drop (with zeroize's bulk wipe, which is
 /// much faster than `Zeroizing<Vec<u8>>`'s element-by-element one). Its users keep plaintext
@@ -50,8 +56,20 @@ impl core::ops::DerefMut for WipeOnDrop {
     }
 }
 
+/// Frames in one batch of a stream, fixed when the stream starts (the async decryptor sizes its
+/// reads by it).
 fn batch_frames(frame_size: usize) -> usize {
-    (BATCH_TARGET_BYTES / frame_size).clamp(1, MAX_BATCH_FRAMES)
+    let target = if rayon::current_num_threads() > 1 {
+        BATCH_TARGET_BYTES
+    } else {
+        ONE_THREAD_BATCH_BYTES
+    };
+    frames_for(target, frame_size)
+}
+
+/// Frames in a batch of about `target` plaintext bytes.
+fn frames_for(target: usize, frame_size: usize) -> usize {
+    (target / frame_size).clamp(1, MAX_BATCH_FRAMES)
 }
 
 fn too_many_frames() -> io::Error {
@@ -74,6 +92,8 @@ pub struct Encryptor<W: Write> {
     out: W,
     cipher: Cipher,
     frame_size: usize,
+    /// Frames in a full batch.
+    batch_frames: usize,
     batch: SealBatch,
     /// Index of the batch's first frame.
     next_index: u64,
@@ -137,6 +157,7 @@ impl<W: Write> Encryptor<W> {
             out,
             cipher,
             frame_size: frame_size as usize,
+            batch_frames: batch_frames(frame_size as usize),
             batch: SealBatch::default(),
             next_index: 0,
             allowance,
@@ -150,7 +171,7 @@ impl<W: Write> Encryptor<W> {
 
     /// Bytes of a full batch in sealed layout.
     fn batch_capacity(&self) -> usize {
-        batch_frames(self.frame_size) * self.slot()
+        self.batch_frames * self.slot()
     }
 
     /// Index of the frame that starts at byte `at` of the batch, checked so that `frames`
@@ -346,6 +367,8 @@ pub struct Decryptor<R: Read> {
     header: Header,
     cipher: Cipher,
     frame_size: usize,
+    /// Frames in a full batch.
+    batch_frames: usize,
     batch: OpenBatch,
     /// Index of the batch's first frame.
     first_index: u64,
@@ -439,6 +462,7 @@ impl<R: Read> Decryptor<R> {
             header,
             cipher,
             frame_size,
+            batch_frames: batch_frames(frame_size),
             batch: OpenBatch::default(),
             first_index: 0,
             frames: 0,
@@ -471,10 +495,19 @@ impl<R: Read> Decryptor<R> {
         &mut self.input
     }
 
+    /// Uses batches of about [`BATCH_TARGET_BYTES`] even with one rayon thread: each batch of
+    /// the async stream is a trip through tokio's blocking pool, worth it only for a large one.
+    /// Called before the first batch is read.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn use_large_batches(&mut self) {
+        debug_assert!(self.frames == 0 && self.batch.len == 0, "no batch read yet");
+        self.batch_frames = frames_for(BATCH_TARGET_BYTES, self.frame_size);
+    }
+
     /// Most input bytes one [`next_batch`](Self::next_batch) reads.
     #[cfg(feature = "tokio")]
     pub(crate) fn batch_input_len(&self) -> usize {
-        batch_frames(self.frame_size) * self.slot() + 1
+        self.batch_frames * self.slot() + 1
     }
 
     /// The final frame was opened and all plaintext released.
@@ -545,7 +578,7 @@ impl<R: Read> Decryptor<R> {
     /// Reads the next batch (opened later, by `copy_released`).
     fn read_batch(&mut self) -> io::Result<()> {
         let slot = self.slot();
-        let batch = batch_frames(self.frame_size);
+        let batch = self.batch_frames;
         self.first_index += self.frames as u64;
         (self.frames, self.unopened, self.pos, self.ready_end) = (0, 0, 0, 0);
         self.batch.wipe_plaintext();

@@ -480,7 +480,8 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         Ok(Self::ready(input, Decryptor::opened(fed, header, cipher)))
     }
 
-    fn ready(input: R, decryptor: Decryptor<Fed>) -> Self {
+    fn ready(input: R, mut decryptor: Decryptor<Fed>) -> Self {
+        decryptor.use_large_batches();
         Self {
             input,
             header: decryptor.header().clone(),

@@ -10,3 +10,4 @@ mod roundtrip;
 mod streaming;
 mod support;
 mod tamper;
+mod thread_pools;
