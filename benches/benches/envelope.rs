@@ -141,14 +141,8 @@ fn read_floor(raw: &LessSafeKey, frames: &[u8], slot: &mut [u8], buf: &mut [u8])
         slot.copy_from_slice(sealed);
         let (body, tag) = slot.split_at(slot.len() - 16);
         let out = &mut buf[..body.len()];
-        raw.open_separate_gather(
-            frame_nonce(i),
-            Aad::empty(),
-            body,
-            tag.try_into().expect("16"),
-            out,
-        )
-        .expect("open");
+        raw.open_separate_gather(frame_nonce(i), Aad::empty(), body, tag, out)
+            .expect("open");
         total += out.len();
     }
     total
