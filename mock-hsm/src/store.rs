@@ -6,6 +6,7 @@ mod bindings;
 mod data_keys;
 mod hot;
 mod root_key;
+mod rows;
 mod schema;
 mod tx;
 mod whitebox;

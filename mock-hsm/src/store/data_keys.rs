@@ -5,6 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
+use super::rows::{StoredRow, typed};
 use super::{Tx, internal};
 use crate::hsm::{KeyState, Origin};
 
@@ -59,25 +60,27 @@ pub(crate) struct DataKeyRow {
 const COLUMNS: &str = "data_key_id, account_uin, region, key_id, name, description, number_of_bytes, \
      key_state, origin, create_time, deletion_date, ciphertext_blob";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DataKeyRow> {
-    let state: String = r.get(7)?;
-    let origin: String = r.get(8)?;
-    Ok(DataKeyRow {
-        data_key_id: r.get(0)?,
-        account_uin: r.get::<_, i64>(1)? as u64,
-        region: r.get(2)?,
-        key_id: r.get(3)?,
-        name: r.get(4)?,
-        description: r.get(5)?,
-        number_of_bytes: r.get::<_, i64>(6)? as u32,
-        key_state: KeyState::parse(&state)
-            .ok_or_else(|| internal("unknown data key state in key store"))?,
-        origin: Origin::parse(&origin)
-            .ok_or_else(|| internal("unknown data key origin in key store"))?,
-        create_time: r.get::<_, i64>(9)? as u64,
-        deletion_date: r.get::<_, i64>(10)? as u64,
-        ciphertext_blob: r.get(11)?,
-    })
+impl StoredRow for DataKeyRow {
+    const TABLE: &'static str = "data_keys";
+    const ID: &'static str = "data_key_id";
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            data_key_id: r.get(0)?,
+            account_uin: r.get::<_, i64>(1)? as u64,
+            region: r.get(2)?,
+            key_id: r.get(3)?,
+            name: r.get(4)?,
+            description: r.get(5)?,
+            number_of_bytes: r.get::<_, i64>(6)? as u32,
+            key_state: typed(r, 7, KeyState::parse, "data key state")?,
+            origin: typed(r, 8, Origin::parse, "data key origin")?,
+            create_time: r.get::<_, i64>(9)? as u64,
+            deletion_date: r.get::<_, i64>(10)? as u64,
+            ciphertext_blob: r.get(11)?,
+        })
+    }
 }
 
 /// The sealed key is bound to its id and CMK: a row's material cannot be moved to another.
@@ -97,12 +100,7 @@ impl Tx<'_> {
         region: &str,
         data_key_id: &str,
     ) -> rusqlite::Result<Option<DataKeyRow>> {
-        self.tx
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM data_keys WHERE data_key_id = ?1 AND account_uin = ?2 AND region = ?3"
-            ))?
-            .query_row(params![data_key_id, account_uin as i64, region], from_row)
-            .optional()
+        self.row_in_scope(account_uin, region, data_key_id)
     }
 
     /// The CMK of a data key, by id alone (what CAM judges a data-key call on).
@@ -119,11 +117,7 @@ impl Tx<'_> {
         account_uin: u64,
         region: &str,
     ) -> rusqlite::Result<Vec<DataKeyRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM data_keys WHERE account_uin = ?1 AND region = ?2 ORDER BY create_time, rowid"
-        ))?;
-        stmt.query_map(params![account_uin as i64, region], from_row)?
-            .collect()
+        self.rows_in_scope(account_uin, region)
     }
 
     /// How many data keys a scope holds (every state: they all count against the limit).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::root_key::{material_aad, token_aad};
+use super::rows::{StoredRow, typed};
 use super::{Store, internal};
 use crate::hsm::{KeyState, KeyUsage, Origin};
 use crate::material::{Algorithm, Material, ParsedKey};
@@ -38,38 +39,33 @@ const KEY_COLUMNS: &str = "key_id, account_uin, region, alias, description, key_
      create_time, deletion_date, valid_to, rotation_enabled, rotate_days, last_rotate_time, next_rotate_time, \
      current_version, import_fingerprint";
 
-/// Reads a stored wire string as its typed value.
-fn typed<T>(
-    row: &rusqlite::Row<'_>,
-    column: usize,
-    parse: fn(&str) -> Option<T>,
-    what: &str,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(column)?;
-    parse(&text).ok_or_else(|| internal(&format!("unknown {what} {text:?} in key store")))
-}
+impl StoredRow for KeyRow {
+    const TABLE: &'static str = "keys";
+    const ID: &'static str = "key_id";
+    const COLUMNS: &'static str = KEY_COLUMNS;
 
-fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
-    Ok(KeyRow {
-        key_id: row.get(0)?,
-        account_uin: row.get::<_, i64>(1)? as u64,
-        region: row.get(2)?,
-        alias: row.get(3)?,
-        description: row.get(4)?,
-        key_usage: typed(row, 5, KeyUsage::parse, "key usage")?,
-        algorithm: typed(row, 6, Algorithm::from_name, "algorithm")?,
-        origin: typed(row, 7, Origin::parse, "origin")?,
-        key_state: typed(row, 8, KeyState::parse, "key state")?,
-        create_time: row.get::<_, i64>(9)? as u64,
-        deletion_date: row.get::<_, i64>(10)? as u64,
-        valid_to: row.get::<_, i64>(11)? as u64,
-        rotation_enabled: row.get(12)?,
-        rotate_days: row.get::<_, i64>(13)? as u64,
-        last_rotate_time: row.get::<_, i64>(14)? as u64,
-        next_rotate_time: row.get::<_, i64>(15)? as u64,
-        current_version: row.get::<_, i64>(16)? as u32,
-        import_fingerprint: row.get(17)?,
-    })
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            key_id: row.get(0)?,
+            account_uin: row.get::<_, i64>(1)? as u64,
+            region: row.get(2)?,
+            alias: row.get(3)?,
+            description: row.get(4)?,
+            key_usage: typed(row, 5, KeyUsage::parse, "key usage")?,
+            algorithm: typed(row, 6, Algorithm::from_name, "algorithm")?,
+            origin: typed(row, 7, Origin::parse, "origin")?,
+            key_state: typed(row, 8, KeyState::parse, "key state")?,
+            create_time: row.get::<_, i64>(9)? as u64,
+            deletion_date: row.get::<_, i64>(10)? as u64,
+            valid_to: row.get::<_, i64>(11)? as u64,
+            rotation_enabled: row.get(12)?,
+            rotate_days: row.get::<_, i64>(13)? as u64,
+            last_rotate_time: row.get::<_, i64>(14)? as u64,
+            next_rotate_time: row.get::<_, i64>(15)? as u64,
+            current_version: row.get::<_, i64>(16)? as u32,
+            import_fingerprint: row.get(17)?,
+        })
+    }
 }
 
 /// An import token's stored parameters.
@@ -100,19 +96,11 @@ impl Tx<'_> {
         region: &str,
         key_id: &str,
     ) -> rusqlite::Result<Option<KeyRow>> {
-        self.tx
-            .prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 AND account_uin = ?2 AND region = ?3"
-            ))?
-            .query_row(params![key_id, account_uin as i64, region], key_from_row)
-            .optional()
+        self.row_in_scope(account_uin, region, key_id)
     }
 
     pub(crate) fn key_by_id(&self, key_id: &str) -> rusqlite::Result<Option<KeyRow>> {
-        self.tx
-            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"))?
-            .query_row([key_id], key_from_row)
-            .optional()
+        self.row_by_id(key_id)
     }
 
     /// Every key in a scope, oldest first.
@@ -121,11 +109,7 @@ impl Tx<'_> {
         account_uin: u64,
         region: &str,
     ) -> rusqlite::Result<Vec<KeyRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS} FROM keys WHERE account_uin = ?1 AND region = ?2 ORDER BY create_time, rowid"
-        ))?;
-        stmt.query_map(params![account_uin as i64, region], key_from_row)?
-            .collect()
+        self.rows_in_scope(account_uin, region)
     }
 
     /// Every key, oldest first.
@@ -133,7 +117,7 @@ impl Tx<'_> {
         let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT {KEY_COLUMNS} FROM keys ORDER BY create_time, rowid"
         ))?;
-        stmt.query_map([], key_from_row)?.collect()
+        stmt.query_map([], KeyRow::from_row)?.collect()
     }
 
     /// Keys whose schedules may need attention at `now`: deletion due, rotation due, import expired.
@@ -149,7 +133,7 @@ impl Tx<'_> {
                 KeyState::PendingDelete.as_str(),
                 KeyState::Enabled.as_str()
             ],
-            key_from_row,
+            KeyRow::from_row,
         )?
         .collect()
     }

@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
+use super::rows::{StoredRow, typed};
 use super::{Tx, internal};
 use crate::hsm::WhiteBoxStatus;
 use crate::material::Algorithm;
@@ -62,21 +63,23 @@ pub(crate) struct WhiteBoxRow {
 const COLUMNS: &str =
     "key_id, account_uin, region, alias, description, algorithm, status, create_time";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<WhiteBoxRow> {
-    let algorithm: String = row.get(5)?;
-    let status: String = row.get(6)?;
-    Ok(WhiteBoxRow {
-        key_id: row.get(0)?,
-        account_uin: row.get::<_, i64>(1)? as u64,
-        region: row.get(2)?,
-        alias: row.get(3)?,
-        description: row.get(4)?,
-        algorithm: Algorithm::from_name(&algorithm)
-            .ok_or_else(|| internal("unknown white-box algorithm in key store"))?,
-        status: WhiteBoxStatus::parse(&status)
-            .ok_or_else(|| internal("unknown white-box status in key store"))?,
-        create_time: row.get::<_, i64>(7)? as u64,
-    })
+impl StoredRow for WhiteBoxRow {
+    const TABLE: &'static str = "whitebox_keys";
+    const ID: &'static str = "key_id";
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            key_id: row.get(0)?,
+            account_uin: row.get::<_, i64>(1)? as u64,
+            region: row.get(2)?,
+            alias: row.get(3)?,
+            description: row.get(4)?,
+            algorithm: typed(row, 5, Algorithm::from_name, "white-box algorithm")?,
+            status: typed(row, 6, WhiteBoxStatus::parse, "white-box status")?,
+            create_time: row.get::<_, i64>(7)? as u64,
+        })
+    }
 }
 
 impl Tx<'_> {
@@ -87,22 +90,12 @@ impl Tx<'_> {
         region: &str,
         key_id: &str,
     ) -> rusqlite::Result<Option<WhiteBoxRow>> {
-        self.tx
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM whitebox_keys WHERE key_id = ?1 AND account_uin = ?2 AND region = ?3"
-            ))?
-            .query_row(params![key_id, account_uin as i64, region], from_row)
-            .optional()
+        self.row_in_scope(account_uin, region, key_id)
     }
 
     /// A white-box key by id alone (ids are unique across accounts), for access decisions.
     pub(crate) fn whitebox_key_by_id(&self, key_id: &str) -> rusqlite::Result<Option<WhiteBoxRow>> {
-        self.tx
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM whitebox_keys WHERE key_id = ?1"
-            ))?
-            .query_row([key_id], from_row)
-            .optional()
+        self.row_by_id(key_id)
     }
 
     /// Every white-box key of a scope, oldest first.
@@ -111,11 +104,7 @@ impl Tx<'_> {
         account_uin: u64,
         region: &str,
     ) -> rusqlite::Result<Vec<WhiteBoxRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM whitebox_keys WHERE account_uin = ?1 AND region = ?2 ORDER BY create_time, rowid"
-        ))?;
-        stmt.query_map(params![account_uin as i64, region], from_row)?
-            .collect()
+        self.rows_in_scope(account_uin, region)
     }
 
     pub(crate) fn whitebox_count(&self, account_uin: u64, region: &str) -> rusqlite::Result<u64> {
