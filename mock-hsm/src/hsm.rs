@@ -41,7 +41,7 @@ pub(crate) use rules::{check_alias, is_valid_key_id};
 pub use types::key_usage_names;
 pub(crate) use types::{Accept, KeyState, KeyUsage, Origin};
 pub(crate) use whitebox::{
-    Fingerprint, NewWhiteBoxKey, WhiteBoxError, WhiteBoxFilter, WhiteBoxKey, WhiteBoxStatus,
+    CbcKey, Fingerprint, NewWhiteBoxKey, WhiteBoxError, WhiteBoxFilter, WhiteBoxKey, WhiteBoxStatus,
 };
 
 use crate::api::{ApiError, CallContext};

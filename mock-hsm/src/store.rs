@@ -5,6 +5,7 @@
 mod bindings;
 mod data_keys;
 mod hot;
+mod hot_secrets;
 mod root_key;
 mod rows;
 mod schema;
@@ -21,6 +22,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub(crate) use data_keys::DataKeyRow;
 pub(crate) use hot::HotKey;
+pub(crate) use hot_secrets::{HotDataKey, HotWhiteBoxKey};
 pub use root_key::{ROOT_KEY_ENV, ROOT_KEY_FILE, RootKeySource};
 pub(crate) use tx::{KeyRow, Tx};
 pub(crate) use whitebox::WhiteBoxRow;
@@ -189,7 +191,7 @@ impl Store {
             });
         // Still under the connection lock, before the caller hears of the commit: calls that
         // used the cache until now overlapped this write (and ran while it waited for fsync).
-        self.hot().by_id.clear();
+        self.hot().clear();
         result
     }
 }

@@ -7,7 +7,10 @@
 //! [`KeyOperation::GetDataKeyPlaintext`] (kms-core's one table), so a disabled, archived,
 //! pending-deletion or deleted CMK refuses it with that CMK's code. The data key is stored
 //! sealed under the root key (store/data_keys.rs); its PendingDelete window runs out on the
-//! service clock and the maintenance tick destroys it, as it destroys CMKs.
+//! service clock and the maintenance tick destroys it, as it destroys CMKs. The calls that
+//! hand out the data key itself are in `datakeys/serve.rs`.
+
+mod serve;
 
 use super::rules::past_deletion_date;
 use kms_core::kms::KeyOperation;
@@ -196,8 +199,26 @@ fn check_ids(ids: &[String]) -> Result<(), HsmError> {
 /// whether or not the maintenance tick has run yet).
 fn load(tx: &Tx<'_>, scope: Scope<'_>, id: &str, now: u64) -> Result<DataKeyRow, HsmError> {
     check_data_key_id(id)?;
-    tx.data_key(scope.uin, scope.region, id)?
-        .filter(|row| !past_deletion_date(row.key_state, row.deletion_date, now))
+    existing(
+        id,
+        tx.data_key(scope.uin, scope.region, id)?,
+        |row| row,
+        now,
+    )
+}
+
+/// `found` (a data key, or what holds its row) unless it is missing or past its deletion date.
+fn existing<T>(
+    id: &str,
+    found: Option<T>,
+    row: impl Fn(&T) -> &DataKeyRow,
+    now: u64,
+) -> Result<T, HsmError> {
+    found
+        .filter(|key| {
+            let row = row(key);
+            !past_deletion_date(row.key_state, row.deletion_date, now)
+        })
         .ok_or_else(|| DataKeyError::NotFound(id.to_owned()).into())
 }
 
@@ -549,50 +570,6 @@ impl Hsm {
             }
             row.description = description.to_owned();
             Ok(())
-        })
-    }
-
-    /// GetDataKeyPlaintext: the data key, when it is Enabled and its CMK allows it.
-    pub(crate) fn data_key_plaintext(
-        &self,
-        scope: Scope<'_>,
-        id: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
-        let now = self.now();
-        let (cmk, material) = self.store.read(|tx| {
-            let row = load(tx, scope, id, now)?;
-            match row.key_state {
-                KeyState::Enabled => {}
-                KeyState::Disabled => return Err(DataKeyError::Disabled(row.data_key_id).into()),
-                KeyState::PendingDelete => {
-                    return Err(DataKeyError::PendingDelete(row.data_key_id).into());
-                }
-                _ => return Err(not_supported(&row)),
-            }
-            let material = tx
-                .data_key_material(&row)?
-                .ok_or(HsmError::Internal("loading the data key"))?;
-            Ok::<_, HsmError>((row.key_id, material))
-        })?;
-        self.with_hot_key(scope, &cmk, None, |key| {
-            match state_refusal(&cmk, key.row.key_state, KeyOperation::GetDataKeyPlaintext) {
-                Some(refusal) => Err(refusal),
-                None => Ok(()),
-            }
-        })?;
-        Ok(material)
-    }
-
-    /// GetDataKeyCiphertextBlob: the blob GenerateDataKey (or ImportDataKey) made, for
-    /// Decrypt. Only an Enabled data key gives it.
-    pub(crate) fn data_key_blob(&self, scope: Scope<'_>, id: &str) -> Result<String, HsmError> {
-        let now = self.now();
-        self.store.read(|tx| {
-            let row = load(tx, scope, id, now)?;
-            if row.key_state != KeyState::Enabled {
-                return Err(not_supported(&row));
-            }
-            Ok(row.ciphertext_blob)
         })
     }
 }

@@ -14,9 +14,9 @@ use super::rules::{
 };
 use super::{Hsm, HsmError, Scope};
 use crate::material::{Algorithm, random_bytes};
-use crate::store::{Tx, WhiteBoxRow};
-pub(crate) use cipher::IV_LEN;
+use crate::store::{HotWhiteBoxKey, Tx, WhiteBoxRow};
 use cipher::Role;
+pub(crate) use cipher::{CbcKey, IV_LEN};
 
 /// Most white-box keys per account and region (docs/kms-api.md §5.1, the SDK's CreateWhiteBoxKey).
 pub(crate) const WHITEBOX_KEY_LIMIT: u64 = 50;
@@ -139,6 +139,11 @@ fn is_fingerprint_identity(identity: &str) -> bool {
         })
 }
 
+/// A white-box key of the scope, or ResourceNotFound.
+fn found<T>(key_id: &str, key: Option<T>) -> Result<T, HsmError> {
+    key.ok_or_else(|| WhiteBoxError::NotFound(key_id.to_owned()).into())
+}
+
 impl Hsm {
     fn whitebox_row(
         &self,
@@ -147,8 +152,22 @@ impl Hsm {
         key_id: &str,
     ) -> Result<WhiteBoxRow, HsmError> {
         check_key_id(key_id)?;
-        tx.whitebox_key(scope.uin, scope.region, key_id)?
-            .ok_or_else(|| WhiteBoxError::NotFound(key_id.to_owned()).into())
+        found(key_id, tx.whitebox_key(scope.uin, scope.region, key_id)?)
+    }
+
+    /// The key with its key schedule, from the store's in-memory cache (store/hot_secrets.rs):
+    /// for the calls that use the key itself. Its status is for the caller to judge.
+    fn hot_whitebox(
+        &self,
+        scope: Scope<'_>,
+        key_id: &str,
+    ) -> Result<std::sync::Arc<HotWhiteBoxKey>, HsmError> {
+        check_key_id(key_id)?;
+        found(
+            key_id,
+            self.store
+                .hot_whitebox_key(scope.uin, scope.region, key_id)?,
+        )
     }
 
     fn whitebox_view(&self, tx: &Tx<'_>, row: WhiteBoxRow) -> Result<WhiteBoxKey, HsmError> {
@@ -242,11 +261,12 @@ impl Hsm {
         scope: Scope<'_>,
         key_id: &str,
     ) -> Result<Zeroizing<String>, HsmError> {
-        self.store.read(|tx| {
-            let row = self.whitebox_row(tx, scope, key_id)?;
-            let secret = tx.whitebox_secret(&row.key_id)?;
-            Ok(encoded(Role::Decrypt, row.algorithm, &secret))
-        })
+        let key = self.hot_whitebox(scope, key_id)?;
+        Ok(encoded(
+            Role::Decrypt,
+            key.row.algorithm,
+            key.secret().expose_secret(),
+        ))
     }
 
     /// Enable/DisableWhiteBoxKey(s): all keys or none, in one transaction; repeats are accepted.
@@ -308,13 +328,10 @@ impl Hsm {
                 "PlainText must decode to 1-{MAX_PLAINTEXT} bytes"
             )));
         }
-        let (algorithm, secret) = self.store.read(|tx| {
-            let row = self.whitebox_row(tx, scope, key_id)?;
-            if row.status != WhiteBoxStatus::Enabled {
-                return Err(HsmError::from(WhiteBoxError::Disabled(row.key_id)));
-            }
-            Ok((row.algorithm, tx.whitebox_secret(&row.key_id)?))
-        })?;
+        let key = self.hot_whitebox(scope, key_id)?;
+        if key.row.status != WhiteBoxStatus::Enabled {
+            return Err(WhiteBoxError::Disabled(key.row.key_id.clone()).into());
+        }
         let iv = match iv {
             Some(iv) => iv,
             None => random_bytes(IV_LEN)
@@ -322,7 +339,9 @@ impl Hsm {
                 .and_then(|b| <[u8; IV_LEN]>::try_from(&b[..]).ok())
                 .ok_or(HsmError::Internal("random generator"))?,
         };
-        let ciphertext = cipher::cbc_encrypt(algorithm, &secret, &iv, plaintext)
+        let ciphertext = key
+            .cipher()
+            .and_then(|cipher| cipher.encrypt(&iv, plaintext))
             .map_err(|_| HsmError::Internal("white-box encryption"))?;
         Ok(WhiteBoxCiphertext { iv, ciphertext })
     }

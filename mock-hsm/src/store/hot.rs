@@ -1,5 +1,6 @@
-//! The in-memory key caches: symmetric keys ready to use while the database is unchanged
-//! (checked through SQLite's wal-index), and parsed asymmetric keys.
+//! The in-memory key caches: keys ready to use while the database is unchanged (checked through
+//! SQLite's wal-index) - symmetric CMKs here, hosted data keys and white-box keys in
+//! `hot_secrets.rs` - and parsed asymmetric keys.
 
 use std::collections::HashMap;
 use std::fs;
@@ -9,6 +10,7 @@ use std::sync::{Arc, RwLockWriteGuard};
 use kms_core::internal::AeadKey;
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::hot_secrets::{HotDataKey, HotWhiteBoxKey};
 use super::{KeyRow, Store, Tx, internal};
 use crate::material::{Algorithm, NONCE_LEN, ParsedKey, symmetric_key};
 
@@ -75,10 +77,17 @@ impl HotKey {
     }
 }
 
-/// Most symmetric keys kept in memory at once (the cache starts over beyond it).
+/// Most entries of one kind (CMKs, data keys, white-box keys) kept in memory at once: beyond
+/// it, that kind starts over. A cap rather than an LRU: a hit then takes only the read lock,
+/// where an LRU would write its order on every call; and a store rarely holds more keys than
+/// this (data keys are limited to 1000 and white-box keys to 50 per account and region), so
+/// starting over is rare. At most about 10,000 x 1 KiB for data keys.
 const MAX_HOT_KEYS: usize = 10_000;
 
-/// Symmetric keys read from the database, kept while it is unchanged: `data_version` is SQLite's
+/// Entries of one kind by id.
+pub(super) type Shelf<T> = HashMap<String, Arc<T>>;
+
+/// Keys read from the database, kept while it is unchanged: `data_version` is SQLite's
 /// `PRAGMA data_version` of the snapshot they came from, which moves whenever another connection
 /// (another process, the audit writer) commits; this store's own writes clear the cache.
 #[derive(Default)]
@@ -87,7 +96,29 @@ pub(super) struct HotKeys {
     /// A wal-index header and the `data_version` computed after it was read: while the header
     /// is the same, no connection has committed, so `data_version` still holds.
     unchanged_since: Option<WalIndexHeader>,
-    pub(super) by_id: HashMap<String, Arc<HotKey>>,
+    keys: Shelf<HotKey>,
+    pub(super) data_keys: Shelf<HotDataKey>,
+    pub(super) whitebox: Shelf<HotWhiteBoxKey>,
+}
+
+/// A kind of entry the cache keeps: where its shelf is, and the scope it belongs to.
+pub(super) trait Hot: Sized {
+    fn shelf(hot: &HotKeys) -> &Shelf<Self>;
+    fn shelf_mut(hot: &mut HotKeys) -> &mut Shelf<Self>;
+    /// Its account and region.
+    fn scope(&self) -> (u64, &str);
+}
+
+impl Hot for HotKey {
+    fn shelf(hot: &HotKeys) -> &Shelf<Self> {
+        &hot.keys
+    }
+    fn shelf_mut(hot: &mut HotKeys) -> &mut Shelf<Self> {
+        &mut hot.keys
+    }
+    fn scope(&self) -> (u64, &str) {
+        (self.row.account_uin, &self.row.region)
+    }
 }
 
 /// The first copy of SQLite's wal-index header (https://sqlite.org/walformat.html).
@@ -126,9 +157,16 @@ impl HotKeys {
     /// Drops everything read before `data_version`.
     fn advance(&mut self, data_version: i64) {
         if self.data_version != Some(data_version) {
-            self.by_id.clear();
+            self.clear();
             self.data_version = Some(data_version);
         }
+    }
+
+    /// Drops every entry (the store's own writes).
+    pub(super) fn clear(&mut self) {
+        self.keys.clear();
+        self.data_keys.clear();
+        self.whitebox.clear();
     }
 }
 
@@ -160,15 +198,41 @@ impl Store {
         key_id: &str,
         also: Option<u32>,
     ) -> rusqlite::Result<Option<Arc<HotKey>>> {
-        let in_scope =
-            |key: &&Arc<HotKey>| key.row.account_uin == account_uin && key.row.region == region;
-        let cached = |hot: &HotKeys| {
-            hot.by_id
-                .get(key_id)
-                .filter(in_scope)
-                .filter(|key| key.has_versions(also))
-                .cloned()
-        };
+        let usable = |key: &HotKey| key.has_versions(also);
+        self.through_cache(account_uin, region, key_id, usable, |tx, prior| {
+            let Some(row) = tx.key(account_uin, region, key_id)? else {
+                return Ok(None);
+            };
+            if row.algorithm.symmetric_len().is_none() {
+                return Ok(None);
+            }
+            // Versions already loaded in this state of the database are still good.
+            let mut key = HotKey {
+                row,
+                versions: prior.map(|p| p.versions.clone()).unwrap_or_default(),
+            };
+            key.load_versions(tx, also)?;
+            Ok(Some(key))
+        })
+    }
+
+    /// The entry `id` of a scope, from memory while nothing has been committed since it was read
+    /// and it is `usable`; else `load`ed in a read transaction, which is given the entry this
+    /// state of the database already has (one not `usable`), and kept.
+    ///
+    /// The one rule of every kind of entry: an entry is good while the database is unchanged.
+    /// On a hit this costs one read of the wal-index header, without the connection.
+    pub(super) fn through_cache<T: Hot>(
+        &self,
+        account_uin: u64,
+        region: &str,
+        id: &str,
+        usable: impl Fn(&T) -> bool,
+        load: impl FnOnce(&Tx<'_>, Option<Arc<T>>) -> rusqlite::Result<Option<T>>,
+    ) -> rusqlite::Result<Option<Arc<T>>> {
+        let in_scope = |entry: &&Arc<T>| entry.scope() == (account_uin, region);
+        let found = |hot: &HotKeys| T::shelf(hot).get(id).filter(in_scope).cloned();
+        let cached = |hot: &HotKeys| found(hot).filter(|entry| usable(entry));
         // Read before anything else, so that a commit after this point changes the header. An
         // in-memory store changes only through this store, whose writes clear the cache.
         let header = match (&self.path, &self.wal_index) {
@@ -182,53 +246,45 @@ impl Store {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if header.is_some()
                 && hot.unchanged_since == header
-                && let Some(key) = cached(&hot)
+                && let Some(entry) = cached(&hot)
             {
-                return Ok(Some(key));
+                return Ok(Some(entry));
             }
         }
         let mut conn = self.lock();
         let current = data_version(&conn)?;
-        // Versions already loaded in this state of the database are still good.
-        let loaded = {
+        let prior = {
             let mut hot = self.hot();
             hot.advance(current);
             hot.unchanged_since = header;
-            if let Some(key) = cached(&hot) {
-                return Ok(Some(key));
+            if let Some(entry) = cached(&hot) {
+                return Ok(Some(entry));
             }
-            hot.by_id
-                .get(key_id)
-                .filter(in_scope)
-                .map(|key| key.versions.clone())
+            found(&hot)
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        // Inside the transaction, `PRAGMA data_version` starts its read snapshot (tested below):
+        // everything `load` reads is of this version, which a commit since `current` may have
+        // moved (then `prior` is of another state and is not offered).
+        let snapshot = data_version(&tx)?;
         let view = Tx {
             tx: &tx,
             store: self,
         };
-        let Some(row) = view.key(account_uin, region, key_id)? else {
+        let Some(entry) = load(&view, prior.filter(|_| snapshot == current))? else {
             return Ok(None);
         };
-        if row.algorithm.symmetric_len().is_none() {
-            return Ok(None);
-        }
-        // The version of the snapshot just read, which a commit since `current` may have moved.
-        let snapshot = data_version(&tx)?;
-        let mut key = HotKey {
-            row,
-            versions: loaded.filter(|_| snapshot == current).unwrap_or_default(),
-        };
-        key.load_versions(&view, also)?;
-        let key = Arc::new(key);
+        let entry = Arc::new(entry);
         tx.finish()?;
+        // Still under the connection lock: no other call stores entries in between.
         let mut hot = self.hot();
         hot.advance(snapshot);
-        if hot.by_id.len() >= MAX_HOT_KEYS {
-            hot.by_id.clear();
+        let shelf = T::shelf_mut(&mut hot);
+        if shelf.len() >= MAX_HOT_KEYS {
+            shelf.clear();
         }
-        hot.by_id.insert(key.row.key_id.clone(), Arc::clone(&key));
-        Ok(Some(key))
+        shelf.insert(id.to_owned(), Arc::clone(&entry));
+        Ok(Some(entry))
     }
 
     /// Parsed private key for a version, from the cache when the stored row is unchanged.
@@ -280,6 +336,42 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::{RootKeySource, Storage};
+
+    /// [`Store::through_cache`] labels what it loads with the `data_version` read first in its
+    /// transaction: that read must start the transaction's snapshot.
+    #[test]
+    fn data_version_starts_the_snapshot_of_a_read_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::Directory(dir.path().to_path_buf());
+        let store = Store::open(&storage, &RootKeySource::Default).unwrap();
+        let other = Store::open(&storage, &RootKeySource::Default).unwrap();
+        let late = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM meta WHERE name = 'late'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let mut conn = store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .unwrap();
+        let snapshot = data_version(&tx).unwrap();
+        other
+            .write(|tx| {
+                tx.tx
+                    .execute("INSERT INTO meta (name, value) VALUES ('late', x'00')", [])
+            })
+            .unwrap();
+        assert_eq!(
+            late(&tx),
+            0,
+            "a commit after the pragma is not in the snapshot"
+        );
+        assert_eq!(data_version(&tx).unwrap(), snapshot);
+        tx.finish().unwrap();
+        assert_eq!(late(&conn), 1);
+        assert_ne!(data_version(&conn).unwrap(), snapshot);
+    }
 
     #[test]
     fn the_wal_index_header_changes_with_every_commit_of_any_connection() {

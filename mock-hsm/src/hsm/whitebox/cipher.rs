@@ -58,32 +58,62 @@ pub(crate) fn encode_key(role: Role, algorithm: Algorithm, key: &[u8]) -> Zeroiz
     out
 }
 
-/// CBC-encrypts `plaintext` after PKCS#7 padding (always 1 to 16 bytes of padding).
-pub(crate) fn cbc_encrypt(
-    algorithm: Algorithm,
-    key: &[u8],
-    iv: &[u8; IV_LEN],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, CryptoFailure> {
-    match algorithm {
-        Algorithm::Aes256 => {
-            let key = UnboundCipherKey::new(&AES_256, key).map_err(|_| CryptoFailure)?;
-            let key = PaddedBlockEncryptingKey::cbc_pkcs7(key).map_err(|_| CryptoFailure)?;
-            // Encrypted in place: a failure would leave plaintext behind, so it is wiped.
-            let mut out = Zeroizing::new(plaintext.to_vec());
-            key.less_safe_encrypt(&mut *out, EncryptionContext::Iv128(FixedLength::from(*iv)))
-                .map_err(|_| CryptoFailure)?;
-            Ok(std::mem::take(&mut *out))
-        }
-        Algorithm::Sm4 => sm4_cbc(key, iv, plaintext),
-        _ => Err(CryptoFailure),
+/// A white-box key ready to CBC-encrypt with PKCS#7 padding (always 1 to 16 bytes of it): its
+/// key schedule is done once, so the store's cache keeps it (store/hot_secrets.rs). aws-lc and
+/// tkms-sm4 zeroize their key schedules on drop.
+pub(crate) enum CbcKey {
+    Aes256(PaddedBlockEncryptingKey),
+    /// tkms-sm4's block function (the backend CMKs use, constant-time kernels only).
+    Sm4(tkms_sm4::Sm4Gcm),
+}
+
+impl std::fmt::Debug for CbcKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CbcKey(..)")
     }
 }
 
-/// SM4-CBC over tkms-sm4's block function (the backend CMKs use, constant-time kernels only).
-fn sm4_cbc(key: &[u8], iv: &[u8; IV_LEN], plaintext: &[u8]) -> Result<Vec<u8>, CryptoFailure> {
-    let key: &[u8; 16] = key.try_into().map_err(|_| CryptoFailure)?;
-    let cipher = tkms_sm4::Sm4Gcm::new(key).map_err(|_| CryptoFailure)?;
+impl CbcKey {
+    pub(crate) fn new(algorithm: Algorithm, key: &[u8]) -> Result<Self, CryptoFailure> {
+        match algorithm {
+            Algorithm::Aes256 => {
+                let key = UnboundCipherKey::new(&AES_256, key).map_err(|_| CryptoFailure)?;
+                PaddedBlockEncryptingKey::cbc_pkcs7(key)
+                    .map(Self::Aes256)
+                    .map_err(|_| CryptoFailure)
+            }
+            Algorithm::Sm4 => {
+                let key: &[u8; 16] = key.try_into().map_err(|_| CryptoFailure)?;
+                tkms_sm4::Sm4Gcm::new(key)
+                    .map(Self::Sm4)
+                    .map_err(|_| CryptoFailure)
+            }
+            _ => Err(CryptoFailure),
+        }
+    }
+
+    pub(crate) fn encrypt(
+        &self,
+        iv: &[u8; IV_LEN],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoFailure> {
+        match self {
+            Self::Aes256(key) => {
+                // Encrypted in place: a failure would leave plaintext behind, so it is wiped. The
+                // room for the padding is reserved so that no reallocation leaves a copy behind.
+                let mut out = Zeroizing::new(Vec::with_capacity(plaintext.len() + IV_LEN));
+                out.extend_from_slice(plaintext);
+                key.less_safe_encrypt(&mut *out, EncryptionContext::Iv128(FixedLength::from(*iv)))
+                    .map_err(|_| CryptoFailure)?;
+                Ok(std::mem::take(&mut *out))
+            }
+            Self::Sm4(cipher) => Ok(sm4_cbc(cipher, iv, plaintext)),
+        }
+    }
+}
+
+/// SM4-CBC over tkms-sm4's block function.
+fn sm4_cbc(cipher: &tkms_sm4::Sm4Gcm, iv: &[u8; IV_LEN], plaintext: &[u8]) -> Vec<u8> {
     let chunks = plaintext.chunks_exact(IV_LEN);
     let tail = chunks.remainder();
     let pad = IV_LEN - tail.len();
@@ -101,7 +131,7 @@ fn sm4_cbc(key: &[u8], iv: &[u8; IV_LEN], plaintext: &[u8]) -> Result<Vec<u8>, C
         out.extend_from_slice(&block);
         chain = block;
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -110,6 +140,15 @@ mod tests {
 
     fn unhex(s: &str) -> Vec<u8> {
         hex::decode(s).expect("hex")
+    }
+
+    fn cbc_encrypt(
+        algorithm: Algorithm,
+        key: &[u8],
+        iv: &[u8; IV_LEN],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoFailure> {
+        CbcKey::new(algorithm, key)?.encrypt(iv, plaintext)
     }
 
     /// NIST SP 800-38A F.2.5 (CBC-AES256.Encrypt): the four blocks match, then one whole block
