@@ -14,9 +14,9 @@ use indicatif::ProgressBar;
 use kms_core::cache::{CacheLimits, DataKeyCache};
 
 use crate::args::{DecryptArgs, EncryptArgs, KmsArgs};
-use crate::crypt::{Opener, Sealer, Source, encrypt_request, identities};
+use crate::crypt::{Opener, Sealer, encrypt_request, identities};
 use crate::error::{CliError, CliResult, Exit};
-use crate::io::{Sink, open_input, progress};
+use crate::io::{Sink, Source, open_input, progress};
 
 /// The suffix `tkms encrypt` adds and `tkms decrypt` removes.
 const SUFFIX: &str = ".tkms";
@@ -146,12 +146,7 @@ fn each_file(
         let mut input = open_input(Some(input_path))?;
         let sink = Sink::open(Some(out_path), force)?;
         let bar = progress(input.len, verb);
-        let source = Source {
-            reader: &mut input.reader,
-            path: Some(input_path),
-            len: input.len,
-        };
-        let sink = work(source, (sink, Some(out_path)), &bar)?;
+        let sink = work(input.source(Some(input_path)), (sink, Some(out_path)), &bar)?;
         bar.finish_and_clear();
         sink.commit()?;
     }

@@ -7,8 +7,8 @@ use kms_core::cache::DataKeyCache;
 use kms_core::kms::KeyMetadata;
 use kms_core::wrap::KeyWrapper;
 use kms_core::{
-    DecryptError, Decryptor, EncryptOptions, EncryptionContext, Encryptor, FormatError, Header,
-    parse_header,
+    DecryptError, Decryptor, EncryptError, EncryptOptions, EncryptionContext, Encryptor,
+    FormatError, Header, parse_header,
 };
 use zeroize::Zeroizing;
 
@@ -17,7 +17,7 @@ use indicatif::ProgressBar;
 use crate::args::{DecryptArgs, EncryptArgs, KmsArgs, SuiteArg};
 use crate::backend::{self, Kms, Recipient};
 use crate::error::{CliError, CliResult, Exit};
-use crate::io::{Sink, named_path, open_input, progress};
+use crate::io::{Output, Sink, Source, named_path, open_input, progress};
 use crate::readahead::{CHUNK, read_ahead};
 
 /// Most header bytes read before giving up on finding the header's end.
@@ -49,11 +49,7 @@ pub(crate) fn encrypt(args: &EncryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
     let sink = encrypt_stream(
         request,
         kms_args,
-        Source {
-            reader: &mut input.reader,
-            path: input_path,
-            len: input.len,
-        },
+        input.source(input_path),
         (sink, out_path),
         &bar,
     )?;
@@ -86,14 +82,6 @@ pub(crate) fn identities(args: &DecryptArgs) -> CliResult<Vec<Box<dyn KeyWrapper
         .collect()
 }
 
-/// Where a stream comes from: the reader, its path for messages (`None`: standard input or
-/// memory), and its length when known.
-pub(crate) struct Source<'a> {
-    pub(crate) reader: &'a mut (dyn Read + Send),
-    pub(crate) path: Option<&'a Path>,
-    pub(crate) len: Option<u64>,
-}
-
 /// The plaintext buffer: one batch ([`CHUNK`], so the Decryptor opens a whole batch straight into
 /// it in one parallel pass), or less for a smaller input (a 1 KiB message from the library should
 /// not allocate and zeroize 2 MiB).
@@ -115,7 +103,7 @@ pub(crate) struct EncryptRequest<'a> {
 
 /// Encrypts everything `input` yields into `out` and returns it (not yet committed). The
 /// paths name the ends in messages (`None`: standard input/output).
-pub(crate) fn encrypt_stream<W: Write>(
+pub(crate) fn encrypt_stream<W: Output>(
     request: EncryptRequest<'_>,
     kms_args: &KmsArgs,
     input: Source<'_>,
@@ -191,8 +179,10 @@ impl Sealer {
     }
 
     /// Encrypts `input` into `out` and returns it (not yet committed). With `cache`, and an
-    /// input of known length, the data key comes from the cache (docs/caching.md).
-    pub(crate) fn seal<W: Write>(
+    /// input of known length, the data key comes from the cache (docs/caching.md). A regular
+    /// file into an output file of this run is sealed at offsets on every core
+    /// ([`kms_core::encrypt_file`]); anything else streams.
+    pub(crate) fn seal<W: Output>(
         &self,
         cache: Option<&DataKeyCache>,
         input: Source<'_>,
@@ -201,6 +191,30 @@ impl Sealer {
     ) -> CliResult<W> {
         let wrapper_refs: Vec<&dyn KeyWrapper> = self.wrappers.iter().map(|w| w.as_ref()).collect();
         let key_name = self.key_name.as_deref();
+        if let (Some(file), Some(out_file)) = (input.file, out.owned_file()) {
+            let progress = |bytes| bar.inc(bytes);
+            match cache {
+                Some(cache) => cache.encrypt_file(
+                    file,
+                    out_file,
+                    &wrapper_refs,
+                    &self.options,
+                    Some(&progress),
+                ),
+                None => kms_core::encrypt_file(
+                    file,
+                    out_file,
+                    &wrapper_refs,
+                    &self.options,
+                    Some(&progress),
+                ),
+            }
+            .map_err(|e| match e {
+                EncryptError::Read(e) => CliError::read(input.path, &e),
+                e => CliError::encrypt(e, key_name, out_path),
+            })?;
+            return Ok(out);
+        }
         let mut encryptor = match (cache, input.len) {
             (Some(cache), Some(len)) => cache.encryptor(out, &wrapper_refs, &self.options, len),
             _ => Encryptor::new(out, &wrapper_refs, &self.options),
@@ -294,11 +308,7 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
         identities,
         &args.context,
         kms_args,
-        Source {
-            reader: &mut input.reader,
-            path: input_path,
-            len: input.len,
-        },
+        input.source(input_path),
         (sink, out_path),
         &bar,
     )?;
@@ -309,7 +319,7 @@ pub(crate) fn decrypt(args: &DecryptArgs, kms_args: &KmsArgs) -> CliResult<()> {
 /// Decrypts everything `input` yields into `out` and returns it (not yet committed): with
 /// `identities` offline, else through the KMS `kms_args` names. Plaintext reaches `out` only
 /// frame by frame, each after it authenticated.
-pub(crate) fn decrypt_stream<W: Write>(
+pub(crate) fn decrypt_stream<W: Output>(
     identities: Vec<Box<dyn KeyWrapper>>,
     context: &[(String, String)],
     kms_args: &KmsArgs,
@@ -344,8 +354,10 @@ impl<'a> Opener<'a> {
     }
 
     /// Decrypts `input` into `out` and returns it (not yet committed); with `cache`, a data
-    /// key unwrapped for an earlier file is reused (docs/caching.md).
-    pub(crate) fn open<W: Write>(
+    /// key unwrapped for an earlier file is reused (docs/caching.md). A regular file into an
+    /// output file of this run is opened at offsets on every core ([`kms_core::decrypt_file`]);
+    /// anything else streams.
+    pub(crate) fn open<W: Output>(
         &mut self,
         cache: Option<&DataKeyCache>,
         input: Source<'_>,
@@ -385,6 +397,32 @@ impl<'a> Opener<'a> {
             &self.identities
         };
         let unwrapper_refs: Vec<&dyn KeyWrapper> = unwrappers.iter().map(|w| w.as_ref()).collect();
+        let describe = |e| CliError::decrypt(e, input_path, key_name.as_deref());
+
+        if let (Some(file), Some(out_file)) = (input.file, out.owned_file()) {
+            let progress = |bytes| bar.inc(bytes);
+            match cache {
+                Some(cache) => cache.decrypt_file(
+                    file,
+                    out_file,
+                    &unwrapper_refs,
+                    &self.context,
+                    Some(&progress),
+                ),
+                None => kms_core::decrypt_file(
+                    file,
+                    out_file,
+                    &unwrapper_refs,
+                    &self.context,
+                    Some(&progress),
+                ),
+            }
+            .map_err(|e| match e {
+                DecryptError::Write(e) => CliError::write(out_path, &e),
+                e => describe(e),
+            })?;
+            return Ok(out);
+        }
 
         // No read-ahead thread here: the Decryptor reads straight into its batch and opens it
         // into `buf`, and a reading thread would add a copy of every byte for an overlap that
@@ -394,20 +432,14 @@ impl<'a> Opener<'a> {
             Some(cache) => cache.decryptor(source, &unwrapper_refs, &self.context),
             None => Decryptor::new(source, &unwrapper_refs, &self.context),
         }
-        .map_err(|e| CliError::decrypt(e, input_path, key_name.as_deref()))?;
+        .map_err(describe)?;
         let mut buf = read_buffer(input.len);
         loop {
             let n = match decryptor.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(CliError::decrypt(
-                        into_decrypt_error(e),
-                        input_path,
-                        key_name.as_deref(),
-                    ));
-                }
+                Err(e) => return Err(describe(into_decrypt_error(e))),
             };
             out.write_all(&buf[..n])
                 .map_err(|e| CliError::write(out_path, &e))?;

@@ -25,7 +25,43 @@ pub(crate) fn named_path(path: Option<&PathBuf>) -> Option<&Path> {
 pub(crate) struct Input {
     pub(crate) reader: Box<dyn Read + Send>,
     pub(crate) len: Option<u64>,
+    /// The same file again when it is a regular file, for positioned reads.
+    pub(crate) regular: Option<File>,
 }
+
+impl Input {
+    /// The input as the encrypt and decrypt code reads it; `path` names it in messages.
+    pub(crate) fn source<'a>(&'a mut self, path: Option<&'a Path>) -> Source<'a> {
+        Source {
+            reader: &mut self.reader,
+            path,
+            len: self.len,
+            file: self.regular.as_ref(),
+        }
+    }
+}
+
+/// Where a stream comes from: the reader, its path for messages (`None`: standard input or
+/// memory), its length when known, and the file itself when it is a regular file (read at
+/// offsets by kms-core's positional path, docs/cli.md "Output files").
+pub(crate) struct Source<'a> {
+    pub(crate) reader: &'a mut (dyn Read + Send),
+    pub(crate) path: Option<&'a Path>,
+    pub(crate) len: Option<u64>,
+    pub(crate) file: Option<&'a File>,
+}
+
+/// Where encrypt and decrypt write: any writer, and for an output file this run owns (a
+/// [`Sink`] file not yet written to) the file itself, which kms-core may write at offsets.
+pub(crate) trait Output: Write {
+    fn owned_file(&self) -> Option<&File> {
+        None
+    }
+}
+
+impl Output for Vec<u8> {}
+
+impl Output for &mut Vec<u8> {}
 
 /// Opens a file, or standard input when `path` is `None`.
 pub(crate) fn open_input(path: Option<&Path>) -> CliResult<Input> {
@@ -35,6 +71,7 @@ pub(crate) fn open_input(path: Option<&Path>) -> CliResult<Input> {
             Ok(Input {
                 reader: Box::new(io::stdin()),
                 len: None,
+                regular: None,
             })
         }
         Some(p) => {
@@ -48,9 +85,16 @@ pub(crate) fn open_input(path: Option<&Path>) -> CliResult<Input> {
                     format!("cannot read `{}`: it is a directory", p.display()),
                 ));
             }
+            // A second descriptor: positioned reads leave the reader's offset alone.
+            let regular = if meta.is_file() {
+                Some(file.try_clone().map_err(|e| CliError::read(Some(p), &e))?)
+            } else {
+                None
+            };
             Ok(Input {
                 reader: Box::new(file),
                 len: Some(meta.len()),
+                regular,
             })
         }
     }
@@ -148,6 +192,18 @@ impl Sink {
                     }
                 })
             }
+        }
+    }
+}
+
+impl Output for Sink {
+    fn owned_file(&self) -> Option<&File> {
+        match self {
+            // Only before anything was written through the buffer: offsets start at 0.
+            Self::File { writer, .. } if writer.buffer().is_empty() => {
+                Some(writer.get_ref().as_file())
+            }
+            _ => None,
         }
     }
 }

@@ -15,9 +15,9 @@ use zeroize::Zeroizing;
 
 use crate::args::KmsArgs;
 use crate::backend::{self, Recipient};
-use crate::crypt::{self, EncryptRequest, Source};
+use crate::crypt::{self, EncryptRequest};
 use crate::error::{CliError, CliResult};
-use crate::io::{Sink, open_input};
+use crate::io::{Sink, Source, open_input};
 
 /// Which KMS to use, as the global options of the command line say it. Unset fields fall back
 /// exactly as the CLI's do: TKMS_ENDPOINT, TKMS_DATA_DIR, TENCENTCLOUD_REGION, and the
@@ -73,6 +73,7 @@ pub fn encrypt(data: &[u8], options: EncryptOptions, kms: &KmsTarget) -> Result<
             reader: &mut &data[..],
             path: None,
             len: Some(data.len() as u64),
+            file: None,
         },
         (Vec::new(), None),
         &ProgressBar::hidden(),
@@ -112,6 +113,7 @@ pub fn decrypt(
             reader: &mut &data[..],
             path: None,
             len: Some(data.len() as u64),
+            file: None,
         },
         (&mut *plaintext, None),
         &ProgressBar::hidden(),
@@ -150,12 +152,7 @@ fn file_to_file(
 ) -> CliResult<()> {
     let mut input = open_input(Some(src))?;
     let sink = Sink::open(Some(dst), force)?;
-    let source = Source {
-        reader: &mut input.reader,
-        path: Some(src),
-        len: input.len,
-    };
-    stream(source, (sink, Some(dst)))?.commit()
+    stream(input.source(Some(src)), (sink, Some(dst)))?.commit()
 }
 
 /// The header of an envelope, as `tkms inspect --output json` prints it.

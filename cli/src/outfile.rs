@@ -105,6 +105,15 @@ impl PartialFile {
         Ok(())
     }
 
+    /// The file being written (for positioned writes).
+    pub(crate) fn as_file(&self) -> &File {
+        match self.body.as_ref() {
+            Some(Body::Unnamed(file)) => file,
+            Some(Body::Named(tmp)) => tmp.as_file(),
+            None => unreachable!("the body is present until persisted or dropped"),
+        }
+    }
+
     fn file(&mut self) -> &mut File {
         match self.body.as_mut() {
             Some(Body::Unnamed(file)) => file,

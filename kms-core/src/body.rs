@@ -50,13 +50,29 @@ pub(crate) fn frame_count(plaintext_len: usize, frame_size: usize) -> usize {
     plaintext_len.div_ceil(frame_size).max(1)
 }
 
+/// Where frame `index` starts in the body: every frame before it is a full slot.
+pub(crate) fn slot_offset(index: u64, frame_size: usize) -> u64 {
+    index * (frame_size + TAG_LEN) as u64
+}
+
 /// Below this many bytes, handing the work to the rayon pool costs more than it saves.
 const PARALLEL_MIN_BYTES: usize = 2 * MIN_BYTES_PER_TASK;
 
+/// Who seals or opens the frames of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// The rayon pool when there is enough work, else the calling thread.
+    Pool,
+    /// The calling thread: for callers that already run one task per core (file.rs), where
+    /// splitting a task again would only move its frames away from the core that has them
+    /// in cache.
+    Caller,
+}
+
 /// Whether to spread `len` bytes of frames over the rayon pool, or seal/open them on the
 /// calling thread (small inputs, or a one-thread pool where the hand-off is pure overhead).
-fn in_parallel(len: usize) -> bool {
-    len >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1
+fn in_parallel(threads: Threads, len: usize) -> bool {
+    threads == Threads::Pool && len >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1
 }
 
 fn min_frames_per_task(frame_size: usize) -> usize {
@@ -80,6 +96,27 @@ pub(crate) fn seal_frames(
     first_index: u64,
     ends_message: bool,
 ) {
+    seal_frames_on(
+        Threads::Pool,
+        cipher,
+        source,
+        slots,
+        frame_size,
+        first_index,
+        ends_message,
+    );
+}
+
+/// [`seal_frames`] on the given [`Threads`].
+pub(crate) fn seal_frames_on(
+    threads: Threads,
+    cipher: &Cipher,
+    source: Option<&[u8]>,
+    slots: &mut [u8],
+    frame_size: usize,
+    first_index: u64,
+    ends_message: bool,
+) {
     let frames = slots.len().div_ceil(frame_size + TAG_LEN);
     let seal_one = |(i, slot): (usize, &mut [u8])| {
         let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
@@ -93,7 +130,7 @@ pub(crate) fn seal_frames(
         };
         tag.copy_from_slice(&sealed_tag);
     };
-    if in_parallel(slots.len()) {
+    if in_parallel(threads, slots.len()) {
         slots
             .par_chunks_mut(frame_size + TAG_LEN)
             .with_min_len(min_frames_per_task(frame_size))
@@ -119,6 +156,27 @@ pub(crate) fn open_frames(
     first_index: u64,
     ends_message: bool,
 ) -> Result<(), usize> {
+    open_frames_on(
+        Threads::Pool,
+        cipher,
+        sealed,
+        out,
+        frame_size,
+        first_index,
+        ends_message,
+    )
+}
+
+/// [`open_frames`] on the given [`Threads`].
+pub(crate) fn open_frames_on(
+    threads: Threads,
+    cipher: &Cipher,
+    sealed: &[u8],
+    out: &mut [u8],
+    frame_size: usize,
+    first_index: u64,
+    ends_message: bool,
+) -> Result<(), usize> {
     let slot = frame_size + TAG_LEN;
     let frames = sealed.len().div_ceil(slot);
     debug_assert_eq!(out.len() + frames * TAG_LEN, sealed.len());
@@ -132,7 +190,7 @@ pub(crate) fn open_frames(
     let results: Vec<bool> = if out.is_empty() {
         // The one empty frame of an empty message.
         vec![open_one(0, sealed, &mut [])]
-    } else if in_parallel(sealed.len()) {
+    } else if in_parallel(threads, sealed.len()) {
         sealed
             .par_chunks(slot)
             .zip(out.par_chunks_mut(frame_size))
@@ -169,7 +227,7 @@ pub(crate) fn open_slots(
         let nonce = frame_nonce(index_u32(first_index + i as u64), last);
         cipher.open_in_place(&nonce, &[], body, tag).is_ok()
     };
-    let results: Vec<bool> = if in_parallel(slots.len()) {
+    let results: Vec<bool> = if in_parallel(Threads::Pool, slots.len()) {
         slots
             .par_chunks_mut(slot_len)
             .with_min_len(min_frames_per_task(frame_size))

@@ -341,7 +341,7 @@ impl DataKeyCache {
 
     /// Authenticates `parsed` with a cached data key, or unwraps one and caches it once the
     /// header authenticated under it.
-    fn open_header(
+    pub(crate) fn open_header(
         &self,
         parsed: VersionedHeader,
         unwrappers: &[&dyn KeyWrapper],

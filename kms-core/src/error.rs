@@ -68,6 +68,9 @@ pub enum EncryptError {
     /// Writing the output failed.
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
+    /// Reading the input file failed, or it changed size while being read (`encrypt_file`).
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
     /// The suite is SM4-GCM and SM4 is refused in this process (the message names the setting).
     #[error(transparent)]
     Sm4Refused(#[from] Sm4Refused),
@@ -98,6 +101,9 @@ pub enum DecryptError {
     /// Reading the input failed.
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+    /// Writing the output file failed (`decrypt_file`).
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
     /// The envelope is SM4-GCM and SM4 is refused in this process (the message names the setting).
     #[error(transparent)]
     Sm4Refused(#[from] Sm4Refused),
@@ -106,7 +112,7 @@ pub enum DecryptError {
 impl From<DecryptError> for std::io::Error {
     fn from(err: DecryptError) -> Self {
         match err {
-            DecryptError::Io(io) => io,
+            DecryptError::Io(io) | DecryptError::Write(io) => io,
             DecryptError::Format(_) => std::io::Error::new(std::io::ErrorKind::InvalidData, err),
             other => std::io::Error::other(other),
         }

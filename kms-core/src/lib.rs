@@ -11,6 +11,8 @@ mod body;
 pub mod cache;
 mod context;
 mod error;
+#[cfg(unix)]
+mod file;
 mod format;
 mod kdf;
 mod message;
@@ -35,6 +37,8 @@ pub mod wrap;
 // The public interface is:
 pub use context::EncryptionContext;
 pub use error::{DecryptError, EncryptError, FormatError, WrapError};
+#[cfg(unix)]
+pub use file::{Progress, decrypt_file, encrypt_file};
 pub use format::{
     DEFAULT_FRAME_SIZE, Header, MAX_FRAME_SIZE, MIN_FRAME_SIZE, parse_header, read_header,
 };

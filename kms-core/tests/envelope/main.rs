@@ -5,6 +5,8 @@
 
 mod conformance;
 mod direct;
+#[cfg(unix)]
+mod file;
 mod recipients;
 mod roundtrip;
 mod streaming;
