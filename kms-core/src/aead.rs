@@ -209,8 +209,9 @@ pub(crate) mod sm4_gcm {
             input: &[u8],
             output: &mut [u8],
         ) -> [u8; TAG_LEN] {
-            output.copy_from_slice(input);
-            self.seal_in_place(nonce, aad, output)
+            self.0
+                .seal_detached_into(nonce, aad, input, output)
+                .expect("frames and pages are far below the GCM length limit")
         }
 
         /// Checks `tag` and decrypts `input` into `output` (same length).
@@ -222,8 +223,9 @@ pub(crate) mod sm4_gcm {
             tag: &[u8; TAG_LEN],
             output: &mut [u8],
         ) -> Result<(), AeadFailed> {
-            output.copy_from_slice(input);
-            self.open_in_place(nonce, aad, output, tag)
+            self.0
+                .open_detached_into(nonce, aad, input, tag, output)
+                .map_err(|_| AeadFailed)
         }
 
         /// Checks `tag` and decrypts `in_out` in place (zeroized on failure).

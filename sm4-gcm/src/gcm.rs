@@ -16,7 +16,8 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 /// SP 800-38D bounds the plaintext to 2³⁹ − 256 bits: beyond it the 32-bit counter wraps.
 pub const MAX_MESSAGE_LEN: u64 = (1 << 36) - 32;
-/// Bytes encrypted and hashed per step, so the GHASH pass reads data still in L1 cache.
+/// Bytes `Soft` encrypts and hashes per step, so the GHASH pass reads data still in L1 cache
+/// (the SIMD kernels hash each group of blocks as they go: `simd/sliced.rs`, `ctr_hash`).
 const CHUNK: usize = 4096;
 /// Messages up to this length take one kernel call for the payload and `E(J0)` together
 /// (16 + 240 bytes = one 16-block group).
@@ -217,23 +218,22 @@ impl Sm4Gcm {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], Error> {
-        check_len(buf.len())?;
-        let mut acc = [0u8; 16];
-        self.ghash(&mut acc, aad);
-        let mask = if buf.len() <= FUSED_MAX {
-            let mask = self.ctr_fused(nonce, buf);
-            self.ghash(&mut acc, buf);
-            mask
-        } else {
-            let mut ctr = 2u32;
-            for chunk in buf.chunks_mut(CHUNK) {
-                self.ctr_xor(nonce, ctr, chunk);
-                self.ghash(&mut acc, chunk);
-                ctr = ctr.wrapping_add((CHUNK / 16) as u32);
-            }
-            self.tag_mask(nonce)
-        };
-        Ok(self.finish(acc, mask, aad.len(), buf.len()))
+        self.seal(nonce, aad, None, buf)
+    }
+
+    /// Encrypts `input` into `output` and returns the tag: the same result as copying and
+    /// sealing in place, in one pass over the data.
+    ///
+    /// # Panics
+    /// If `input` and `output` differ in length.
+    pub fn seal_detached_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        self.seal(nonce, aad, Some(input), output)
     }
 
     /// Verifies `tag` (in constant time) and decrypts `buf` in place. On failure `buf` is
@@ -245,29 +245,79 @@ impl Sm4Gcm {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
-        if check_len(buf.len()).is_err() {
-            buf.zeroize();
+        self.open(nonce, aad, None, buf, tag)
+    }
+
+    /// Verifies `tag` (in constant time) and decrypts `input` into `output`, in one pass over
+    /// the data. On failure `output` is zeroized: unauthenticated plaintext is never released.
+    ///
+    /// # Panics
+    /// If `input` and `output` differ in length.
+    pub fn open_detached_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        tag: &[u8; TAG_LEN],
+        output: &mut [u8],
+    ) -> Result<(), Error> {
+        self.open(nonce, aad, Some(input), output, tag)
+    }
+
+    /// Seals `input` into `out`, or `out` in place without `input`.
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: Option<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        check_len(out.len())?;
+        let mut acc = [0u8; 16];
+        self.ghash(&mut acc, aad);
+        let data = Data::new(input, out);
+        let mask = if data.len() <= FUSED_MAX {
+            let buf = data.in_place();
+            let mask = self.ctr_fused(nonce, buf);
+            self.ghash(&mut acc, buf);
+            mask
+        } else {
+            self.ctr_ghash(nonce, data, false, &mut acc);
+            self.tag_mask(nonce)
+        };
+        Ok(self.finish(acc, mask, aad.len(), out.len()))
+    }
+
+    /// Opens `input` into `out`, or `out` in place without `input`; `out` is zeroized on
+    /// failure.
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: Option<&[u8]>,
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Error> {
+        if check_len(out.len()).is_err() {
+            out.zeroize();
             return Err(Error::DecryptionFailed);
         }
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
-        let mask = if buf.len() <= FUSED_MAX {
+        let data = Data::new(input, out);
+        let mask = if data.len() <= FUSED_MAX {
+            let buf = data.in_place();
             self.ghash(&mut acc, buf);
             self.ctr_fused(nonce, buf)
         } else {
-            let mut ctr = 2u32;
-            for chunk in buf.chunks_mut(CHUNK) {
-                self.ghash(&mut acc, chunk);
-                self.ctr_xor(nonce, ctr, chunk);
-                ctr = ctr.wrapping_add((CHUNK / 16) as u32);
-            }
+            self.ctr_ghash(nonce, data, true, &mut acc);
             self.tag_mask(nonce)
         };
-        let expected = self.finish(acc, mask, aad.len(), buf.len());
+        let expected = self.finish(acc, mask, aad.len(), out.len());
         if bool::from(expected.ct_eq(tag)) {
             Ok(())
         } else {
-            buf.zeroize();
+            out.zeroize();
             Err(Error::DecryptionFailed)
         }
     }
@@ -327,6 +377,29 @@ impl Sm4Gcm {
         }
     }
 
+    /// The payload's CTR pass (from counter 2) and its GHASH into `acc`: GHASH reads the
+    /// ciphertext, so the input when opening, the output when sealing.
+    fn ctr_ghash(&self, nonce: &[u8; NONCE_LEN], data: Data<'_>, open: bool, acc: &mut [u8; 16]) {
+        match &self.engine {
+            Engine::Simd { kernel, rk, ghash } => {
+                kernel.ctr_ghash(rk, ghash, nonce, 2, data, open, acc);
+            }
+            Engine::Soft { .. } => {
+                let mut ctr = 2u32;
+                for chunk in data.in_place().chunks_mut(CHUNK) {
+                    if open {
+                        self.ghash(acc, chunk);
+                    }
+                    self.ctr_xor(nonce, ctr, chunk);
+                    if !open {
+                        self.ghash(acc, chunk);
+                    }
+                    ctr = ctr.wrapping_add((CHUNK / 16) as u32);
+                }
+            }
+        }
+    }
+
     fn ghash(&self, acc: &mut [u8; 16], data: &[u8]) {
         match &self.engine {
             Engine::Simd { kernel, ghash, .. } => kernel.ghash(ghash, acc, data),
@@ -339,6 +412,65 @@ impl Sm4Gcm {
                 }
                 *acc = x.to_be_bytes();
             }
+        }
+    }
+}
+
+/// The bytes one seal or open transforms: in place, or from an input into an output of the
+/// same length.
+pub(crate) enum Data<'a> {
+    InPlace(&'a mut [u8]),
+    Into {
+        input: &'a [u8],
+        output: &'a mut [u8],
+    },
+}
+
+impl<'a> Data<'a> {
+    /// `out` in place without `input`.
+    ///
+    /// # Panics
+    /// If `input` and `out` differ in length.
+    fn new(input: Option<&'a [u8]>, out: &'a mut [u8]) -> Self {
+        match input {
+            None => Data::InPlace(out),
+            Some(input) => {
+                assert_eq!(input.len(), out.len(), "input and output lengths differ");
+                Data::Into { input, output: out }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Data::InPlace(buf) => buf.len(),
+            Data::Into { output, .. } => output.len(),
+        }
+    }
+
+    /// The output holding a copy of the input, for the paths that work in place only (short
+    /// messages, whose copy is cheap, and `Soft`).
+    fn in_place(self) -> &'a mut [u8] {
+        match self {
+            Data::InPlace(buf) => buf,
+            Data::Into { input, output } => {
+                output.copy_from_slice(input);
+                output
+            }
+        }
+    }
+
+    /// `(src, dst, len)` for the kernels: the same pointer twice in place; otherwise two
+    /// disjoint buffers (one is borrowed mutably, so they cannot overlap). Consumes `self`,
+    /// so no reference to the buffers outlives the pointers' creation here.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn raw(self) -> (*const u8, *mut u8, usize) {
+        match self {
+            Data::InPlace(buf) => {
+                let p = buf.as_mut_ptr();
+                (p.cast_const(), p, buf.len())
+            }
+            Data::Into { input, output } => (input.as_ptr(), output.as_mut_ptr(), output.len()),
         }
     }
 }

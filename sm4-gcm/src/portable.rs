@@ -2,7 +2,7 @@
 //! every `Sm4Gcm` uses the `Soft` backend. The types exist only so `gcm.rs` compiles
 //! unchanged; `Kernel` is uninhabited.
 
-use crate::gcm::Kind;
+use crate::gcm::{Data, Kind};
 use crate::sbox::RoundKeys;
 
 /// Uninhabited: no SIMD kernel on this target.
@@ -18,6 +18,20 @@ impl Kernel {
     }
 
     pub(crate) fn ctr_xor(self, _rk: &RoundKeys, _nonce: &[u8; 12], _ctr: u32, _buf: &mut [u8]) {
+        match self {}
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn ctr_ghash(
+        self,
+        _rk: &RoundKeys,
+        _key: &GhashKey,
+        _nonce: &[u8; 12],
+        _ctr: u32,
+        _data: Data<'_>,
+        _open: bool,
+        _acc: &mut [u8; 16],
+    ) {
         match self {}
     }
 

@@ -11,7 +11,7 @@
 //! directly from the nonce and counters; ECB loads blocks and transposes 4×4 words inside each
 //! 128-bit lane. After 32 rounds the words are transposed back so each lane holds one block.
 
-use crate::gcm::Kind;
+use crate::gcm::{Data, Kind};
 use crate::sbox::{RoundKeys, be_words};
 use zeroize::Zeroize;
 
@@ -69,6 +69,34 @@ impl Kernel {
             Kind::VaesAvx2 => unsafe { vaes256::ctr_xor(&rk.0, nonce_words, ctr, buf) },
             // SAFETY: `self` exists only if `detect` found aes, ssse3 and sse4.1.
             Kind::AesNi => unsafe { aesni::ctr_xor(&rk.0, nonce_words, ctr, buf) },
+        }
+    }
+
+    /// GCM's payload pass: CTR from counter `ctr` over `data`, GHASH of its ciphertext (the
+    /// input when `open`, else the output) into `acc`, stitched group by group.
+    #[allow(clippy::too_many_arguments)] // the one call site, in `gcm.rs`
+    pub(crate) fn ctr_ghash(
+        self,
+        rk: &RoundKeys,
+        key: &GhashKey,
+        nonce: &[u8; 12],
+        ctr: u32,
+        data: Data<'_>,
+        open: bool,
+        acc: &mut [u8; 16],
+    ) {
+        let n = be_words::<3>(nonce);
+        match self.0 {
+            // SAFETY: `self` exists only if `detect` found avx512f/bw/vl, gfni, avx2,
+            // vpclmulqdq, pclmulqdq, sse4.1 and ssse3.
+            Kind::Gfni512 => unsafe { gfni512::ctr_ghash(&rk.0, n, ctr, data, open, key, acc) },
+            // SAFETY: `self` exists only if `detect` found avx2, gfni, pclmulqdq, sse4.1, ssse3.
+            Kind::Gfni256 => unsafe { gfni256::ctr_ghash(&rk.0, n, ctr, data, open, key, acc) },
+            // SAFETY: `self` exists only if `detect` found avx2, aes, vaes, pclmulqdq, sse4.1
+            // and ssse3.
+            Kind::VaesAvx2 => unsafe { vaes256::ctr_ghash(&rk.0, n, ctr, data, open, key, acc) },
+            // SAFETY: `self` exists only if `detect` found aes, pclmulqdq, ssse3 and sse4.1.
+            Kind::AesNi => unsafe { aesni::ctr_ghash(&rk.0, n, ctr, data, open, key, acc) },
         }
     }
 

@@ -4,4 +4,9 @@
 use super::sliced::{AesNi, entry_points};
 use core::arch::x86_64::__m128i;
 
-entry_points!(AesNi<__m128i>, 8, "aes,ssse3,sse4.1");
+entry_points!(
+    AesNi<__m128i>,
+    8,
+    super::ghash::update,
+    "aes,ssse3,sse4.1,pclmulqdq"
+);

@@ -5,4 +5,9 @@
 use super::sliced::{Gfni, entry_points};
 use core::arch::x86_64::__m256i;
 
-entry_points!(Gfni<__m256i>, 4, "avx2,gfni");
+entry_points!(
+    Gfni<__m256i>,
+    4,
+    super::ghash::update,
+    "avx2,gfni,pclmulqdq,sse4.1,ssse3"
+);

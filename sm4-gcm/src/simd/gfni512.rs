@@ -4,4 +4,9 @@
 use super::sliced::{Gfni, entry_points};
 use core::arch::x86_64::__m512i;
 
-entry_points!(Gfni<__m512i>, 4, "avx512f,avx512bw,avx512vl,gfni,avx2");
+entry_points!(
+    Gfni<__m512i>,
+    4,
+    super::ghash::update_wide,
+    "avx512f,avx512bw,avx512vl,gfni,avx2,pclmulqdq,vpclmulqdq,sse4.1,ssse3"
+);

@@ -10,6 +10,7 @@ use super::BSWAP32;
 use super::lanes::{AesLanes, GfniLanes, Lanes};
 use crate::sbox::{AESNI_POST_HI, AESNI_POST_LO, PRE_HI, PRE_LO};
 use core::marker::PhantomData;
+use zeroize::Zeroize;
 
 /// A lane width with an SM4 S-box on it.
 pub(super) trait Backend {
@@ -137,53 +138,103 @@ const fn vector_bytes<V: Lanes>() -> usize {
     4 * V::BLOCKS
 }
 
+/// XORs the keystream `ks` into the `G` groups at `src` and stores them at `dst`.
+///
+/// # Safety
+/// Beyond the module's: `src` readable and `dst` writable for `G` groups, equal or disjoint.
 #[inline(always)]
-unsafe fn xor_groups<B: Backend, const G: usize>(ks: &[[B::V; 4]; G], chunk: &mut [u8]) {
-    assert_eq!(
-        chunk.len(),
-        G * B::V::BLOCKS * 16,
-        "caller passes whole groups"
-    );
+unsafe fn xor_groups<B: Backend, const G: usize>(
+    ks: &[[B::V; 4]; G],
+    src: *const u8,
+    dst: *mut u8,
+) {
     let n = vector_bytes::<B::V>();
     for (i, v) in ks.iter().flatten().enumerate() {
-        // SAFETY: the assert above makes bytes n·i..n·(i+1) in bounds for i < 4G; the
-        // features are enabled (this fn's contract).
-        unsafe {
-            let p = chunk.as_mut_ptr().add(n * i);
-            B::V::load(p).xor(*v).store(p);
+        // SAFETY: bytes n·i..n·(i+1) lie within the G groups for i < 4G (this fn's
+        // contract); an equal `src` and `dst` is loaded before it is stored.
+        unsafe { B::V::load(src.add(n * i)).xor(*v).store(dst.add(n * i)) };
+    }
+}
+
+/// GCM's CTR pass over `len` bytes from `src` to `dst`, with the keystream from counter
+/// `ctr` (`WIDE` groups interleaved on the bulk path), GHASH stitched in: each stretch of
+/// ciphertext goes to `hash` while it is in L1 cache, the input before it is decrypted
+/// (`hash_input`) or the output after it is encrypted. The hash of one stretch and the
+/// rounds of the next are independent, so the CPU overlaps them. `hash` sees whole blocks
+/// but for its last call.
+///
+/// # Safety
+/// Beyond the module's: `src` readable and `dst` writable for `len` bytes, equal (in place)
+/// or disjoint, and no reference to either is live during the call.
+#[inline(always)]
+pub(super) unsafe fn ctr_hash<B: Backend, const WIDE: usize>(
+    rk: &[u32; 32],
+    nonce: [u32; 3],
+    mut ctr: u32,
+    (src, dst, len): (*const u8, *mut u8, usize),
+    hash_input: bool,
+    hash: &mut impl FnMut(&[u8]),
+) {
+    let group = B::V::BLOCKS * 16;
+    let mut at = 0;
+    // SAFETY (of the pointer arithmetic and slices below): every stretch `at..at + n` is
+    // within `len`, so within both buffers (this fn's contract); a shared slice of a stretch
+    // lives only while nothing writes it.
+    unsafe {
+        while len - at >= WIDE * group {
+            if hash_input {
+                hash(core::slice::from_raw_parts(src.add(at), WIDE * group));
+            }
+            let ks = keystream::<B, WIDE>(rk, nonce, ctr);
+            xor_groups::<B, WIDE>(&ks, src.add(at), dst.add(at));
+            if !hash_input {
+                hash(core::slice::from_raw_parts(dst.add(at), WIDE * group));
+            }
+            at += WIDE * group;
+            ctr = ctr.wrapping_add((WIDE * B::V::BLOCKS) as u32);
+        }
+        while len - at >= group {
+            if hash_input {
+                hash(core::slice::from_raw_parts(src.add(at), group));
+            }
+            xor_groups::<B, 1>(&keystream::<B, 1>(rk, nonce, ctr), src.add(at), dst.add(at));
+            if !hash_input {
+                hash(core::slice::from_raw_parts(dst.add(at), group));
+            }
+            at += group;
+            ctr = ctr.wrapping_add(B::V::BLOCKS as u32);
+        }
+        let tail = len - at;
+        if tail > 0 {
+            if hash_input {
+                hash(core::slice::from_raw_parts(src.add(at), tail));
+            }
+            // Room for the widest group; may hold plaintext, so wiped after.
+            let mut block = [0u8; 16 * 16];
+            core::ptr::copy_nonoverlapping(src.add(at), block.as_mut_ptr(), tail);
+            let p = block.as_mut_ptr();
+            xor_groups::<B, 1>(&keystream::<B, 1>(rk, nonce, ctr), p, p);
+            core::ptr::copy_nonoverlapping(block.as_ptr(), dst.add(at), tail);
+            block.zeroize();
+            if !hash_input {
+                hash(core::slice::from_raw_parts(dst.add(at), tail));
+            }
         }
     }
 }
 
-/// XORs the keystream from counter `ctr` on into `buf` (see `Kernel::ctr_xor`), `WIDE`
-/// groups interleaved on the bulk path.
+/// XORs the keystream from counter `ctr` on into `buf` (see `Kernel::ctr_xor`).
 #[inline(always)]
 pub(super) unsafe fn ctr_xor<B: Backend, const WIDE: usize>(
     rk: &[u32; 32],
     nonce: [u32; 3],
-    mut ctr: u32,
+    ctr: u32,
     buf: &mut [u8],
 ) {
-    let group = B::V::BLOCKS * 16;
-    let mut wide = buf.chunks_exact_mut(WIDE * group);
-    for chunk in &mut wide {
-        // SAFETY: the features are enabled (this fn's contract), as for the calls below.
-        unsafe { xor_groups::<B, WIDE>(&keystream::<B, WIDE>(rk, nonce, ctr), chunk) };
-        ctr = ctr.wrapping_add((WIDE * B::V::BLOCKS) as u32);
-    }
-    let mut groups = wide.into_remainder().chunks_exact_mut(group);
-    for chunk in &mut groups {
-        unsafe { xor_groups::<B, 1>(&keystream::<B, 1>(rk, nonce, ctr), chunk) };
-        ctr = ctr.wrapping_add(B::V::BLOCKS as u32);
-    }
-    let tail = groups.into_remainder();
-    if !tail.is_empty() {
-        let mut block = [0u8; 16 * 16]; // room for the widest group
-        let block = &mut block[..group];
-        block[..tail.len()].copy_from_slice(tail);
-        unsafe { xor_groups::<B, 1>(&keystream::<B, 1>(rk, nonce, ctr), block) };
-        tail.copy_from_slice(&block[..tail.len()]);
-    }
+    let p = buf.as_mut_ptr();
+    // SAFETY: the features are enabled (this fn's contract); `buf` is readable and writable
+    // for its length, in place, and used only through `p` during the call.
+    unsafe { ctr_hash::<B, WIDE>(rk, nonce, ctr, (p, p, buf.len()), false, &mut |_| {}) }
 }
 
 /// Encrypts each block independently (raw SM4, for known-answer tests).
@@ -212,15 +263,40 @@ pub(super) unsafe fn encrypt_blocks<B: Backend>(rk: &[u32; 32], blocks: &mut [[u
     }
 }
 
-/// Defines a backend's `ctr_xor` and `encrypt_blocks` (the signatures `Kernel` calls) as
-/// `#[target_feature(enable = $features)]` functions over the generic bodies above,
-/// interleaving `$wide` groups on the CTR bulk path.
+/// Defines a backend's `ctr_xor`, `ctr_ghash` and `encrypt_blocks` (the signatures `Kernel`
+/// calls) as `#[target_feature(enable = $features)]` functions over the generic bodies above,
+/// interleaving `$wide` groups on the CTR bulk path and hashing with `$ghash`.
 macro_rules! entry_points {
-    ($backend:ty, $wide:literal, $features:literal) => {
+    ($backend:ty, $wide:literal, $ghash:path, $features:literal) => {
         #[target_feature(enable = $features)]
         pub(super) fn ctr_xor(rk: &[u32; 32], nonce: [u32; 3], ctr: u32, buf: &mut [u8]) {
             // SAFETY: `$features` are all the features the backend uses.
             unsafe { super::sliced::ctr_xor::<$backend, $wide>(rk, nonce, ctr, buf) }
+        }
+
+        #[target_feature(enable = $features)]
+        pub(super) fn ctr_ghash(
+            rk: &[u32; 32],
+            nonce: [u32; 3],
+            ctr: u32,
+            data: crate::gcm::Data<'_>,
+            hash_input: bool,
+            key: &super::GhashKey,
+            acc: &mut [u8; 16],
+        ) {
+            let mut hash = |ciphertext: &[u8]| $ghash(key, acc, ciphertext);
+            // SAFETY: `$features` are all the features the backend and `$ghash` use;
+            // `raw` gives the buffers of `data`, which it consumes, equal or disjoint.
+            unsafe {
+                super::sliced::ctr_hash::<$backend, $wide>(
+                    rk,
+                    nonce,
+                    ctr,
+                    data.raw(),
+                    hash_input,
+                    &mut hash,
+                )
+            }
         }
 
         #[target_feature(enable = $features)]

@@ -4,4 +4,9 @@
 use super::sliced::{AesNi, entry_points};
 use core::arch::x86_64::__m256i;
 
-entry_points!(AesNi<__m256i>, 4, "avx2,aes,vaes");
+entry_points!(
+    AesNi<__m256i>,
+    4,
+    super::ghash::update,
+    "avx2,aes,vaes,pclmulqdq,sse4.1,ssse3"
+);
