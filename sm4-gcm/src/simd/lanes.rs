@@ -29,8 +29,8 @@ pub(super) trait Lanes: Copy {
     unsafe fn add32(self, o: Self) -> Self;
     /// `pshufb` inside each 128-bit lane.
     unsafe fn shuffle(self, m: Self) -> Self;
-    /// `a ^ b ^ c ^ d`, the round input.
-    unsafe fn xor4(a: Self, b: Self, c: Self, d: Self) -> Self;
+    /// `a ^ b ^ c`: a round input from the XOR two rounds share (see `sliced::round_pair`).
+    unsafe fn xor3(a: Self, b: Self, c: Self) -> Self;
     /// SM4's linear map L: `s ^ rol2(s) ^ rol10(s) ^ rol18(s) ^ rol24(s)` on each word.
     unsafe fn linear(s: Self) -> Self;
     /// 4×4 transpose of 32-bit words inside each 128-bit lane (its own inverse).
@@ -106,8 +106,8 @@ macro_rules! shuffle_lanes {
                 $shuf(self, m)
             }
             #[inline(always)]
-            unsafe fn xor4(a: Self, b: Self, c: Self, d: Self) -> Self {
-                $xor($xor(a, b), $xor(c, d))
+            unsafe fn xor3(a: Self, b: Self, c: Self) -> Self {
+                $xor($xor(a, b), c)
             }
             #[inline(always)]
             unsafe fn linear(s: Self) -> Self {
@@ -233,8 +233,8 @@ impl Lanes for __m512i {
         _mm512_shuffle_epi8(self, m)
     }
     #[inline(always)]
-    unsafe fn xor4(a: Self, b: Self, c: Self, d: Self) -> Self {
-        _mm512_xor_si512(_mm512_ternarylogic_epi32::<0x96>(a, b, c), d)
+    unsafe fn xor3(a: Self, b: Self, c: Self) -> Self {
+        _mm512_ternarylogic_epi32::<0x96>(a, b, c)
     }
     /// With AVX-512's `vprold` and three-way XOR (`vpternlogd 0x96`).
     #[inline(always)]

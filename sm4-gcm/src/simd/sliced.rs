@@ -69,19 +69,27 @@ impl<V: AesLanes> Backend for AesNi<V> {
     }
 }
 
-/// `x[..][t] ^= T(x[..][a] ^ x[..][b] ^ x[..][c] ^ rk)` on every group, T being τ then L.
+/// Two rounds on every group: `x[t] ^= T(x[a] ^ x[b] ^ x[c] ^ k0)`, then
+/// `x[a] ^= T(x[b] ^ x[c] ^ x[t] ^ k1)`, T being τ then L. Both read `x[b] ^ x[c]`, so it is
+/// computed once: three XORs of vectors for the two round inputs instead of four (two
+/// `vpternlogd` instead of four instructions on AVX-512), about 5 % of a round.
 #[inline(always)]
-unsafe fn round<B: Backend, const G: usize>(
+unsafe fn round_pair<B: Backend, const G: usize>(
     x: &mut [[B::V; 4]; G],
     [t, a, b, c]: [usize; 4],
-    rk: u32,
+    [k0, k1]: [u32; 2],
 ) {
     // SAFETY: the features are enabled (this fn's contract); no memory is accessed.
     unsafe {
-        let k = B::V::splat(rk);
-        for g in x.iter_mut() {
-            let s = B::tau(B::V::xor4(g[a], g[b], g[c], k));
+        let (k0, k1) = (B::V::splat(k0), B::V::splat(k1));
+        let shared = x.map(|g| g[b].xor(g[c]));
+        for (g, p) in x.iter_mut().zip(shared) {
+            let s = B::tau(B::V::xor3(p, g[a], k0));
             g[t] = g[t].xor(B::V::linear(s));
+        }
+        for (g, p) in x.iter_mut().zip(shared) {
+            let s = B::tau(B::V::xor3(p, g[t], k1));
+            g[a] = g[a].xor(B::V::linear(s));
         }
     }
 }
@@ -94,10 +102,8 @@ unsafe fn rounds<B: Backend, const G: usize>(rk: &[u32; 32], x: &mut [[B::V; 4];
     // the 16 bytes of BSWAP32.
     unsafe {
         for r in rk.chunks_exact(4) {
-            round::<B, G>(x, [0, 1, 2, 3], r[0]);
-            round::<B, G>(x, [1, 2, 3, 0], r[1]);
-            round::<B, G>(x, [2, 3, 0, 1], r[2]);
-            round::<B, G>(x, [3, 0, 1, 2], r[3]);
+            round_pair::<B, G>(x, [0, 1, 2, 3], [r[0], r[1]]);
+            round_pair::<B, G>(x, [2, 3, 0, 1], [r[2], r[3]]);
         }
         let bswap = B::V::mask(&BSWAP32);
         for g in x.iter_mut() {
