@@ -4,7 +4,9 @@
 //! through a [`Kernel`] value, and a `Kernel` is only ever created by [`Kernel::detect`]
 //! after `is_x86_feature_detected!` confirmed every feature that kernel's functions enable.
 //! Memory accesses are unaligned loads/stores of exactly one vector from a slice whose length
-//! was checked (or a fixed-size array) just before.
+//! was checked (or a fixed-size array) just before, or, in the CTR pass, within the input and
+//! output buffers that `Data::raw` gives with their common length (the same buffer in place,
+//! else two disjoint ones).
 //!
 //! Layout shared by the SM4 kernels: a "group" is four vectors `X0..X3`, where `Xj` holds
 //! word `j` of every block in the group (4 blocks per 128-bit lane). CTR builds the words
