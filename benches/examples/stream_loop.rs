@@ -19,51 +19,17 @@
 // A measurement loop: any failure is a bug to see at once.
 #![allow(clippy::unwrap_used)]
 use std::hint::black_box;
-use std::io::{Read, Write};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use kms_core::wrap::{KeyRef, KeyWrapper, WrapMethod, WrappedKey};
-use kms_core::{
-    DataKey, Decryptor, EncryptOptions, EncryptionContext, Encryptor, WrapError, encrypt,
+use kms_core::{EncryptOptions, encrypt};
+use tkms_benches::envelope_ops::{
+    BenchKey, FLOOR_FRAME, frame_nonce, read_floor, stream_open, stream_seal, write_floor,
 };
 
-struct BenchKey(LessSafeKey);
-impl KeyWrapper for BenchKey {
-    fn wrap(&self, data_key: &DataKey, _: &EncryptionContext) -> Result<WrappedKey, WrapError> {
-        let mut buf = data_key.expose_secret().to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key([0; 12]),
-                Aad::empty(),
-                &mut buf,
-            )
-            .map_err(|_| WrapError::Crypto)?;
-        Ok(WrappedKey {
-            method: WrapMethod::RsaOaepSha256,
-            key_ref: self.key_ref(),
-            ciphertext: buf,
-        })
-    }
-    fn unwrap(
-        &self,
-        wrapped: &WrappedKey,
-        _: &EncryptionContext,
-    ) -> Result<Option<DataKey>, WrapError> {
-        let mut buf = wrapped.ciphertext.clone();
-        let plain = self
-            .0
-            .open_in_place(
-                Nonce::assume_unique_for_key([0; 12]),
-                Aad::empty(),
-                &mut buf,
-            )
-            .map_err(|_| WrapError::Crypto)?;
-        Ok(DataKey::from_slice(plain))
-    }
-    fn key_ref(&self) -> KeyRef {
-        KeyRef::PublicKey {
-            fingerprint: [1; 32],
-        }
+/// Seals each frame of `plaintext` with `seal(index, frame)`: the shape every seal variant shares.
+fn each_frame(plaintext: &[u8], mut seal: impl FnMut(Nonce, &[u8])) {
+    for (i, frame) in black_box(plaintext).chunks(FLOOR_FRAME).enumerate() {
+        seal(frame_nonce(i), frame);
     }
 }
 
@@ -72,214 +38,108 @@ fn main() {
     let what = args[1].as_str();
     let iters: usize = args[2].parse().unwrap();
     let size: usize = args.get(3).map_or(1 << 20, |s| s.parse().unwrap());
-    let key = BenchKey(LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap(),
-    ));
+    let key = BenchKey::default();
     let opts = EncryptOptions::default();
     let plaintext = vec![0x5Au8; size];
     let envelope = encrypt(&plaintext, &[&key], &opts).unwrap();
     let raw = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[3u8; 32]).unwrap());
     let mut scratch = plaintext.clone();
+    let whole = Nonce::assume_unique_for_key([0; 12]);
     let tag = raw
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key([0; 12]),
-            Aad::empty(),
-            &mut scratch,
-        )
+        .seal_in_place_separate_tag(whole, Aad::empty(), &mut scratch)
         .unwrap();
     let sealed = scratch.clone();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut sealed_frames = Vec::new();
-    for (i, chunk) in plaintext.chunks(64 * 1024).enumerate() {
-        let mut n = [0u8; 12];
-        n[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        let mut c = chunk.to_vec();
-        let t = raw
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(n), Aad::empty(), &mut c)
-            .unwrap();
-        sealed_frames.extend_from_slice(&c);
-        sealed_frames.extend_from_slice(t.as_ref());
-    }
+    let mut slot = vec![0u8; FLOOR_FRAME + 16];
+    let sealed_frames = write_floor(&raw, &plaintext, &mut slot);
+    let mut buf = vec![0u8; FLOOR_FRAME];
+    let mut tag_out = [0u8; 16];
     let mut total = 0usize;
     for _ in 0..iters {
         match what {
             "raw_seal" => {
+                let nonce = Nonce::assume_unique_for_key([0; 12]);
                 let t = raw
-                    .seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key([0; 12]),
-                        Aad::empty(),
-                        &mut scratch,
-                    )
+                    .seal_in_place_separate_tag(nonce, Aad::empty(), &mut scratch)
                     .unwrap();
                 total += t.as_ref()[0] as usize;
             }
-            "raw_open" => {
+            "copy" | "raw_open" => {
                 scratch.copy_from_slice(&sealed);
-                total += raw
-                    .open_in_place_separate_tag(
-                        Nonce::assume_unique_for_key([0; 12]),
-                        Aad::empty(),
-                        tag.as_ref(),
-                        &mut scratch,
-                    )
-                    .unwrap()
-                    .len();
-            }
-            "slot_seal" => {
-                // floor for a Write-based sealer: seal each frame into a hot slot
-                let mut slot = vec![0u8; 64 * 1024];
-                for (i, chunk) in black_box(&plaintext).chunks(64 * 1024).enumerate() {
-                    let mut n = [0u8; 12];
-                    n[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                    let mut t = [0u8; 16];
-                    raw.seal_out_of_place_scatter(
-                        Nonce::assume_unique_for_key(n),
-                        Aad::empty(),
-                        chunk,
-                        &mut slot,
-                        &[],
-                        &mut t,
-                    )
-                    .unwrap();
-                    total += t[0] as usize;
-                }
-            }
-            "slot_seal_copy" => {
-                let mut out = Vec::with_capacity(plaintext.len() + plaintext.len() / 1024 + 4096);
-                let mut slot = vec![0u8; 64 * 1024];
-                for (i, chunk) in black_box(&plaintext).chunks(64 * 1024).enumerate() {
-                    let mut n = [0u8; 12];
-                    n[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                    let mut t = [0u8; 16];
-                    raw.seal_out_of_place_scatter(
-                        Nonce::assume_unique_for_key(n),
-                        Aad::empty(),
-                        chunk,
-                        &mut slot,
-                        &[],
-                        &mut t,
-                    )
-                    .unwrap();
-                    out.write_all(&slot).unwrap();
-                    out.write_all(&t).unwrap();
-                }
-                total += black_box(out).len();
-            }
-            "slot_copy_seal_copy" => {
-                let mut out = Vec::with_capacity(plaintext.len() + plaintext.len() / 1024 + 4096);
-                let mut slot = vec![0u8; 64 * 1024];
-                for (i, chunk) in black_box(&plaintext).chunks(64 * 1024).enumerate() {
-                    let mut n = [0u8; 12];
-                    n[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                    slot.copy_from_slice(chunk);
-                    let t = raw
-                        .seal_in_place_separate_tag(
-                            Nonce::assume_unique_for_key(n),
-                            Aad::empty(),
-                            &mut slot,
-                        )
+                if what == "raw_open" {
+                    let nonce = Nonce::assume_unique_for_key([0; 12]);
+                    raw.open_in_place_separate_tag(nonce, Aad::empty(), tag.as_ref(), &mut scratch)
                         .unwrap();
-                    out.write_all(&slot).unwrap();
-                    out.write_all(t.as_ref()).unwrap();
                 }
-                total += black_box(out).len();
-            }
-            "direct_seal" => {
-                // seal straight into the output Vec (what no Write-based API can do)
-                let mut out = vec![0u8; plaintext.len()];
-                for (i, (chunk, o)) in black_box(&plaintext)
-                    .chunks(64 * 1024)
-                    .zip(out.chunks_mut(64 * 1024))
-                    .enumerate()
-                {
-                    let mut n = [0u8; 12];
-                    n[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                    let mut t = [0u8; 16];
-                    raw.seal_out_of_place_scatter(
-                        Nonce::assume_unique_for_key(n),
-                        Aad::empty(),
-                        chunk,
-                        o,
-                        &[],
-                        &mut t,
-                    )
-                    .unwrap();
-                }
-                total += black_box(out).len();
-            }
-            "open_a" | "open_b" | "open_c" => {
-                // frames of 64 KiB + 16 from `sealed_frames`
-                let slot_len = 64 * 1024 + 16;
-                let mut batch = vec![0u8; slot_len];
-                for (i, env) in black_box(&sealed_frames).chunks(slot_len).enumerate() {
-                    let mut n = [0u8; 12];
-                    n[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                    let (body, tag) = env.split_at(64 * 1024);
-                    match what {
-                        "open_a" => {
-                            batch.copy_from_slice(env);
-                            let (b, t) = batch.split_at(64 * 1024);
-                            raw.open_separate_gather(
-                                Nonce::assume_unique_for_key(n),
-                                Aad::empty(),
-                                b,
-                                t,
-                                &mut buf,
-                            )
-                            .unwrap();
-                        }
-                        "open_b" => {
-                            buf.copy_from_slice(body);
-                            raw.open_in_place_separate_tag(
-                                Nonce::assume_unique_for_key(n),
-                                Aad::empty(),
-                                tag,
-                                &mut buf,
-                            )
-                            .unwrap();
-                        }
-                        _ => {
-                            raw.open_separate_gather(
-                                Nonce::assume_unique_for_key(n),
-                                Aad::empty(),
-                                body,
-                                tag,
-                                &mut buf,
-                            )
-                            .unwrap();
-                        }
-                    }
-                    total += buf[7] as usize;
-                }
-            }
-            "copy" => {
-                scratch.copy_from_slice(&sealed);
                 total += scratch[5] as usize;
             }
-            "stream_seal" => {
-                let mut enc = Encryptor::new(
-                    Vec::with_capacity(plaintext.len() + plaintext.len() / 1024 + 4096),
-                    &[&key],
-                    &opts,
-                )
-                .unwrap();
-                for chunk in black_box(&plaintext).chunks(64 * 1024) {
-                    enc.write_all(chunk).unwrap();
-                }
-                total += enc.finish().unwrap().len();
+            // Seal each frame into one hot buffer, nothing more.
+            "slot_seal" => each_frame(&plaintext, |nonce, frame| {
+                let body = &mut slot[..frame.len()];
+                raw.seal_out_of_place_scatter(nonce, Aad::empty(), frame, body, &[], &mut tag_out)
+                    .unwrap();
+                total += tag_out[0] as usize;
+            }),
+            "slot_seal_copy" => total += write_floor(&raw, black_box(&plaintext), &mut slot).len(),
+            // Copy each frame into the buffer, seal it there, append it: what keeping each
+            // write's last frame back would cost.
+            "slot_copy_seal_copy" => {
+                let mut out = Vec::with_capacity(plaintext.len() + plaintext.len() / 1024 + 4096);
+                each_frame(&plaintext, |nonce, frame| {
+                    let body = &mut slot[..frame.len()];
+                    body.copy_from_slice(frame);
+                    let t = raw
+                        .seal_in_place_separate_tag(nonce, Aad::empty(), body)
+                        .unwrap();
+                    out.extend_from_slice(body);
+                    out.extend_from_slice(t.as_ref());
+                });
+                total += black_box(out).len();
             }
-            "stream_open" => {
-                let mut dec =
-                    Decryptor::new(black_box(&envelope[..]), &[&key], &opts.context).unwrap();
-                loop {
-                    let n = dec.read(&mut buf).unwrap();
-                    if n == 0 {
-                        break;
+            // Seal straight into the output (what no `Write`-based API can do).
+            "direct_seal" => {
+                let mut out = vec![0u8; plaintext.len()];
+                let mut at = 0;
+                each_frame(&plaintext, |nonce, frame| {
+                    let body = &mut out[at..at + frame.len()];
+                    raw.seal_out_of_place_scatter(
+                        nonce,
+                        Aad::empty(),
+                        frame,
+                        body,
+                        &[],
+                        &mut tag_out,
+                    )
+                    .unwrap();
+                    at += frame.len();
+                });
+                total += black_box(out).len();
+            }
+            "open_a" => total += read_floor(&raw, black_box(&sealed_frames), &mut slot, &mut buf),
+            // Copy each frame into the caller's buffer and open it in place there (open_b), or
+            // open it straight from the input (open_c: what no `Read` can do).
+            "open_b" | "open_c" => {
+                for (i, frame) in black_box(&sealed_frames)
+                    .chunks(FLOOR_FRAME + 16)
+                    .enumerate()
+                {
+                    let (body, tag) = frame.split_at(frame.len() - 16);
+                    let out = &mut buf[..body.len()];
+                    if what == "open_b" {
+                        out.copy_from_slice(body);
+                        raw.open_in_place_separate_tag(frame_nonce(i), Aad::empty(), tag, out)
+                            .unwrap();
+                    } else {
+                        raw.open_separate_gather(frame_nonce(i), Aad::empty(), body, tag, out)
+                            .unwrap();
                     }
-                    total += n;
+                    total += out[7] as usize;
                 }
             }
-            _ => {}
+            "stream_seal" => total += stream_seal(black_box(&plaintext), &key, &opts).len(),
+            "stream_open" => {
+                total += stream_open(black_box(&envelope), &key, &opts.context, &mut buf);
+            }
+            other => panic!("unknown operation {other}"),
         }
     }
     println!("{total}");

@@ -1,1 +1,3 @@
-//! Benchmarks live in benches/benches.
+//! Benchmarks live in benches/benches; what they share with the examples lives here.
+
+pub mod envelope_ops;
