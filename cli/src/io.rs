@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -25,8 +26,9 @@ pub(crate) fn named_path(path: Option<&PathBuf>) -> Option<&Path> {
 pub(crate) struct Input {
     pub(crate) reader: Box<dyn Read + Send>,
     pub(crate) len: Option<u64>,
-    /// The same file again when it is a regular file, for positioned reads.
-    pub(crate) regular: Option<File>,
+    /// The file itself when it is a regular file, for positioned reads (which leave the
+    /// reader's offset alone).
+    pub(crate) regular: Option<Arc<File>>,
 }
 
 impl Input {
@@ -36,7 +38,7 @@ impl Input {
             reader: &mut self.reader,
             path,
             len: self.len,
-            file: self.regular.as_ref(),
+            file: self.regular.as_deref(),
         }
     }
 }
@@ -85,16 +87,11 @@ pub(crate) fn open_input(path: Option<&Path>) -> CliResult<Input> {
                     format!("cannot read `{}`: it is a directory", p.display()),
                 ));
             }
-            // A second descriptor: positioned reads leave the reader's offset alone.
-            let regular = if meta.is_file() {
-                Some(file.try_clone().map_err(|e| CliError::read(Some(p), &e))?)
-            } else {
-                None
-            };
+            let file = Arc::new(file);
             Ok(Input {
-                reader: Box::new(file),
+                reader: Box::new(Arc::clone(&file)),
                 len: Some(meta.len()),
-                regular,
+                regular: meta.is_file().then_some(file),
             })
         }
     }
